@@ -1,0 +1,36 @@
+# kmeminit developer entry points.  `make demo` and `make test` work on a fresh machine:
+# they create .venv and install everything the project needs into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+EXAMPLE := examples/minikernel
+
+.PHONY: demo test lint fuzz bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python $(EXAMPLE)/gen_compdb.py
+	mkdir -p out
+	$(BIN)/kmeminit check -p $(EXAMPLE) --fail-on none
+	$(BIN)/kmeminit check -p $(EXAMPLE) --fail-on none --format sarif -o out/demo.sarif
+	@echo "SARIF written to out/demo.sarif"
+
+test: $(STAMP)
+	$(BIN)/ruff check analyzer checkers config sarif tests bench scripts
+	$(BIN)/python -m pytest -q
+
+fuzz: $(STAMP)
+	KMEMINIT_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q -m fuzz tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py --tree $${KMEMINIT_KERNEL_TREE:?set KMEMINIT_KERNEL_TREE}
+
+clean:
+	rm -rf out .pytest_cache $(EXAMPLE)/.kmeminit $(EXAMPLE)/compile_commands.json

@@ -1,0 +1,227 @@
+"""Command line: argument parsing and wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer import __version__
+from analyzer.compdb import CompdbError, CompileEntry, guess_source_root, load_entries, \
+    select_entries
+from analyzer.config import Config, ConfigError, load_config
+from analyzer.fsutil import atomic_write_text
+from analyzer.index import IndexStats, index_entries
+from analyzer.model import Level, Notification
+from analyzer.program import Program
+from analyzer.results import Invocation, RunResult
+from analyzer.store import FactStore
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad command line or input; printed as one line, exit code 2."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="analyse only TUs under these paths (relative to the source root)")
+    p.add_argument("-p", "--compdb", metavar="PATH", default=".",
+                   help="compile_commands.json, or the build directory holding it (default: .)")
+    p.add_argument("--source-root", metavar="DIR",
+                   help="root that result paths are relative to (default: from the database)")
+    p.add_argument("--config", metavar="FILE", type=Path,
+                   help="YAML merged over config/default.yaml")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                   help="parallel parser processes (default: CPU count)")
+    p.add_argument("--store", metavar="PATH", type=Path,
+                   help="fact store (default: <source root>/.kmeminit/facts.db)")
+    p.add_argument("--tu-timeout", type=float, metavar="SECONDS",
+                   help="give up on a TU after this long (default 120)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true",
+                   help="re-raise checker exceptions instead of reporting them")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "sarif", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="write results here (atomically) instead of stdout")
+    p.add_argument("--fail-on", choices=("note", "warning", "error", "none"), default="warning",
+                   help="exit 1 when a finding at or above this level is reported "
+                        "(default: warning)")
+    p.add_argument("--rules", metavar="IDS",
+                   help="comma-separated rule ids to run (default: all enabled)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kmeminit",
+        description="Static analyzer for Linux-kernel memory-init invariants.")
+    parser.add_argument("--version", action="version", version=f"kmeminit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("index", help="build or update the fact store")
+    _add_input_options(p)
+    p = sub.add_parser("check", help="index, run the enabled checkers, write results")
+    _add_input_options(p)
+    _add_output_options(p)
+    p = sub.add_parser("rules", help="list the rules")
+    p.add_argument("--config", metavar="FILE", type=Path)
+    p = sub.add_parser("explain", help="print a rule's documentation")
+    p.add_argument("rule", metavar="ID")
+    p.add_argument("--config", metavar="FILE", type=Path)
+    return parser
+
+
+@dataclass
+class Session:
+    """What every analysing command needs: config, selected TUs, store."""
+
+    config: Config
+    entries: list[CompileEntry]
+    source_root: str
+    store: FactStore
+    notifications: list[Notification]
+
+
+def _open_session(args: argparse.Namespace) -> Session:
+    config = load_config(args.config)
+    entries, notes = load_entries(Path(args.compdb), config)
+    root = os.path.realpath(args.source_root) if args.source_root else guess_source_root(entries)
+    if not os.path.isdir(root):
+        raise UsageError(f"{root}: source root is not a directory")
+    selected = select_entries(entries, root, args.paths,
+                              config.get("compdb", "exclude", default=[]))
+    if args.paths and not selected:
+        raise UsageError(f"{args.compdb}: no compile command matches {' '.join(args.paths)}")
+    store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
+    return Session(config, selected, root, store, notes + store.notifications)
+
+
+def _index(session: Session, args: argparse.Namespace) -> IndexStats:
+    timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
+    progress = not args.no_progress and sys.stderr.isatty()
+    stats = index_entries(session.entries, session.store, session.config, args.jobs, timeout,
+                          progress)
+    print(stats.summary(), file=sys.stderr)
+    return stats
+
+
+def _print_notifications(notes: list[Notification], root: str) -> None:
+    from sarif.text import format_notification
+
+    for note in notes:
+        print(format_notification(note, root), file=sys.stderr)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    session = _open_session(args)
+    stats = _index(session, args)
+    notes = session.notifications + stats.notifications
+    _print_notifications(notes, session.source_root)
+    return EXIT_USAGE if _has_input_errors(session) else EXIT_OK
+
+
+def _has_input_errors(session: Session) -> bool:
+    return any(n.level is Level.ERROR for n in session.notifications)
+
+
+def _select_rules(args: argparse.Namespace, config: Config) -> set[str] | None:
+    if not getattr(args, "rules", None):
+        return None
+    return {r.strip() for r in args.rules.split(",") if r.strip()}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from checkers import load_checkers, rule_metas, run_checkers
+    from sarif.jsonout import format_json
+    from sarif.text import format_text
+    from sarif.writer import sarif_text
+
+    start = _now()
+    session = _open_session(args)
+    checkers, load_notes = load_checkers(_select_rules(args, session.config), session.config)
+    stats = _index(session, args)
+    program = Program.from_store(session.store, [e.file for e in session.entries])
+    if not checkers:
+        print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
+    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    notes = session.notifications + load_notes + stats.notifications + run_notes
+    invocation = Invocation(
+        command_line=shlex.join(["kmeminit", *sys.argv[1:]]), arguments=tuple(sys.argv[1:]),
+        working_directory=os.getcwd(), start_time=start, end_time=_now(),
+        successful=stats.failed == 0, source_root=session.source_root)
+    result = RunResult(tuple(rule_metas(checkers, session.config)), tuple(findings),
+                       tuple(notes), invocation)
+    text = {"text": format_text, "json": format_json, "sarif": sarif_text}[args.format](result)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    _print_notifications(notes, session.source_root)
+    if _has_input_errors(session):
+        return EXIT_USAGE
+    if args.fail_on != "none":
+        threshold = Level(args.fail_on).rank
+        if any(f.level.rank >= threshold for f in findings):
+            return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from checkers import load_checkers, rule_metas
+
+    config = load_config(args.config)
+    checkers, notes = load_checkers(None, config)
+    _print_notifications(notes, os.getcwd())
+    metas = rule_metas(checkers, config)
+    if not metas:
+        print("kmeminit: no rules are registered")
+    for meta in metas:
+        print(f"{meta.id}  {meta.name:32} {meta.level.value:8} {meta.short}")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from checkers import load_checkers, rule_metas
+
+    config = load_config(args.config)
+    checkers, _ = load_checkers(None, config)
+    for meta in rule_metas(checkers, config):
+        if meta.id == args.rule.upper():
+            print(f"{meta.id} {meta.name} ({meta.level.value}, precision {meta.precision})\n")
+            print(meta.doc.strip())
+            return EXIT_OK
+    raise UsageError(f"unknown rule id '{args.rule}' (see: kmeminit rules)")
+
+
+COMMANDS = {"index": cmd_index, "check": cmd_check, "rules": cmd_rules, "explain": cmd_explain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, CompdbError) as exc:
+        print(f"kmeminit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kmeminit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

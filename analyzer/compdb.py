@@ -1,0 +1,227 @@
+"""compile_commands.json → translation units with libclang-ready arguments.
+
+Compile commands are parsed, never executed: `command` strings are split with shlex and
+nothing is ever handed to a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.config import Config
+from analyzer.model import Level, Notification
+
+
+class CompdbError(Exception):
+    """An unusable compile database; str() is one line naming the file (and line)."""
+
+
+@dataclass(frozen=True)
+class CompileEntry:
+    file: str  # absolute, symlinks resolved
+    directory: str  # absolute
+    arguments: tuple[str, ...]  # as written in the database
+    clang_args: tuple[str, ...]  # sanitised for libclang, include paths made absolute
+    dropped: tuple[str, ...]  # arguments removed by sanitising (for notices)
+    arch: str
+
+
+# Options whose path operand is made absolute so that parsing does not depend on the cwd.
+_PATH_OPTS = ("-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-B")
+_ARCH_RE = re.compile(r"(?:^|/)arch/([A-Za-z0-9_]+)/include")
+_SOURCE_SUFFIXES = (".c", ".S", ".s", ".cc", ".cpp")
+
+
+def find_compdb(path: Path) -> Path:
+    """A compile_commands.json given as itself or as the build directory holding it."""
+    if path.is_dir():
+        candidate = path / "compile_commands.json"
+        if not candidate.is_file():
+            raise CompdbError(f"{path}: no compile_commands.json in this directory")
+        return candidate
+    if not path.exists():
+        raise CompdbError(f"{path}: compile database not found")
+    return path
+
+
+def _entry_lines(text: str) -> list[int]:
+    """Line number of each top-level array element, for error messages."""
+    decoder = json.JSONDecoder()
+    lines: list[int] = []
+    pos = text.index("[") + 1
+    ws = re.compile(r"[\s,]*")
+    while True:
+        pos = ws.match(text, pos).end()
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        _, pos = decoder.raw_decode(text, pos)
+
+
+def read_compdb(path: Path) -> tuple[list[dict], list[int]]:
+    """The raw entries of a compile database, with the line each starts on."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CompdbError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CompdbError(f"{path}:{line}: compile database is not UTF-8") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CompdbError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise CompdbError(f"{path}:1: compile database must be a JSON list of entries")
+    return data, _entry_lines(text)
+
+
+def _split_command(command: str, where: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise CompdbError(f"{where}: cannot split 'command': {exc}") from None
+
+
+def _absolute(path: str, directory: str) -> str:
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(directory, path))
+
+
+def detect_arch(arguments: list[str] | tuple[str, ...]) -> str:
+    for arg in arguments:
+        match = _ARCH_RE.search(arg)
+        if match:
+            return match.group(1)
+    return "unknown"
+
+
+class Sanitizer:
+    """Turns a gcc command line into libclang arguments, from the `compdb` config."""
+
+    def __init__(self, config: Config) -> None:
+        self.drop_flags = set(config.get("compdb", "drop_flags", default=[]))
+        self.drop_prefixes = tuple(config.get("compdb", "drop_prefixes", default=[]))
+        self.drop_with_value = set(config.get("compdb", "drop_with_value", default=[]))
+        self.add_flags = list(config.get("compdb", "add_flags", default=[]))
+        self.per_arch = config.get("compdb", "per_arch", default={}) or {}
+
+    def sanitize(self, argv: list[str], source: str, directory: str
+                 ) -> tuple[list[str], list[str], str]:
+        arch = detect_arch(argv)
+        drop = self.drop_flags | set(self.per_arch.get(arch, []))
+        out: list[str] = []
+        dropped: list[str] = []
+        source_real = os.path.realpath(_absolute(source, directory))
+        args = argv[1:] if argv and not argv[0].startswith("-") else argv
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg in self.drop_with_value:
+                dropped.extend(args[i:i + 2])
+                i += 2
+                continue
+            if arg in drop or arg.startswith(self.drop_prefixes):
+                dropped.append(arg)
+                i += 1
+                continue
+            if not arg.startswith("-") and arg.endswith(_SOURCE_SUFFIXES) and \
+                    os.path.realpath(_absolute(arg, directory)) == source_real:
+                i += 1
+                continue
+            if arg in _PATH_OPTS and i + 1 < len(args):
+                out.extend([arg, _absolute(args[i + 1], directory)])
+                i += 2
+                continue
+            if arg.startswith("-I") and len(arg) > 2:
+                out.append("-I" + _absolute(arg[2:], directory))
+            else:
+                out.append(arg)
+            i += 1
+        out.extend(self.add_flags)
+        return out, dropped, arch
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def guess_source_root(entries: list[CompileEntry]) -> str:
+    """The directory most entries are compiled in, if it holds (nearly) all sources;
+    otherwise the deepest directory common to all sources."""
+    if not entries:
+        return os.getcwd()
+    directory, _ = Counter(e.directory for e in entries).most_common(1)[0]
+    inside = sum(1 for e in entries if _under(e.file, directory))
+    if inside * 10 >= len(entries) * 9:
+        return os.path.realpath(directory)
+    return os.path.commonpath([e.file for e in entries])
+
+
+def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[Notification]]:
+    """All usable entries of the database.  Problems that concern one entry become
+    notifications; problems with the database as a whole raise CompdbError."""
+    compdb = find_compdb(path)
+    data, lines = read_compdb(compdb)
+    sanitizer = Sanitizer(config)
+    notes: list[Notification] = []
+    entries: list[CompileEntry] = []
+    seen: dict[str, tuple[str, ...]] = {}
+    base_dir = str(compdb.parent.resolve())
+    for n, raw in enumerate(data):
+        where = f"{compdb}:{lines[n] if n < len(lines) else 1}"
+        if not isinstance(raw, dict):
+            raise CompdbError(f"{where}: entry {n} is not a JSON object")
+        missing = [k for k in ("file", "directory") if not isinstance(raw.get(k), str)]
+        if missing:
+            raise CompdbError(f"{where}: entry {n} has no {' or '.join(repr(m) for m in missing)}")
+        directory = _absolute(raw["directory"], base_dir)
+        if isinstance(raw.get("arguments"), list) and all(isinstance(a, str)
+                                                          for a in raw["arguments"]):
+            argv = list(raw["arguments"])
+        elif isinstance(raw.get("command"), str):
+            argv = _split_command(raw["command"], where)
+        else:
+            raise CompdbError(f"{where}: entry {n} has neither 'arguments' (list of strings) "
+                              "nor 'command' (string)")
+        file = os.path.realpath(_absolute(raw["file"], directory))
+        if not os.path.isfile(file):
+            notes.append(Notification(Level.ERROR, "source file of compile command not found",
+                                      file, None))
+            continue
+        clang_args, dropped, arch = sanitizer.sanitize(argv, raw["file"], directory)
+        if file in seen:
+            same = seen[file] == tuple(clang_args)
+            notes.append(Notification(
+                Level.NOTE if same else Level.WARNING,
+                "duplicate compile command ignored" + ("" if same else
+                                                       " (its arguments differ from the first)"),
+                file, None))
+            continue
+        seen[file] = tuple(clang_args)
+        entries.append(CompileEntry(file, directory, tuple(argv), tuple(clang_args),
+                                    tuple(dropped), arch))
+    return entries, notes
+
+
+def select_entries(entries: list[CompileEntry], source_root: str, filters: list[str],
+                   exclude: list[str]) -> list[CompileEntry]:
+    """Entries under the path filters (relative to the source root, or absolute), minus
+    excluded prefixes (host tools)."""
+    def rel(e: CompileEntry) -> str:
+        return os.path.relpath(e.file, source_root)
+
+    chosen = [e for e in entries
+              if not any(_under(rel(e), x.rstrip("/")) or rel(e).startswith(x) for x in exclude)]
+    if not filters:
+        return chosen
+    wanted = [os.path.realpath(f if os.path.isabs(f) else os.path.join(source_root, f))
+              for f in filters]
+    return [e for e in chosen if any(_under(e.file, w) for w in wanted)]

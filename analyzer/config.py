@@ -1,0 +1,196 @@
+"""Configuration: config/default.yaml merged with a user file, validated with file:line errors.
+
+Merging: mappings merge key by key, lists and scalars replace; a key written `name+` appends
+its list to the default's `name` instead of replacing it (`drop_flags+: [-mfoo]`).
+YAML is loaded with the safe loader only: tags such as `!!python/object` are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(str(importlib.resources.files("config") / "default.yaml"))
+
+
+class ConfigError(Exception):
+    """A configuration problem; str() is one line naming the file and line."""
+
+
+# Schema: a dict maps keys to sub-schemas; "*" matches any key.  Leaves are Python types
+# or tuples of allowed types; a list schema is [item_schema].
+_STR_LIST = [str]
+SCHEMA: dict[str, Any] = {
+    "version": int,
+    "compdb": {
+        "drop_flags": _STR_LIST,
+        "drop_prefixes": _STR_LIST,
+        "drop_with_value": _STR_LIST,
+        "add_flags": _STR_LIST,
+        "per_arch": {"*": _STR_LIST},
+        "exclude": _STR_LIST,
+    },
+    "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
+    "index": {"tu_timeout": (int, float), "max_depth": int},
+    # Checker-specific keys are validated by the checker loader against each checker's
+    # declared config keys; here only the common ones are typed.
+    "rules": {"*": {"enabled": bool, "level": str, "*": object}},
+}
+
+
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool",
+                                                   "null")}
+
+
+@dataclass
+class Config:
+    data: dict[str, Any]
+    origins: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return default
+            node = node[key]
+        return node
+
+    def where(self, *path: str) -> str:
+        """`file:line` of the setting at path (or of its nearest configured parent)."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.origins:
+                return self.origins[path[:n]]
+        return str(DEFAULT_CONFIG)
+
+
+def _mark(path: Path, node: yaml.Node) -> str:
+    return f"{path}:{node.start_mark.line + 1}"
+
+
+def _construct(path: Path, node: yaml.Node, key_path: tuple[str, ...],
+               origins: dict[tuple[str, ...], str]) -> Any:
+    origins[key_path] = _mark(path, node)
+    if node.tag not in _PLAIN_TAGS:
+        raise ConfigError(f"{_mark(path, node)}: YAML tag '{node.tag}' is not allowed")
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(path, key_node, key_path, {})
+            if not isinstance(key, str):
+                raise ConfigError(f"{_mark(path, key_node)}: keys must be strings, got {key!r}")
+            if key in out:
+                raise ConfigError(f"{_mark(path, key_node)}: duplicate key '{key}'")
+            out[key] = _construct(path, value_node, key_path + (key,), origins)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(path, item, key_path, {}) for item in node.value]
+    return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config is not UTF-8 text") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: YAML error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML error: {exc}") from None
+    if node is None:
+        return {}, {}
+    origins: dict[tuple[str, ...], str] = {}
+    try:
+        data = _construct(path, node, (), origins)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: unsupported YAML: {exc.problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_mark(path, node)}: the config must be a mapping")
+    return data, origins
+
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, tuple):
+        return " or ".join(_type_name(s) for s in spec)
+    if isinstance(spec, list):
+        return f"list of {_type_name(spec[0])}"
+    if isinstance(spec, dict):
+        return "mapping"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(spec, "value")
+
+
+def _validate(value: Any, spec: Any, key_path: tuple[str, ...], where: Config) -> None:
+    if spec is object:
+        return
+    shown = ".".join(key_path) or "top level"
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be a mapping")
+        for key, sub in value.items():
+            bare = key[:-1] if key.endswith("+") else key
+            if bare in spec:
+                sub_spec = spec[bare]
+            elif "*" in spec:
+                sub_spec = spec["*"]
+            else:
+                allowed = ", ".join(k for k in spec if k != "*")
+                raise ConfigError(f"{where.where(*key_path, key)}: unknown key '{key}' in "
+                                  f"'{shown}' (expected one of: {allowed})")
+            _validate(sub, sub_spec, key_path + (key,), where)
+        return
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be a {_type_name(spec)}")
+        for item in value:
+            _validate(item, spec[0], key_path, where)
+        return
+    types = spec if isinstance(spec, tuple) else (spec,)
+    # bool is an int in Python; a YAML `true` where a number is expected is a mistake.
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be of type {_type_name(spec)}, "
+                          f"got {value!r}")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], base_origins: dict, over_origins: dict,
+           prefix: tuple[str, ...] = ()) -> None:
+    for key, value in over.items():
+        if key.endswith("+"):
+            bare = key[:-1]
+            current = base.get(bare, [])
+            base[bare] = list(current) + list(value)
+            base_origins[prefix + (bare,)] = over_origins.get(prefix + (key,), "")
+            continue
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, base_origins, over_origins, prefix + (key,))
+            base_origins.setdefault(prefix + (key,), over_origins.get(prefix + (key,), ""))
+            continue
+        base[key] = value
+        for path, origin in over_origins.items():
+            if path[: len(prefix) + 1] == prefix + (key,):
+                base_origins[path] = origin
+
+
+def load_config(user: Path | None = None, default: Path = DEFAULT_CONFIG) -> Config:
+    data, origins = load_yaml(default)
+    config = Config(data, origins)
+    _validate(data, SCHEMA, (), config)
+    if user is not None:
+        over, over_origins = load_yaml(user)
+        _validate(over, SCHEMA, (), Config(over, over_origins))
+        merged = copy.deepcopy(data)
+        merged_origins = dict(origins)
+        _merge(merged, over, merged_origins, over_origins)
+        config = Config(merged, merged_origins)
+    return config

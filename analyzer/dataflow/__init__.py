@@ -1,0 +1,1 @@
+"""Reusable analyses over the program model (event ordering, value origins)."""

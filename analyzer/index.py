@@ -1,0 +1,240 @@
+"""Parallel, crash-isolated indexing of translation units into the fact store.
+
+Each TU is parsed in a worker process.  A worker that segfaults inside libclang, or hangs
+past the timeout, is killed and replaced; its TU becomes a notification and the run goes
+on.  Facts are written by the parent, one transaction per TU, so an interrupted run leaves
+every TU either fully stored or absent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable
+
+from analyzer import __version__
+from analyzer.compdb import CompileEntry
+from analyzer.config import Config
+from analyzer.model import Level, Notification, TUFacts
+from analyzer.store import SCHEMA_VERSION, FactStore, HashCache, args_digest
+
+
+@dataclass
+class IndexStats:
+    selected: int = 0
+    parsed: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    notifications: list[Notification] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"kmeminit: {self.selected} TUs: {self.parsed} parsed, {self.cached} from cache, "
+                f"{self.failed} failed, {self.seconds:.1f} s")
+
+
+def _frontend_options(config: Config) -> dict[str, Any]:
+    return {
+        "macros": tuple(config.get("frontend", "macros", default=[])),
+        "section_markers": tuple(config.get("frontend", "section_markers", default=[])),
+        "max_depth": config.get("index", "max_depth", default=400),
+    }
+
+
+def tu_key(entry: CompileEntry, options: dict[str, Any]) -> str:
+    """Hash of everything besides file contents that decides a TU's facts."""
+    return args_digest(entry.clang_args, f"{__version__}/{SCHEMA_VERSION}/{sorted(options.items())}")
+
+
+def _inject_fault(file: str) -> None:
+    """Fault injection for the robustness tests: KMEMINIT_FAULT="crash:SUBSTR" kills the
+    worker with SIGKILL, "hang:SUBSTR" makes it sleep, when the TU path contains SUBSTR."""
+    spec = os.environ.get("KMEMINIT_FAULT", "")
+    kind, _, needle = spec.partition(":")
+    if not needle or needle not in file:
+        return
+    if kind == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "hang":
+        time.sleep(3600)
+
+
+def _worker_main(conn: Connection) -> None:
+    """Worker loop: receive (task kwargs, new header USRs), reply with TUFacts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    import dataclasses
+
+    from analyzer import frontend
+
+    accepted = {f.name for f in dataclasses.fields(frontend.ParseTask)}
+    skip: set[str] = set()
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        kwargs, new_usrs = message
+        skip.update(new_usrs)
+        _inject_fault(kwargs["file"])
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+        start = time.perf_counter()
+        facts = frontend.parse_tu(frontend.ParseTask(skip_usrs=frozenset(skip), **kwargs))
+        facts = TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
+                        facts.notifications, time.perf_counter() - start)
+        skip.update(f.usr for f in facts.functions if f.from_header)
+        conn.send(facts)
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        parent, child = ctx.Pipe()
+        self.conn: Connection = parent
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.entry: CompileEntry | None = None
+        self.started = 0.0
+        self.usrs_sent = 0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise (the summary line says it)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done = total, 0
+        self.bar = None
+        if enabled and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="TU", file=sys.stderr, leave=False,
+                            dynamic_ncols=True)
+
+    def step(self, name: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(os.path.basename(name), refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def index_entries(entries: list[CompileEntry], store: FactStore, config: Config, jobs: int,
+                  timeout: float, progress: bool = False,
+                  on_facts: Callable[[TUFacts], None] | None = None) -> IndexStats:
+    """Bring the store up to date for `entries`; returns what was done."""
+    start = time.perf_counter()
+    stats = IndexStats(selected=len(entries))
+    hashes = HashCache()
+    options = _frontend_options(config)
+    todo: list[tuple[CompileEntry, str]] = []
+    for entry in entries:
+        key = tu_key(entry, options)
+        if store.is_current(entry.file, key, hashes):
+            stats.cached += 1
+            cached = store.load_tu(entry.file)
+            if cached is not None:
+                stats.notifications.extend(cached.notifications)
+        else:
+            todo.append((entry, key))
+    if todo:
+        known = sorted(store.known_header_usrs(hashes))
+        _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))), timeout,
+                  stats, progress, on_facts)
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: FactStore,
+              hashes: HashCache, options: dict[str, Any], jobs: int, timeout: float,
+              stats: IndexStats, progress: bool,
+              on_facts: Callable[[TUFacts], None] | None) -> None:
+    ctx = multiprocessing.get_context("fork")
+    keys = {entry.file: key for entry, key in todo}
+    queue = list(reversed(todo))
+    workers = [_Worker(ctx) for _ in range(jobs)]
+    bar = Progress(len(todo), progress)
+
+    def fail(worker: _Worker, reason: str) -> None:
+        assert worker.entry is not None
+        stats.failed += 1
+        stats.notifications.append(Notification(Level.ERROR, reason, worker.entry.file))
+        bar.step(worker.entry.file)
+        worker.entry = None
+
+    try:
+        while queue or any(w.entry for w in workers):
+            for i, worker in enumerate(workers):
+                if worker.entry is None and queue:
+                    entry, _ = queue.pop()
+                    kwargs = dict(options, file=entry.file, args=entry.clang_args,
+                                  directory=entry.directory)
+                    try:
+                        worker.conn.send((kwargs, known[worker.usrs_sent:]))
+                    except OSError:
+                        worker.stop(kill=True)
+                        workers[i] = worker = _Worker(ctx)
+                        worker.conn.send((kwargs, known))
+                    worker.usrs_sent = len(known)
+                    worker.entry, worker.started = entry, time.monotonic()
+            busy = [w for w in workers if w.entry is not None]
+            deadline = min(w.started for w in busy) + timeout
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                         timeout=max(0.0, deadline - time.monotonic()))
+            for i, worker in enumerate(workers):
+                if worker.entry is None:
+                    continue
+                if worker.conn in ready:
+                    try:
+                        facts = worker.conn.recv()
+                    except (EOFError, OSError):
+                        fail(worker, f"libclang worker died while parsing "
+                                     f"(exit code {worker.proc.exitcode})")
+                        worker.stop(kill=True)
+                        workers[i] = _Worker(ctx)
+                        continue
+                    store.put_tu(facts, keys[worker.entry.file], hashes, failed=False)
+                    known.extend(f.usr for f in facts.functions if f.from_header)
+                    stats.parsed += 1
+                    stats.notifications.extend(facts.notifications)
+                    if on_facts:
+                        on_facts(facts)
+                    bar.step(worker.entry.file)
+                    worker.entry = None
+                elif worker.proc.sentinel in ready or not worker.proc.is_alive():
+                    code = worker.proc.exitcode
+                    why = (f"killed by signal {-code}" if code and code < 0
+                           else f"exit code {code}")
+                    fail(worker, f"libclang worker crashed while parsing ({why})")
+                    worker.stop(kill=True)
+                    workers[i] = _Worker(ctx)
+                elif time.monotonic() - worker.started > timeout:
+                    fail(worker, f"parse timed out after {timeout:g} s")
+                    worker.stop(kill=True)
+                    workers[i] = _Worker(ctx)
+    finally:
+        bar.close()
+        for worker in workers:
+            worker.stop(kill=worker.entry is not None)

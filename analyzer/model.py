@@ -1,0 +1,293 @@
+"""Plain data passed between the pipeline stages.
+
+Everything the frontend extracts from libclang becomes one of these frozen dataclasses, so
+no stage after `frontend.py` ever sees a clang cursor.  They serialise to JSON-compatible
+dicts (`to_json` / `from_json`) for the fact store and for worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A source position; `file` is an absolute, symlink-resolved path."""
+
+    file: str
+    line: int
+    col: int = 1
+    end_line: int = 0
+    end_col: int = 0
+
+
+class ValueKind(str, enum.Enum):
+    """What an expression is, as far as the data-flow engines care."""
+
+    NULL = "null"  # NULL, 0 used as a pointer
+    LITERAL = "literal"  # any other constant
+    PARAM = "param"  # a parameter of the enclosing function (`param` is its index)
+    LOCAL = "local"  # a local variable (`name`)
+    GLOBAL = "global"  # a file-scope or extern variable (`name`, `usr`)
+    ADDR_LOCAL = "addr_local"  # &local
+    ADDR_GLOBAL = "addr_global"  # &global
+    FIELD = "field"  # a read of base->field / base.field (`record`, `field`, `base`)
+    ADDR_FIELD = "addr_field"  # &base->field (`record`, `field`, `base`)
+    CALL = "call"  # the result of a call (`name` = callee, `usr`, `args`)
+    ALLOC = "alloc"  # reserved for engines: a heap allocation recognised from config
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Value:
+    """Summary of one expression: a call argument, an assigned value, a returned value.
+
+    `record` is the record type spelled as in C (`struct dev_pagemap`) that holds `field`;
+    `base` is the summary of the expression the field is taken from.  `type` is the
+    expression's type spelling (`struct vmem_altmap *`).  `text` is the source text,
+    truncated to 200 characters.
+    """
+
+    kind: ValueKind
+    text: str = ""
+    type: str = ""
+    param: int | None = None
+    name: str | None = None
+    usr: str | None = None
+    record: str | None = None
+    field: str | None = None
+    base: Value | None = None
+    args: tuple[Value, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One call in a function body, in source order (`index` is its position).
+
+    Direct calls carry `callee` and `callee_usr`.  Calls through a struct field
+    (`pgmap->ops->page_free(page)`) have `indirect=True`, `record` = the record type that
+    declares the function-pointer field and `field` = its name; `callee` is then the field
+    name.  Calls through a plain function-pointer variable have `indirect=True` and no record.
+    `macro` names the configured macro whose expansion produced the call, if any.
+    """
+
+    index: int
+    callee: str
+    callee_usr: str | None
+    location: Location
+    args: tuple[Value, ...] = ()
+    indirect: bool = False
+    record: str | None = None
+    field: str | None = None
+    text: str = ""
+    macro: str | None = None
+
+
+@dataclass(frozen=True)
+class MacroUse:
+    """An instantiation of a configured macro (container_of, pfn_to_page, ...)."""
+
+    index: int
+    name: str
+    location: Location
+    args: tuple[str, ...] = ()
+    arg_types: tuple[str, ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`target = value`, including declarations with initialisers and designated
+    initialisers of local structs (`struct mhp_params p = { .altmap = a }` gives a target of
+    kind FIELD with record `struct mhp_params`, field `altmap`, base the local `p`)."""
+
+    index: int
+    target: Value
+    value: Value
+    location: Location
+
+
+@dataclass(frozen=True)
+class Return:
+    index: int
+    value: Value | None
+    location: Location
+
+
+class EventKind(str, enum.Enum):
+    CALL = "call"  # index into Function.calls
+    MACRO = "macro"  # index into Function.macros
+    ASSIGN = "assign"  # index into Function.assigns
+    RETURN = "return"  # index into Function.returns
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    index: int
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A CFG edge.  Conditional edges carry the condition's source text and the branch
+    taken: "true"/"false" for if, loops, `?:`, `&&`/`||`; "case <text>"/"default" for
+    switch.  Unconditional edges have both None."""
+
+    target: int
+    cond: str | None = None
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    id: int
+    events: tuple[Event, ...] = ()
+    succs: tuple[Edge, ...] = ()
+
+
+ENTRY_BLOCK = 0
+EXIT_BLOCK = 1
+
+
+@dataclass(frozen=True)
+class Param:
+    index: int
+    name: str
+    type: str
+    record: str | None = None  # pointed-to (or by-value) record type: `struct vmem_altmap`
+
+
+@dataclass(frozen=True)
+class Function:
+    """Facts for one function definition.  Block 0 is the entry, block 1 the exit."""
+
+    usr: str
+    name: str
+    file: str
+    line: int
+    end_line: int
+    linkage: str  # "external" | "internal"
+    return_type: str = ""
+    sections: tuple[str, ...] = ()  # markers as written: ("__meminit",) or section names
+    inline: bool = False
+    from_header: bool = False
+    params: tuple[Param, ...] = ()
+    calls: tuple[CallSite, ...] = ()
+    macros: tuple[MacroUse, ...] = ()
+    assigns: tuple[Assign, ...] = ()
+    returns: tuple[Return, ...] = ()
+    blocks: tuple[Block, ...] = ()
+
+
+@dataclass(frozen=True)
+class FnPtrStore:
+    """A function stored into a function-pointer field: `.page_free = f` in an ops table,
+    or `ops->page_free = f`.  `function` is None for the enclosing scope of a static table."""
+
+    record: str
+    field: str
+    target: str
+    target_usr: str | None
+    location: Location
+    function: str | None = None
+
+
+class Level(str, enum.Enum):
+    NOTE = "note"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"note": 1, "warning": 2, "error": 3}[self.value]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Something the user should know that is not a finding: a TU that failed, a flag
+    dropped, a checker that crashed.  Becomes SARIF toolExecutionNotifications and one line
+    on stderr."""
+
+    level: Level
+    message: str
+    file: str | None = None
+    line: int | None = None
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class TUFacts:
+    """Everything one translation unit contributes: its own functions, the header inline
+    functions it was the first to extract, its function-pointer stores, and the files it
+    includes (for cache invalidation)."""
+
+    file: str
+    functions: tuple[Function, ...] = ()
+    fp_stores: tuple[FnPtrStore, ...] = ()
+    includes: tuple[str, ...] = ()
+    notifications: tuple[Notification, ...] = ()
+    parse_seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# JSON round trip.  Kept generic so that adding a field to a dataclass needs no code here.
+
+
+def to_json(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue  # defaults stay out of the store: smaller and faster to load
+            out[f.name] = to_json(value)
+        return out
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (tuple, list)):
+        return [to_json(v) for v in obj]
+    return obj
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _decode(hint: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple:
+        return tuple(_decode(args[0], v) for v in data)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _decode(inner[0], data)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_json(hint, data)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(data)
+    return data
+
+
+def from_json(cls: type, data: dict[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs = {name: _decode(hints[name], value) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+__all__ = [
+    "Assign", "Block", "CallSite", "Edge", "Event", "EventKind", "FnPtrStore", "Function",
+    "Level", "Location", "MacroUse", "Notification", "Param", "Return", "TUFacts", "Value",
+    "ValueKind", "ENTRY_BLOCK", "EXIT_BLOCK", "to_json", "from_json",
+]

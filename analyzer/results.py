@@ -1,0 +1,100 @@
+"""Findings, rule metadata and the plain result that formatters consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyzer.model import Level, Location, Notification
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a finding's trace (a SARIF threadFlow location).  `depth` is the call
+    depth from the entry point, for SARIF nestingLevel."""
+
+    location: Location
+    message: str
+    depth: int = 0
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class Related:
+    """A related location referenced from the message as `[text](id)`."""
+
+    id: int
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A finding, complete when created.  `template` is the message with its volatile parts
+    as `{placeholders}` and `args` their values; `message` is the rendered text.  The
+    fingerprint uses the template, so renaming a variable does not make a finding new."""
+
+    rule: str
+    level: Level
+    template: str
+    args: tuple[tuple[str, str], ...]
+    location: Location
+    function: str | None
+    related: tuple[Related, ...] = ()
+    trace: tuple[Step, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**dict(self.args))
+
+    @classmethod
+    def make(
+        cls,
+        rule: str,
+        level: Level,
+        template: str,
+        location: Location,
+        function: str | None,
+        related: tuple[Related, ...] = (),
+        trace: tuple[Step, ...] = (),
+        **args: str,
+    ) -> Finding:
+        return cls(rule, level, template, tuple(sorted((k, str(v)) for k, v in args.items())),
+                   location, function, related, trace)
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """Metadata of one rule, as a checker declares it (level possibly overridden by config)."""
+
+    id: str
+    name: str
+    level: Level
+    precision: str  # very-high | high | medium | low
+    tags: tuple[str, ...]
+    short: str
+    full: str
+    doc: str  # the checker module's docstring (markdown): What it finds, Why, Example, ...
+
+
+@dataclass(frozen=True)
+class Invocation:
+    command_line: str
+    arguments: tuple[str, ...]
+    working_directory: str
+    start_time: str  # ISO 8601 UTC
+    end_time: str
+    successful: bool
+    source_root: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    rules: tuple[RuleMeta, ...]
+    findings: tuple[Finding, ...]
+    notifications: tuple[Notification, ...]
+    invocation: Invocation
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def sorted_findings(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: (f.location.file, f.location.line,
+                                                    f.location.col, f.rule, f.message))

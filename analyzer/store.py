@@ -1,0 +1,220 @@
+"""SQLite fact store, keyed by content hashes.
+
+A TU's facts are valid while its arguments, its own text and the text of every file it
+included are unchanged.  Header inline functions are stored once per USR, with the hash of
+the header they come from.  WAL mode and a busy timeout make concurrent writers (parallel
+`kmeminit-cc` under make -j) safe; every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The store cannot be used at all (not a rebuildable condition)."""
+
+
+def file_hash(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+    except OSError:
+        return None
+
+
+class HashCache:
+    """Content hashes for one run, so a header shared by 80 TUs is read once."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, str | None] = {}
+
+    def get(self, path: str) -> str | None:
+        if path not in self._hashes:
+            self._hashes[path] = file_hash(path)
+        return self._hashes[path]
+
+    def forget(self, path: str) -> None:
+        self._hashes.pop(path, None)
+
+
+def args_digest(args: tuple[str, ...], extra: str = "") -> str:
+    return hashlib.blake2b(json.dumps([list(args), extra]).encode(), digest_size=16).hexdigest()
+
+
+def _pack(obj: object) -> bytes:
+    return zlib.compress(json.dumps(to_json(obj), separators=(",", ":")).encode(), 3)
+
+
+def _unpack(blob: bytes) -> object:
+    return json.loads(zlib.decompress(blob))
+
+
+@dataclass(frozen=True)
+class StoredTU:
+    file: str
+    args_hash: str
+    content_hash: str
+    includes: tuple[tuple[str, str], ...]  # (path, content hash) at parse time
+    failed: bool
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tus (
+    file TEXT PRIMARY KEY,
+    args_hash TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    includes TEXT NOT NULL,
+    failed INTEGER NOT NULL,
+    facts BLOB NOT NULL,
+    parsed_at REAL NOT NULL,
+    seconds REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS header_functions (
+    usr TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    file_hash TEXT NOT NULL,
+    facts BLOB NOT NULL
+);
+"""
+
+
+class FactStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notifications: list[Notification] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            self._rebuild(f"fact store unreadable ({exc}); rebuilt empty")
+        else:
+            version = self._version()
+            if version != SCHEMA_VERSION:
+                self.db.close()
+                self._rebuild(f"fact store has schema version {version}, this kmeminit uses "
+                              f"{SCHEMA_VERSION}; rebuilt empty")
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(_DDL)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                   (str(SCHEMA_VERSION),))
+        return db
+
+    def _version(self) -> int | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            return int(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def _rebuild(self, why: str) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(str(self.path) + suffix)
+            except FileNotFoundError:
+                pass
+        self.notifications.append(Notification(Level.WARNING, why, str(self.path)))
+        self.db = self._open()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- TUs ---------------------------------------------------------------------------
+
+    def tu_state(self, file: str) -> StoredTU | None:
+        row = self.db.execute(
+            "SELECT file, args_hash, content_hash, includes, failed FROM tus WHERE file=?",
+            (file,)).fetchone()
+        if row is None:
+            return None
+        includes = tuple(tuple(x) for x in json.loads(row[3]))
+        return StoredTU(row[0], row[1], row[2], includes, bool(row[4]))
+
+    def is_current(self, file: str, args_hash: str, hashes: HashCache) -> bool:
+        """True when the stored facts for `file` were computed from exactly these arguments,
+        this text of the file and this text of every file it included."""
+        state = self.tu_state(file)
+        if state is None or state.failed or state.args_hash != args_hash:
+            return False
+        if state.content_hash != hashes.get(file):
+            return False
+        return all(hashes.get(path) == digest for path, digest in state.includes)
+
+    def put_tu(self, facts: TUFacts, args_hash: str, hashes: HashCache, failed: bool) -> None:
+        """Store one TU's facts and the header functions it extracted, atomically."""
+        own = tuple(f for f in facts.functions if not f.from_header)
+        headers = [f for f in facts.functions if f.from_header]
+        includes = [(p, hashes.get(p) or "") for p in sorted(set(facts.includes))]
+        blob = _pack(TUFacts(facts.file, own, facts.fp_stores, facts.includes,
+                             facts.notifications, facts.parse_seconds))
+        rows = [(f.usr, f.file, hashes.get(f.file) or "", _pack(f)) for f in headers]
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO tus VALUES (?,?,?,?,?,?,?,?)",
+                (facts.file, args_hash, hashes.get(facts.file) or "", json.dumps(includes),
+                 int(failed), blob, time.time(), facts.parse_seconds))
+            self.db.executemany("INSERT OR REPLACE INTO header_functions VALUES (?,?,?,?)", rows)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    def known_header_usrs(self, hashes: HashCache) -> set[str]:
+        """USRs of header functions whose header is unchanged: no TU needs to walk them."""
+        rows = self.db.execute("SELECT usr, file, file_hash FROM header_functions").fetchall()
+        return {usr for usr, file, digest in rows if hashes.get(file) == digest}
+
+    def tu_files(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT file FROM tus ORDER BY file")]
+
+    def load_tu(self, file: str) -> TUFacts | None:
+        row = self.db.execute("SELECT facts FROM tus WHERE file=?", (file,)).fetchone()
+        return from_json(TUFacts, _unpack(row[0])) if row else None
+
+    def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:
+        for file in files if files is not None else self.tu_files():
+            facts = self.load_tu(file)
+            if facts is not None:
+                yield facts
+
+    def header_functions(self) -> Iterator[Function]:
+        for (blob,) in self.db.execute("SELECT facts FROM header_functions ORDER BY usr"):
+            yield from_json(Function, _unpack(blob))
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "tus": self.db.execute("SELECT count(*) FROM tus").fetchone()[0],
+            "header_functions": self.db.execute(
+                "SELECT count(*) FROM header_functions").fetchone()[0],
+        }
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+__all__ = ["FactStore", "HashCache", "StoreError", "args_digest", "file_hash"]

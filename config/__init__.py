@@ -1,0 +1,1 @@
+"""Kernel knowledge as data: default.yaml and the files users merge over it."""

@@ -1,0 +1,139 @@
+"""Compile database reading and gcc → libclang argument sanitising."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyzer.compdb import CompdbError, Sanitizer, guess_source_root, load_entries, \
+    select_entries
+from analyzer.config import load_config
+
+KERNEL_CMD = [
+    "gcc", "-Wp,-MMD,mm/.memremap.o.d", "-nostdinc", "-I./arch/x86/include", "-I./include",
+    "-include", "./include/linux/kconfig.h", "-D__KERNEL__", "-Werror",
+    "-mpreferred-stack-boundary=3", "-mindirect-branch=thunk-extern",
+    "-mindirect-branch-register", "-fno-allow-store-data-races", "-fconserve-stack",
+    "-falign-jumps=1", "-Wno-dangling-pointer", "-Wno-stringop-overflow",
+    "-Wno-alloc-size-larger-than", "-Wimplicit-fallthrough=5", "-Werror=designated-init",
+    "-Wno-packed-not-aligned", "-Wno-stringop-truncation", "-Wno-maybe-uninitialized",
+    "-O2", "-DKBUILD_MODNAME='\"memremap\"'", "-c", "-o", "mm/memremap.o", "mm/memremap.c",
+]
+
+
+@pytest.fixture
+def sanitizer() -> Sanitizer:
+    return Sanitizer(load_config())
+
+
+def test_kernel_command_line_is_sanitised(sanitizer: Sanitizer) -> None:
+    args, dropped, arch = sanitizer.sanitize(KERNEL_CMD, "mm/memremap.c", "/k")
+    assert arch == "x86"
+    assert args == [
+        "-nostdinc", "-I/k/arch/x86/include", "-I/k/include",
+        "-include", "/k/include/linux/kconfig.h", "-D__KERNEL__", "-O2",
+        "-DKBUILD_MODNAME='\"memremap\"'",
+        "-Wno-unknown-warning-option", "-Wno-ignored-optimization-argument",
+    ]
+    for flag in ("-Werror", "-fconserve-stack", "-Wp,-MMD,mm/.memremap.o.d", "-c", "-o",
+                 "mm/memremap.o", "-Wno-maybe-uninitialized", "-falign-jumps=1"):
+        assert flag in dropped
+
+
+def test_werror_variants_other_than_plain_are_kept(sanitizer: Sanitizer) -> None:
+    args, _, _ = sanitizer.sanitize(["gcc", "-Werror=implicit-int", "-c", "a.c"], "a.c", "/d")
+    assert "-Werror=implicit-int" in args
+
+
+def test_per_arch_flags_are_dropped_only_for_that_arch(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("compdb:\n  per_arch:\n    arm64: [-mbranch-protection=none]\n")
+    s = Sanitizer(load_config(cfg))
+    arm, _, _ = s.sanitize(["gcc", "-I./arch/arm64/include", "-mbranch-protection=none", "a.c"],
+                           "a.c", "/d")
+    x86, _, _ = s.sanitize(["gcc", "-I./arch/x86/include", "-mbranch-protection=none", "a.c"],
+                           "a.c", "/d")
+    assert "-mbranch-protection=none" not in arm
+    assert "-mbranch-protection=none" in x86
+
+
+def test_user_config_extends_drop_list(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("compdb:\n  drop_flags+: [-mfancy-gcc-only]\n")
+    s = Sanitizer(load_config(cfg))
+    args, dropped, _ = s.sanitize(["gcc", "-mfancy-gcc-only", "-Werror", "a.c"], "a.c", "/d")
+    assert dropped == ["-mfancy-gcc-only", "-Werror"] and "-mfancy-gcc-only" not in args
+
+
+def _write_db(tmp_path: Path, entries: list[dict]) -> Path:
+    db = tmp_path / "compile_commands.json"
+    db.write_text(json.dumps(entries, indent=1))
+    return db
+
+
+def test_command_strings_and_relative_directories(tmp_path: Path) -> None:
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm" / "a.c").write_text("int a;\n")
+    (tmp_path / "mm" / "b.c").write_text("int b;\n")
+    db = _write_db(tmp_path, [
+        {"directory": ".", "command": "gcc -I./include -DX='\"q r\"' -c -o mm/a.o mm/a.c",
+         "file": "mm/a.c"},
+        {"directory": str(tmp_path), "arguments": ["gcc", "-c", "mm/b.c"], "file": "mm/b.c"},
+    ])
+    entries, notes = load_entries(tmp_path, load_config())  # a build directory works too
+    assert notes == []
+    assert [Path(e.file).name for e in entries] == ["a.c", "b.c"]
+    assert entries[0].clang_args[:2] == (f"-I{tmp_path}/include", "-DX=\"q r\"")
+    assert guess_source_root(entries) == str(tmp_path)
+    assert [Path(e.file).name for e in select_entries(entries, str(tmp_path), ["mm/b.c"], [])] \
+        == ["b.c"]
+    assert len(select_entries(entries, str(tmp_path), ["mm/"], [])) == 2
+    assert select_entries(entries, str(tmp_path), [], ["mm/"]) == []
+    assert db.exists()
+
+
+def test_shell_metacharacters_are_never_executed(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    (tmp_path / "a.c").write_text("int a;\n")
+    _write_db(tmp_path, [{"directory": str(tmp_path), "file": "a.c",
+                          "command": f"gcc -c a.c; touch {canary} $(touch {canary}) "
+                                     f"`touch {canary}`"}])
+    entries, _ = load_entries(tmp_path / "compile_commands.json", load_config())
+    assert len(entries) == 1 and not canary.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", ":1: invalid JSON"),
+    ('{"a": 1}', ":1: compile database must be a JSON list"),
+    ('[\n {"directory": "/"}\n]', ":2: entry 0 has no 'file'"),
+    ('[\n {"file": "a.c", "directory": "/"}\n]', "neither 'arguments'"),
+    ('[\n 3\n]', ":2: entry 0 is not a JSON object"),
+])
+def test_bad_databases_give_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
+    db = tmp_path / "compile_commands.json"
+    db.write_text(content)
+    with pytest.raises(CompdbError) as info:
+        load_entries(db, load_config())
+    assert str(db) in str(info.value) and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(CompdbError, match="no compile_commands.json"):
+        load_entries(tmp_path, load_config())
+
+
+def test_missing_source_and_duplicates_become_notifications(tmp_path: Path) -> None:
+    (tmp_path / "a.c").write_text("int a;\n")
+    _write_db(tmp_path, [
+        {"directory": str(tmp_path), "arguments": ["gcc", "-c", "a.c"], "file": "a.c"},
+        {"directory": str(tmp_path), "arguments": ["gcc", "-c", "a.c"], "file": "a.c"},
+        {"directory": str(tmp_path), "arguments": ["gcc", "-DY", "-c", "a.c"], "file": "a.c"},
+        {"directory": str(tmp_path), "arguments": ["gcc", "-c", "gone.c"], "file": "gone.c"},
+    ])
+    entries, notes = load_entries(tmp_path, load_config())
+    assert len(entries) == 1
+    assert [(n.level.value, Path(n.file).name) for n in notes] == [
+        ("note", "a.c"), ("warning", "a.c"), ("error", "gone.c")]
