@@ -1,0 +1,61 @@
+"""A plain JSON report for scripts that do not want SARIF.  The schema is stable:
+
+    {"version": "0.1.0",
+     "findings": [{"rule", "level", "message", "file", "line", "column", "function",
+                   "related": [{"id", "file", "line", "column", "message"}],
+                   "trace": [{"file", "line", "column", "message", "depth", "function"}],
+                   "fingerprint"}],
+     "notifications": [{"level", "message", "file", "line", "rule"}]}
+
+Paths are relative to the source root (absolute when outside it); `fingerprint` is the
+`kmeminit/v1` partial fingerprint of the SARIF output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import analyzer
+from analyzer.model import Location, Notification
+from analyzer.results import Finding, RunResult
+from sarif.paths import SourceTree, sorted_findings, sorted_notifications
+from sarif.writer import write_json_atomic
+
+
+def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:
+    return {"file": tree.display(loc.file), "line": loc.line, "column": loc.col}
+
+
+def _finding(tree: SourceTree, finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "level": finding.level.value,
+        "message": finding.message,
+        **_position(tree, finding.location),
+        "function": finding.function,
+        "related": [{"id": r.id, **_position(tree, r.location), "message": r.message}
+                    for r in finding.related],
+        "trace": [{**_position(tree, s.location), "message": s.message, "depth": s.depth,
+                   "function": s.function} for s in finding.trace],
+        "fingerprint": tree.fingerprint(finding),
+    }
+
+
+def _notification(tree: SourceTree, note: Notification) -> dict[str, Any]:
+    return {"level": note.level.value, "message": note.message,
+            "file": tree.display(note.file) if note.file else None, "line": note.line,
+            "rule": note.rule}
+
+
+def to_json_report(result: RunResult) -> dict[str, Any]:
+    tree = SourceTree(result.invocation.source_root)
+    return {
+        "version": analyzer.__version__,
+        "findings": [_finding(tree, f) for f in sorted_findings(result.findings, tree)],
+        "notifications": [_notification(tree, n)
+                          for n in sorted_notifications(result.notifications)],
+    }
+
+
+def write_json_report(result: RunResult, path: str) -> None:
+    write_json_atomic(to_json_report(result), path)

@@ -1,0 +1,90 @@
+"""The source tree as formatters see it: relative paths, file URIs and cached source lines."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import PurePosixPath
+from urllib.parse import quote
+
+from analyzer.model import Notification
+from analyzer.results import Finding
+from sarif.fingerprints import kmeminit_fingerprint, line_hashes
+
+# Only the line ends the compiler counts: str.splitlines() would also split at the form
+# feeds that some kernel files contain and shift every later line number.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def file_uri(path: str, directory: bool = False) -> str:
+    uri = PurePosixPath(path).as_uri()
+    return uri + "/" if directory and not uri.endswith("/") else uri
+
+
+def relative_uri(relpath: str) -> str:
+    return quote(relpath, safe="/")
+
+
+class SourceTree:
+    """Paths below one symlink-resolved source root; reads each source file at most once."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        self._rel: dict[str, str | None] = {}
+        self._text: dict[str, str | None] = {}
+        self._lines: dict[str, list[str]] = {}
+        self._hashes: dict[str, dict[int, str]] = {}
+
+    def relpath(self, file: str) -> str | None:
+        """Path relative to the root with `/` separators, or None if outside the root."""
+        if file not in self._rel:
+            real = os.path.realpath(os.path.join(self.root, file))
+            rel = os.path.relpath(real, self.root)
+            outside = rel in (os.curdir, os.pardir) or rel.startswith(os.pardir + os.sep)
+            self._rel[file] = None if outside else rel.replace(os.sep, "/")
+        return self._rel[file]
+
+    def display(self, file: str) -> str:
+        """What a human sees: relative inside the root, the resolved absolute path outside."""
+        return self.relpath(file) or os.path.realpath(file)
+
+    def text(self, file: str) -> str | None:
+        if file not in self._text:
+            try:
+                with open(os.path.join(self.root, file), "rb") as handle:
+                    self._text[file] = handle.read().decode("utf-8", errors="replace")
+            except OSError:
+                self._text[file] = None
+        return self._text[file]
+
+    def line(self, file: str, line: int) -> str:
+        if file not in self._lines:
+            text = self.text(file)
+            self._lines[file] = _LINE_END.split(text) if text is not None else []
+        lines = self._lines[file]
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def line_hash(self, file: str, line: int) -> str | None:
+        """GitHub's primaryLocationLineHash, or None when the file cannot be read."""
+        if file not in self._hashes:
+            text = self.text(file)
+            self._hashes[file] = line_hashes(text) if text is not None else {}
+        return self._hashes[file].get(line)
+
+    def fingerprint(self, finding: Finding) -> str:
+        loc = finding.location
+        return kmeminit_fingerprint(finding, self.display(loc.file), self.line(loc.file, loc.line))
+
+
+def sorted_findings(findings: tuple[Finding, ...] | list[Finding],
+                    tree: SourceTree) -> list[Finding]:
+    """Findings in (path, line, column, rule, message) order, path as the user sees it."""
+    return sorted(findings, key=lambda f: (tree.display(f.location.file), f.location.line,
+                                           f.location.col, f.rule, f.message))
+
+
+def sorted_notifications(notifications: tuple[Notification, ...] | list[Notification]
+                         ) -> list[Notification]:
+    # Workers finish in any order; sorting makes two runs over the same tree identical.
+    return sorted(notifications, key=lambda n: (n.file or "", n.line or 0, n.rule or "",
+                                                n.level.rank, n.message))
