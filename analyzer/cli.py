@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer import __version__
-from analyzer.compdb import CompdbError, CompileEntry, guess_source_root, load_entries, \
-    select_entries
+from analyzer.compdb import (
+    CompdbError,
+    CompileEntry,
+    guess_source_root,
+    load_entries,
+    select_entries,
+)
 from analyzer.config import Config, ConfigError, load_config
 from analyzer.fsutil import atomic_write_text
 from analyzer.index import IndexStats, index_entries
@@ -117,10 +122,12 @@ def _index(session: Session, args: argparse.Namespace) -> IndexStats:
 
 
 def _print_notifications(notes: list[Notification], root: str) -> None:
+    from sarif.paths import SourceTree, sorted_notifications
     from sarif.text import format_notification
 
-    for note in notes:
-        print(format_notification(note, root), file=sys.stderr)
+    tree = SourceTree(root)
+    for note in sorted_notifications(notes):
+        print(format_notification(note, tree), file=sys.stderr)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -135,21 +142,47 @@ def _has_input_errors(session: Session) -> bool:
     return any(n.level is Level.ERROR for n in session.notifications)
 
 
-def _select_rules(args: argparse.Namespace, config: Config) -> set[str] | None:
+def _select_rules(args: argparse.Namespace) -> set[str] | None:
     if not getattr(args, "rules", None):
         return None
-    return {r.strip() for r in args.rules.split(",") if r.strip()}
+    return {r.strip().upper() for r in args.rules.split(",") if r.strip()}
+
+
+def _load_checkers(enabled: set[str] | None, config: Config) -> tuple[list, list[Notification]]:
+    from checkers import load_checkers
+
+    checkers, notes = load_checkers(enabled, config)
+    unknown = [n for n in notes if n.message.startswith("unknown rule id")]
+    if unknown:
+        raise UsageError(f"{unknown[0].message} (see: kmeminit rules)")
+    return checkers, notes
+
+
+def _metas(checkers: list) -> list:
+    from checkers.base import rule_meta
+
+    return [rule_meta(type(c), c.level) for c in checkers]
+
+
+def _render(result: RunResult, fmt: str) -> str:
+    import json
+
+    from sarif.jsonout import to_json_report
+    from sarif.text import format_text
+    from sarif.writer import to_sarif
+
+    if fmt == "text":
+        return format_text(result)
+    data = to_sarif(result) if fmt == "sarif" else to_json_report(result)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from checkers import load_checkers, rule_metas, run_checkers
-    from sarif.jsonout import format_json
-    from sarif.text import format_text
-    from sarif.writer import sarif_text
+    from checkers import run_checkers
 
     start = _now()
     session = _open_session(args)
-    checkers, load_notes = load_checkers(_select_rules(args, session.config), session.config)
+    checkers, load_notes = _load_checkers(_select_rules(args), session.config)
     stats = _index(session, args)
     program = Program.from_store(session.store, [e.file for e in session.entries])
     if not checkers:
@@ -160,9 +193,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         command_line=shlex.join(["kmeminit", *sys.argv[1:]]), arguments=tuple(sys.argv[1:]),
         working_directory=os.getcwd(), start_time=start, end_time=_now(),
         successful=stats.failed == 0, source_root=session.source_root)
-    result = RunResult(tuple(rule_metas(checkers, session.config)), tuple(findings),
-                       tuple(notes), invocation)
-    text = {"text": format_text, "json": format_json, "sarif": sarif_text}[args.format](result)
+    result = RunResult(tuple(_metas(checkers)), tuple(findings), tuple(notes), invocation,
+                       {"functions": str(len(program.functions))})
+    text = _render(result, args.format)
     if args.output:
         atomic_write_text(args.output, text)
     else:
@@ -178,12 +211,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from checkers import load_checkers, rule_metas
-
     config = load_config(args.config)
-    checkers, notes = load_checkers(None, config)
+    checkers, notes = _load_checkers(None, config)
     _print_notifications(notes, os.getcwd())
-    metas = rule_metas(checkers, config)
+    metas = _metas(checkers)
     if not metas:
         print("kmeminit: no rules are registered")
     for meta in metas:
@@ -192,11 +223,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from checkers import load_checkers, rule_metas
-
     config = load_config(args.config)
-    checkers, _ = load_checkers(None, config)
-    for meta in rule_metas(checkers, config):
+    checkers, _ = _load_checkers(None, config)
+    for meta in _metas(checkers):
         if meta.id == args.rule.upper():
             print(f"{meta.id} {meta.name} ({meta.level.value}, precision {meta.precision})\n")
             print(meta.doc.strip())

@@ -104,7 +104,11 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], str]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: YAML error: {exc.problem or exc.context}") from None
+        context = ""
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            context = f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        raise ConfigError(f"{path}{line}: YAML error: {exc.problem or exc.context}{context}"
+                          ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {exc}") from None
     if node is None:
@@ -159,8 +163,8 @@ def _validate(value: Any, spec: Any, key_path: tuple[str, ...], where: Config) -
     types = spec if isinstance(spec, tuple) else (spec,)
     # bool is an int in Python; a YAML `true` where a number is expected is a mistake.
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be of type {_type_name(spec)}, "
-                          f"got {value!r}")
+        raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be of type "
+                          f"{_type_name(spec)}, got {value!r}")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], base_origins: dict, over_origins: dict,

@@ -13,9 +13,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable
+from typing import Any
 
 from analyzer import __version__
 from analyzer.compdb import CompileEntry
@@ -48,7 +49,8 @@ def _frontend_options(config: Config) -> dict[str, Any]:
 
 def tu_key(entry: CompileEntry, options: dict[str, Any]) -> str:
     """Hash of everything besides file contents that decides a TU's facts."""
-    return args_digest(entry.clang_args, f"{__version__}/{SCHEMA_VERSION}/{sorted(options.items())}")
+    salt = f"{__version__}/{SCHEMA_VERSION}/{sorted(options.items())}"
+    return args_digest(entry.clang_args, salt)
 
 
 def _inject_fault(file: str) -> None:
@@ -90,6 +92,12 @@ def _worker_main(conn: Connection) -> None:
                         facts.notifications, time.perf_counter() - start)
         skip.update(f.usr for f in facts.functions if f.from_header)
         conn.send(facts)
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code} ({signal.Signals(-code).name})"
+    return f"exit code {code}"
 
 
 class _Worker:
@@ -210,8 +218,9 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     try:
                         facts = worker.conn.recv()
                     except (EOFError, OSError):
-                        fail(worker, f"libclang worker died while parsing "
-                                     f"(exit code {worker.proc.exitcode})")
+                        worker.proc.join(timeout=5)
+                        fail(worker, f"libclang worker crashed while parsing "
+                                     f"({_death(worker.proc.exitcode)})")
                         worker.stop(kill=True)
                         workers[i] = _Worker(ctx)
                         continue
@@ -224,10 +233,9 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     bar.step(worker.entry.file)
                     worker.entry = None
                 elif worker.proc.sentinel in ready or not worker.proc.is_alive():
-                    code = worker.proc.exitcode
-                    why = (f"killed by signal {-code}" if code and code < 0
-                           else f"exit code {code}")
-                    fail(worker, f"libclang worker crashed while parsing ({why})")
+                    worker.proc.join(timeout=5)
+                    fail(worker, f"libclang worker crashed while parsing "
+                                 f"({_death(worker.proc.exitcode)})")
                     worker.stop(kill=True)
                     workers[i] = _Worker(ctx)
                 elif time.monotonic() - worker.started > timeout:

@@ -14,9 +14,9 @@ import os
 import sqlite3
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import CompdbError, Sanitizer, guess_source_root, load_entries, \
-    select_entries
+from analyzer.compdb import CompdbError, Sanitizer, guess_source_root, load_entries, select_entries
 from analyzer.config import load_config
 
 KERNEL_CMD = [

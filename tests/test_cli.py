@@ -1,0 +1,154 @@
+"""CLI wiring: exit codes, one-line errors, outputs, the plugin path end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sarif_fixtures import DOC
+
+from analyzer.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+PLUGIN = '''\
+"""{doc}"""
+from analyzer.model import Level, Location
+from analyzer.results import Finding
+
+
+class NamedChecker:
+    id = "TEST001"
+    name = "named-functions"
+    level = Level.WARNING
+    precision = "high"
+    tags = ("test",)
+    short = "Flags the functions named in config."
+    full = "One finding per function listed under rules.TEST001.functions."
+    config_keys = ("functions",)
+
+    def check(self, program, config):
+        for name in config.get("rules", "TEST001", "functions", default=[]):
+            for fn in program.named(name):
+                yield Finding.make(self.id, self.level, "{{fn}} is named",
+                                   Location(fn.file, fn.line, 1), fn.name, fn=fn.name)
+'''
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "mm").mkdir(parents=True)
+    (src / "mm" / "a.c").write_text("int pfn_walk(int pfn)\n{\n\treturn pfn + 1;\n}\n")
+    (src / "mm" / "b.c").write_text("int other(void) { return 0; }\n")
+    db = [{"directory": str(src), "file": f"mm/{n}", "arguments": ["gcc", "-c", f"mm/{n}"]}
+          for n in ("a.c", "b.c")]
+    (src / "compile_commands.json").write_text(json.dumps(db))
+    return src
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "plugin"
+    root.mkdir()
+    (root / "test_rules_pkg.py").write_text(PLUGIN.format(doc=DOC))
+    info = root / "test_rules_pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: test-rules-pkg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[kmeminit.checkers]\nnamed = test_rules_pkg:NamedChecker\n")
+    monkeypatch.syspath_prepend(str(root))
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("rules:\n  TEST001:\n    functions: [pfn_walk]\n")
+    return cfg
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run("--version")
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("kmeminit 0.")
+
+
+def test_check_without_findings_exits_0(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("check", "-p", str(tree), "--no-progress") == 0
+    captured = capsys.readouterr()
+    assert "0 findings" in captured.out
+    assert "2 TUs: 2 parsed" in captured.err
+
+
+def test_findings_exit_1_and_fail_on(tree: Path, plugin: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("check", "-p", str(tree), "--config", str(plugin)) == 1
+    out = capsys.readouterr().out
+    assert "mm/a.c:1:1: warning: pfn_walk is named [TEST001]" in out
+    assert run("check", "-p", str(tree), "--config", str(plugin), "--fail-on", "error") == 0
+    assert run("check", "-p", str(tree), "--config", str(plugin), "--fail-on", "none") == 0
+    assert run("check", "-p", str(tree), "--config", str(plugin), "mm/b.c") == 0
+
+
+def test_sarif_and_json_outputs(tree: Path, plugin: Path, tmp_path: Path) -> None:
+    sarif, js = tmp_path / "out" / "r.sarif", tmp_path / "r.json"
+    run("check", "-p", str(tree), "--config", str(plugin), "--format", "sarif", "-o", str(sarif))
+    log = json.loads(sarif.read_text())
+    [result] = log["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "mm/a.c", "uriBaseId": "%SRCROOT%"}
+    run("check", "-p", str(tree), "--config", str(plugin), "--format", "json", "-o", str(js))
+    assert json.loads(js.read_text())["findings"][0]["rule"] == "TEST001"
+
+
+def test_rules_and_explain(plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("rules") == 0
+    assert "TEST001" in capsys.readouterr().out
+    assert run("explain", "test001") == 0
+    assert "## What it finds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["check", "-p", "{tmp}/nowhere"], "compile database not found"),
+    ("invalid", ["check", "-p", "{tmp}"], "compile_commands.json:1: invalid JSON"),
+    ("yaml", ["check", "-p", "{tree}", "--config", "{tmp}/bad.yaml"], "bad.yaml:3: YAML error"),
+    (None, ["explain", "KMI999"], "unknown rule id 'KMI999'"),
+    (None, ["check", "-p", "{tree}", "--rules", "KMI999"], "unknown rule id(s): KMI999"),
+    (None, ["check", "-p", "{tree}", "nosuchdir/"], "no compile command matches"),
+])
+def test_usage_errors_exit_2_with_one_line(tree: Path, tmp_path: Path, setup: str | None,
+                                           args: list[str], message: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    if setup == "invalid":
+        (tmp_path / "compile_commands.json").write_text("[{oops")
+    if setup == "yaml":
+        (tmp_path / "bad.yaml").write_text("index:\n  tu_timeout: [\n")  # unclosed at 2
+    argv = [a.format(tmp=tmp_path, tree=tree) for a in args]
+    assert run(*argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_missing_source_is_an_input_error_but_results_are_written(
+        tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = json.loads((tree / "compile_commands.json").read_text())
+    db.append({"directory": str(tree), "file": "mm/gone.c", "arguments": ["gcc", "mm/gone.c"]})
+    (tree / "compile_commands.json").write_text(json.dumps(db))
+    out = tmp_path / "r.sarif"
+    assert run("check", "-p", str(tree), "--format", "sarif", "-o", str(out)) == 2
+    assert "mm/gone.c: error: source file of compile command not found" in \
+        capsys.readouterr().err
+    assert json.loads(out.read_text())["runs"][0]["invocations"][0][
+        "toolExecutionNotifications"]
+
+
+def test_no_traceback_from_the_console_script(tmp_path: Path) -> None:
+    (tmp_path / "compile_commands.json").write_text("not json")
+    proc = subprocess.run([sys.executable, "-m", "analyzer.cli", "check", "-p", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1

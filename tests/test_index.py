@@ -1,0 +1,122 @@
+"""Indexing: content-hash caching, header fan-out, crash and hang isolation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyzer.compdb import load_entries
+from analyzer.config import load_config
+from analyzer.index import index_entries
+from analyzer.program import Program
+from analyzer.store import FactStore
+
+HEADER = """#ifndef H_H
+#define H_H
+static inline unsigned long pfn_helper(unsigned long pfn) { return pfn + 1; }
+#endif
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "h.h").write_text(HEADER)
+    (tmp_path / "a.c").write_text('#include "h.h"\nunsigned long a(unsigned long p)\n'
+                                  "{ return pfn_helper(p); }\n")
+    (tmp_path / "b.c").write_text('#include "h.h"\nunsigned long b(unsigned long p)\n'
+                                  "{ return pfn_helper(p) + 2; }\n")
+    (tmp_path / "c.c").write_text("int c(void) { return 3; }\n")
+    entries = [{"directory": str(tmp_path), "file": f,
+                "arguments": ["gcc", "-I./include", "-Werror", "-c", f]}
+               for f in ("a.c", "b.c", "c.c")]
+    (tmp_path / "compile_commands.json").write_text(json.dumps(entries))
+    return tmp_path
+
+
+def _index(tree: Path, jobs: int = 2, timeout: float = 60):
+    config = load_config()
+    entries, notes = load_entries(tree, config)
+    assert notes == []
+    store = FactStore(tree / ".kmeminit" / "facts.db")
+    return index_entries(entries, store, config, jobs, timeout), store
+
+
+def test_warm_rerun_parses_nothing(tree: Path) -> None:
+    cold, _ = _index(tree)
+    assert (cold.parsed, cold.cached, cold.failed) == (3, 0, 0)
+    warm, store = _index(tree)
+    assert (warm.parsed, warm.cached, warm.failed) == (0, 3, 0)
+    program = Program.from_store(store)
+    assert {f.name for f in program.functions.values()} == {"a", "b", "c", "pfn_helper"}
+    assert len(program.named("pfn_helper")) == 1
+
+
+def test_touching_a_c_file_reparses_only_it(tree: Path) -> None:
+    _index(tree)
+    (tree / "c.c").write_text("int c(void) { return 4; }\n")
+    stats, _ = _index(tree)
+    assert (stats.parsed, stats.cached) == (1, 2)
+
+
+def test_mtime_alone_does_not_reparse(tree: Path) -> None:
+    _index(tree)
+    (tree / "a.c").touch()
+    stats, _ = _index(tree)
+    assert stats.parsed == 0
+
+
+def test_touching_a_header_reparses_exactly_its_includers(tree: Path) -> None:
+    _index(tree)
+    (tree / "include" / "h.h").write_text(HEADER.replace("pfn + 1", "pfn + 5"))
+    stats, store = _index(tree)
+    assert (stats.parsed, stats.cached) == (2, 1)
+    assert store.counts()["header_functions"] == 1
+
+
+def test_changed_arguments_reparse(tree: Path) -> None:
+    _index(tree)
+    db = json.loads((tree / "compile_commands.json").read_text())
+    db[2]["arguments"].insert(1, "-DCONFIG_X=1")
+    (tree / "compile_commands.json").write_text(json.dumps(db))
+    stats, _ = _index(tree)
+    assert (stats.parsed, stats.cached) == (1, 2)
+
+
+def test_crashing_worker_costs_one_tu(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KMEMINIT_FAULT", "crash:b.c")
+    stats, store = _index(tree, jobs=1)
+    assert (stats.parsed, stats.failed) == (2, 1)
+    [note] = [n for n in stats.notifications if n.file and n.file.endswith("b.c")]
+    assert "signal 9" in note.message
+    assert sorted(Path(f).name for f in store.tu_files()) == ["a.c", "c.c"]
+    monkeypatch.delenv("KMEMINIT_FAULT")
+    again, _ = _index(tree, jobs=1)  # the failed TU is retried, the others come from cache
+    assert (again.parsed, again.cached, again.failed) == (1, 2, 0)
+
+
+def test_hanging_tu_times_out(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KMEMINIT_FAULT", "hang:a.c")
+    stats, _ = _index(tree, jobs=2, timeout=3)
+    assert (stats.parsed, stats.failed) == (2, 1)
+    assert any("timed out" in n.message for n in stats.notifications)
+
+
+def test_corrupt_store_is_rebuilt(tree: Path) -> None:
+    db = tree / ".kmeminit" / "facts.db"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not sqlite" * 100)
+    store = FactStore(db)
+    assert any("rebuilt" in n.message for n in store.notifications)
+    assert store.counts()["tus"] == 0
+
+
+def test_newer_schema_store_is_rebuilt(tree: Path) -> None:
+    _, store = _index(tree)
+    store.db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    store.close()
+    again = FactStore(tree / ".kmeminit" / "facts.db")
+    assert any("schema version 999" in n.message for n in again.notifications)
+    assert again.counts()["tus"] == 0
