@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer import __version__
-from analyzer.compdb import (
-    CompdbError,
-    CompileEntry,
-    guess_source_root,
-    load_entries,
-    select_entries,
-)
+from analyzer.compdb import CompdbError, CompileEntry, open_compdb
 from analyzer.config import Config, ConfigError, load_config
 from analyzer.fsutil import atomic_write_text
 from analyzer.index import IndexStats, index_entries
@@ -79,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="index, run the enabled checkers, write results")
     _add_input_options(p)
     _add_output_options(p)
+    p = sub.add_parser("graph", help="export a call-graph slice (DOT, GraphML, JSON, SVG)")
+    _add_input_options(p)
+    p.add_argument("--from", dest="sources", action="append", metavar="FUNC",
+                   help="slice from this function (repeatable; aliases from config apply)")
+    p.add_argument("--to", dest="targets", action="append", metavar="FUNC",
+                   help="slice to this function (repeatable)")
+    p.add_argument("--function", metavar="FUNC", help="the neighbourhood of one function")
+    p.add_argument("--depth", type=int, default=2, help="radius for --function (default 2)")
+    p.add_argument("--format", choices=("dot", "graphml", "json", "svg"), default="dot")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path)
     p = sub.add_parser("rules", help="list the rules")
     p.add_argument("--config", metavar="FILE", type=Path)
     p = sub.add_parser("explain", help="print a rule's documentation")
@@ -100,14 +104,13 @@ class Session:
 
 def _open_session(args: argparse.Namespace) -> Session:
     config = load_config(args.config)
-    entries, notes = load_entries(Path(args.compdb), config)
-    root = os.path.realpath(args.source_root) if args.source_root else guess_source_root(entries)
+    db = open_compdb(Path(args.compdb), config, args.paths, args.source_root)
+    root = db.source_root
     if not os.path.isdir(root):
         raise UsageError(f"{root}: source root is not a directory")
-    selected = select_entries(entries, root, args.paths,
-                              config.get("compdb", "exclude", default=[]))
-    if args.paths and not selected:
-        raise UsageError(f"{args.compdb}: no compile command matches {' '.join(args.paths)}")
+    if args.paths and not db.entries:
+        raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
+    selected, notes = db.entries, db.notes
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
     return Session(config, selected, root, store, notes + store.notifications)
 
@@ -233,7 +236,50 @@ def cmd_explain(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown rule id '{args.rule}' (see: kmeminit rules)")
 
 
-COMMANDS = {"index": cmd_index, "check": cmd_check, "rules": cmd_rules, "explain": cmd_explain}
+def _nodes(program: Program, config: Config, names: list[str]) -> set[str]:
+    found = program.usrs_named(config.names(names))
+    if not found:
+        raise UsageError(f"no function named {', '.join(names)} in the analysed code")
+    return found
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    import networkx as nx
+
+    from sarif.graph import FORMATS
+
+    session = _open_session(args)
+    stats = _index(session, args)
+    program = Program.from_store(session.store, [e.file for e in session.entries])
+    if args.function:
+        graph = program.graph
+        centre = sorted(_nodes(program, session.config, [args.function]))
+        parts = [nx.ego_graph(graph, c, radius=args.depth, undirected=True) for c in centre]
+        sliced = graph.subgraph(set().union(*(p.nodes for p in parts)))
+    elif args.sources and args.targets:
+        sliced = program.slice(_nodes(program, session.config, args.sources),
+                               _nodes(program, session.config, args.targets))
+        if sliced.number_of_nodes() == 0:
+            raise UsageError(f"no call path from {', '.join(args.sources)} to "
+                             f"{', '.join(args.targets)}")
+    else:
+        raise UsageError("graph needs --from and --to, or --function")
+    try:
+        text = FORMATS[args.format](sliced, session.source_root)
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    _print_notifications(session.notifications + stats.notifications, session.source_root)
+    print(f"kmeminit: graph of {sliced.number_of_nodes()} functions, "
+          f"{sliced.number_of_edges()} calls", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"index": cmd_index, "check": cmd_check, "graph": cmd_graph, "rules": cmd_rules,
+            "explain": cmd_explain}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,28 +153,34 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def guess_source_root(entries: list[CompileEntry]) -> str:
-    """The directory most entries are compiled in, if it holds (nearly) all sources;
-    otherwise the deepest directory common to all sources."""
-    if not entries:
+def guess_source_root(sources: list[tuple[str, str]]) -> str:
+    """From (file, directory) pairs: the directory most entries are compiled in, if it holds
+    (nearly) all sources; otherwise the deepest directory common to all sources."""
+    if not sources:
         return os.getcwd()
-    directory, _ = Counter(e.directory for e in entries).most_common(1)[0]
-    inside = sum(1 for e in entries if _under(e.file, directory))
-    if inside * 10 >= len(entries) * 9:
+    directory, _ = Counter(d for _, d in sources).most_common(1)[0]
+    inside = sum(1 for f, _ in sources if _under(f, directory))
+    if inside * 10 >= len(sources) * 9:
         return os.path.realpath(directory)
-    return os.path.commonpath([e.file for e in entries])
+    return os.path.commonpath([f for f, _ in sources])
 
 
-def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[Notification]]:
-    """All usable entries of the database.  Problems that concern one entry become
-    notifications; problems with the database as a whole raise CompdbError."""
-    compdb = find_compdb(path)
-    data, lines = read_compdb(compdb)
-    sanitizer = Sanitizer(config)
-    notes: list[Notification] = []
-    entries: list[CompileEntry] = []
-    seen: dict[str, tuple[str, ...]] = {}
+@dataclass
+class Compdb:
+    """The selected, sanitised entries of one compile database."""
+
+    path: Path
+    source_root: str
+    entries: list[CompileEntry]
+    notes: list[Notification]
+    total: int  # entries in the database before selection
+
+
+def _checked(data: list, lines: list[int], compdb: Path) -> list[tuple[str, str, dict, str]]:
+    """(absolute file, absolute directory, raw entry, where) for every entry, or a
+    CompdbError for the first malformed one."""
     base_dir = str(compdb.parent.resolve())
+    out = []
     for n, raw in enumerate(data):
         where = f"{compdb}:{lines[n] if n < len(lines) else 1}"
         if not isinstance(raw, dict):
@@ -182,20 +188,52 @@ def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[N
         missing = [k for k in ("file", "directory") if not isinstance(raw.get(k), str)]
         if missing:
             raise CompdbError(f"{where}: entry {n} has no {' or '.join(repr(m) for m in missing)}")
-        directory = _absolute(raw["directory"], base_dir)
-        if isinstance(raw.get("arguments"), list) and all(isinstance(a, str)
-                                                          for a in raw["arguments"]):
-            argv = list(raw["arguments"])
-        elif isinstance(raw.get("command"), str):
-            argv = _split_command(raw["command"], where)
-        else:
+        arguments = raw.get("arguments")
+        if not (isinstance(arguments, list) and all(isinstance(a, str) for a in arguments)
+                or isinstance(raw.get("command"), str)):
             raise CompdbError(f"{where}: entry {n} has neither 'arguments' (list of strings) "
                               "nor 'command' (string)")
+        directory = _absolute(raw["directory"], base_dir)
         file = os.path.realpath(_absolute(raw["file"], directory))
+        out.append((file, directory, raw, where))
+    return out
+
+
+def _wanted(file: str, root: str, filters: list[str], exclude: list[str]) -> bool:
+    rel = os.path.relpath(file, root)
+    if any(rel.startswith(x) for x in exclude):
+        return False
+    if not filters:
+        return True
+    return any(_under(file, os.path.realpath(f if os.path.isabs(f) else os.path.join(root, f)))
+               for f in filters)
+
+
+def open_compdb(path: Path, config: Config, filters: list[str] | None = None,
+                source_root: str | None = None) -> Compdb:
+    """Entries of the database under `filters` (paths relative to the source root, or
+    absolute), minus `compdb.exclude`.  Only selected entries are split and sanitised, so a
+    20,000-entry database costs little when a few directories are wanted.  Problems with one
+    entry become notifications; problems with the database as a whole raise CompdbError."""
+    compdb = find_compdb(path)
+    data, lines = read_compdb(compdb)
+    checked = _checked(data, lines, compdb)
+    root = (os.path.realpath(source_root) if source_root
+            else guess_source_root([(f, d) for f, d, _, _ in checked]))
+    exclude = list(config.get("compdb", "exclude", default=[]) or [])
+    sanitizer = Sanitizer(config)
+    notes: list[Notification] = []
+    entries: list[CompileEntry] = []
+    seen: dict[str, tuple[str, ...]] = {}
+    for file, directory, raw, where in checked:
+        if not _wanted(file, root, filters or [], exclude):
+            continue
         if not os.path.isfile(file):
             notes.append(Notification(Level.ERROR, "source file of compile command not found",
                                       file, None))
             continue
+        argv = (list(raw["arguments"]) if isinstance(raw.get("arguments"), list)
+                else _split_command(raw["command"], where))
         clang_args, dropped, arch = sanitizer.sanitize(argv, raw["file"], directory)
         if file in seen:
             same = seen[file] == tuple(clang_args)
@@ -208,20 +246,10 @@ def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[N
         seen[file] = tuple(clang_args)
         entries.append(CompileEntry(file, directory, tuple(argv), tuple(clang_args),
                                     tuple(dropped), arch))
-    return entries, notes
+    return Compdb(compdb, root, entries, notes, len(data))
 
 
-def select_entries(entries: list[CompileEntry], source_root: str, filters: list[str],
-                   exclude: list[str]) -> list[CompileEntry]:
-    """Entries under the path filters (relative to the source root, or absolute), minus
-    excluded prefixes (host tools)."""
-    def rel(e: CompileEntry) -> str:
-        return os.path.relpath(e.file, source_root)
-
-    chosen = [e for e in entries
-              if not any(_under(rel(e), x.rstrip("/")) or rel(e).startswith(x) for x in exclude)]
-    if not filters:
-        return chosen
-    wanted = [os.path.realpath(f if os.path.isabs(f) else os.path.join(source_root, f))
-              for f in filters]
-    return [e for e in chosen if any(_under(e.file, w) for w in wanted)]
+def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[Notification]]:
+    """Every usable entry (no path selection), with the notifications about the others."""
+    db = open_compdb(path, config)
+    return db.entries, db.notes

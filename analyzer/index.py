@@ -162,9 +162,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
         key = tu_key(entry, options)
         if store.is_current(entry.file, key, hashes):
             stats.cached += 1
-            cached = store.load_tu(entry.file)
-            if cached is not None:
-                stats.notifications.extend(cached.notifications)
+            stats.notifications.extend(store.tu_notifications(entry.file))
         else:
             todo.append((entry, key))
     if todo:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS tus (
     content_hash TEXT NOT NULL,
     includes TEXT NOT NULL,
     failed INTEGER NOT NULL,
+    notes TEXT NOT NULL,
     facts BLOB NOT NULL,
     parsed_at REAL NOT NULL,
     seconds REAL NOT NULL
@@ -168,9 +169,10 @@ class FactStore:
         rows = [(f.usr, f.file, hashes.get(f.file) or "", _pack(f)) for f in headers]
         with self._transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO tus VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO tus VALUES (?,?,?,?,?,?,?,?,?)",
                 (facts.file, args_hash, hashes.get(facts.file) or "", json.dumps(includes),
-                 int(failed), blob, time.time(), facts.parse_seconds))
+                 int(failed), json.dumps(to_json(facts.notifications)), blob, time.time(),
+                 facts.parse_seconds))
             self.db.executemany("INSERT OR REPLACE INTO header_functions VALUES (?,?,?,?)", rows)
 
     def _transaction(self) -> _Transaction:
@@ -180,6 +182,11 @@ class FactStore:
         """USRs of header functions whose header is unchanged: no TU needs to walk them."""
         rows = self.db.execute("SELECT usr, file, file_hash FROM header_functions").fetchall()
         return {usr for usr, file, digest in rows if hashes.get(file) == digest}
+
+    def tu_notifications(self, file: str) -> list[Notification]:
+        """The notifications parsing `file` produced, without loading its facts."""
+        row = self.db.execute("SELECT notes FROM tus WHERE file=?", (file,)).fetchone()
+        return [from_json(Notification, n) for n in json.loads(row[0])] if row else []
 
     def tu_files(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT file FROM tus ORDER BY file")]

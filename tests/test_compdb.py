@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import CompdbError, Sanitizer, guess_source_root, load_entries, select_entries
+from analyzer.compdb import CompdbError, Sanitizer, load_entries, open_compdb
 from analyzer.config import load_config
 
 KERNEL_CMD = [
@@ -81,16 +81,19 @@ def test_command_strings_and_relative_directories(tmp_path: Path) -> None:
          "file": "mm/a.c"},
         {"directory": str(tmp_path), "arguments": ["gcc", "-c", "mm/b.c"], "file": "mm/b.c"},
     ])
-    entries, notes = load_entries(tmp_path, load_config())  # a build directory works too
+    config = load_config()
+    entries, notes = load_entries(tmp_path, config)  # a build directory works too
     assert notes == []
     assert [Path(e.file).name for e in entries] == ["a.c", "b.c"]
     assert entries[0].clang_args[:2] == (f"-I{tmp_path}/include", "-DX=\"q r\"")
-    assert guess_source_root(entries) == str(tmp_path)
-    assert [Path(e.file).name for e in select_entries(entries, str(tmp_path), ["mm/b.c"], [])] \
-        == ["b.c"]
-    assert len(select_entries(entries, str(tmp_path), ["mm/"], [])) == 2
-    assert select_entries(entries, str(tmp_path), [], ["mm/"]) == []
-    assert db.exists()
+    whole = open_compdb(db, config)
+    assert (whole.source_root, whole.total) == (str(tmp_path), 2)
+    assert [Path(e.file).name for e in open_compdb(db, config, ["mm/b.c"]).entries] == ["b.c"]
+    assert len(open_compdb(db, config, ["mm/"]).entries) == 2
+    assert open_compdb(db, config, ["nowhere/"]).entries == []
+    excluding = tmp_path / "x.yaml"
+    excluding.write_text("compdb:\n  exclude: [mm/]\n")
+    assert open_compdb(db, load_config(excluding)).entries == []
 
 
 def test_shell_metacharacters_are_never_executed(tmp_path: Path) -> None:

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Speed and memory of `kmeminit index` against `clang -fsyntax-only` on the same TUs.
+
+Usage: bench/bench.py --tree KTREE [--paths mm/] [--clang clang-19] [--repeat 1]
+
+Prints one table of ratios measured in this run:
+  floor            summed per-TU `clang -fsyntax-only` seconds (serial), same arguments
+  cold -j1         `kmeminit index -j1` on an empty store        target <= 1.3 x floor
+  cold -j2         `kmeminit index -j2` on an empty store        target <= 0.7 x floor
+  warm             rerun, nothing changed                        target <= 3 s
+  one .c changed   rerun after editing one .c file               target <= its parse + 2 s
+  peak RSS         largest process of the runs above             target <= 1.5 GiB
+The edited file is restored byte for byte afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analyzer.compdb import open_compdb  # noqa: E402
+from analyzer.config import load_config  # noqa: E402
+
+
+def clang_floor(clang: str, entries: list, repeat: int) -> tuple[float, dict[str, float]]:
+    per_tu: dict[str, float] = {}
+    for entry in entries:
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run([clang, "-fsyntax-only", *entry.clang_args, entry.file],
+                           cwd=entry.directory, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+            runs.append(time.perf_counter() - start)
+        per_tu[entry.file] = statistics.median(runs)
+    return sum(per_tu.values()), per_tu
+
+
+def kmeminit_index(tree: Path, paths: list[str], store: Path, jobs: int) -> float:
+    cmd = [sys.executable, "-m", "analyzer.cli", "index", "-p", str(tree), "--store", str(store),
+           "-j", str(jobs), "--no-progress", *paths]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    summary = [line for line in proc.stderr.splitlines() if line.startswith("kmeminit:")]
+    print(f"  $ kmeminit index -j{jobs}: {elapsed:.1f} s  {summary[-1] if summary else ''}",
+          file=sys.stderr)
+    if proc.returncode not in (0, 2):
+        sys.exit(f"bench: kmeminit index failed:\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tree", type=Path, required=True)
+    ap.add_argument("--paths", nargs="*", default=["mm/"])
+    ap.add_argument("--clang", default=shutil.which("clang-19") or shutil.which("clang")
+                    or "clang")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--touch", default="mm/memremap.c", help="file edited for the warm test")
+    args = ap.parse_args()
+    config = load_config()
+    db = open_compdb(args.tree, config, args.paths)
+    root, selected = db.source_root, db.entries
+    print(f"bench: {len(selected)} TUs under {' '.join(args.paths)} in {root}", file=sys.stderr)
+
+    floor, per_tu = clang_floor(args.clang, selected, args.repeat)
+    print(f"  floor ({args.clang} -fsyntax-only, serial sum): {floor:.1f} s", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
+        cold1 = kmeminit_index(args.tree, args.paths, Path(tmp, "j1.db"), 1)
+        cold2 = kmeminit_index(args.tree, args.paths, Path(tmp, "j2.db"), 2)
+        warm = kmeminit_index(args.tree, args.paths, Path(tmp, "j2.db"), 2)
+        touched = Path(root, args.touch)
+        original = touched.read_bytes()
+        try:
+            touched.write_bytes(original + b"\n/* kmeminit bench edit */\n")
+            one = kmeminit_index(args.tree, args.paths, Path(tmp, "j2.db"), 2)
+        finally:
+            touched.write_bytes(original)
+        one_parse = per_tu.get(str(touched.resolve()), 0.0)
+    rss = peak_rss_mib()
+    rows = [
+        ("cold index -j1 / floor", cold1 / floor, "<= 1.30"),
+        ("cold index -j2 / floor", cold2 / floor, "<= 0.70"),
+        ("warm rerun (s)", warm, "<= 3.0"),
+        (f"one .c edited (s) vs its parse + 2 ({one_parse + 2:.1f})", one, "<= parse+2"),
+        ("peak RSS (MiB)", rss, "<= 1536"),
+    ]
+    ok = [cold1 / floor <= 1.3, cold2 / floor <= 0.7, warm <= 3.0, one <= one_parse + 2,
+          rss <= 1536]
+    print(f"\nkmeminit bench — {len(selected)} TUs, floor {floor:.1f} s "
+          f"({os.cpu_count()} CPUs)")
+    for (name, value, target), good in zip(rows, ok, strict=True):
+        print(f"  {name:48} {value:8.2f}   target {target:12} {'ok' if good else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
