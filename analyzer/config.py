@@ -36,7 +36,11 @@ SCHEMA: dict[str, Any] = {
         "exclude": _STR_LIST,
     },
     "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
-    "index": {"tu_timeout": (int, float), "max_depth": int},
+    "index": {"tu_timeout": (int, float)},
+    "aliases": {"*": _STR_LIST},
+    "events": {"*": _STR_LIST},
+    "entries": {"*": _STR_LIST},
+    "origins": {"*": {"allocators": _STR_LIST, "embedded_helpers": {"*": str}}},
     # Checker-specific keys are validated by the checker loader against each checker's
     # declared config keys; here only the common ones are typed.
     "rules": {"*": {"enabled": bool, "level": str, "*": object}},
@@ -59,6 +63,21 @@ class Config:
                 return default
             node = node[key]
         return node
+
+    def names(self, names: list[str] | tuple[str, ...]) -> frozenset[str]:
+        """The names plus their aliases from the `aliases` section (both directions)."""
+        aliases: dict[str, list[str]] = self.get("aliases", default={}) or {}
+        out = set(names)
+        for canonical, others in aliases.items():
+            group = {canonical, *others}
+            if out & group:
+                out |= group
+        return frozenset(out)
+
+    def name_sets(self, section: str) -> dict[str, frozenset[str]]:
+        """A mapping section of name lists (events, entries), aliases expanded."""
+        return {key: self.names(value) for key, value in
+                (self.get(section, default={}) or {}).items()}
 
     def where(self, *path: str) -> str:
         """`file:line` of the setting at path (or of its nearest configured parent)."""

@@ -43,7 +43,6 @@ def _frontend_options(config: Config) -> dict[str, Any]:
     return {
         "macros": tuple(config.get("frontend", "macros", default=[])),
         "section_markers": tuple(config.get("frontend", "section_markers", default=[])),
-        "max_depth": config.get("index", "max_depth", default=400),
     }
 
 

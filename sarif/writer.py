@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import attr
 import sarif_om as om
 
 import analyzer
+from analyzer.fsutil import atomic_write_text
 from analyzer.model import Level, Location, Notification
 from analyzer.results import Finding, RuleMeta, RunResult, Step
 from sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
@@ -305,22 +305,5 @@ def write_sarif(result: RunResult, path: str, *, fast: bool = True) -> None:
 
 
 def write_json_atomic(data: Any, path: str) -> None:
-    """Write `data` as indented JSON to `path` via a temp file in the same directory and a
-    rename, so a reader (or a failure half-way) never sees a truncated file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    # 0o666 lets the umask decide, as for a plain open(); an existing file keeps its mode.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `data` as indented JSON, atomically (see analyzer.fsutil)."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -39,7 +39,7 @@ def test_merge_replaces_lists_and_appends_with_plus(tmp_path: Path) -> None:
     ("index: !!python/object:os.system {}\n", 1, "not allowed"),
     ("frontend:\n  macros: !!python/name:os.system\n", 2, "not allowed"),
     ("- a\n- b\n", 1, "must be a mapping"),
-    ("index:\n  max_depth: 1\nindex:\n  max_depth: 2\n", 3, "duplicate key"),
+    ("index:\n  tu_timeout: 1\nindex:\n  tu_timeout: 2\n", 3, "duplicate key"),
 ])
 def test_bad_config_names_file_and_line(tmp_path: Path, text: str, line: int,
                                         message: str) -> None:

@@ -129,7 +129,7 @@ def test_deterministic_except_times(src, tmp_path):
         b.replace("2025-01-01T00:00:00Z", "S").replace("2025-01-01T00:01:00Z", "E")
 
 
-@pytest.mark.parametrize("target", ["json.dump", "os.replace"])
+@pytest.mark.parametrize("target", ["json.dumps", "os.replace", "os.fsync"])
 def test_failed_write_keeps_previous_file(src, tmp_path, monkeypatch, target):
     out = tmp_path / "out.sarif"
     out.write_text("previous")

@@ -1,0 +1,270 @@
+"""Event ordering on paths, interprocedurally, with witnesses.
+
+Events are labels (INIT, VALID, ONLINE, UNLOCK, ...) attached to function and macro names.
+A query is a sequence of steps A1 … An with, for each state i (after A1 … Ai), a set of
+kill labels: "from entry E, is there a path on which A1 happens, later A2, …, with no kill
+in between?".  The query is an automaton over the labels met along a path; every function
+gets a summary (entry state → states possible at its exit, or acceptance inside it),
+computed bottom-up over the call graph with strongly connected components iterated to a
+fixpoint.  Paths are CFG paths, so A on one branch and B on the other is not an ordering.
+
+The witness for an accepted query is the ordered list of steps through the call chain,
+with call depth and the branch conditions taken on the way.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location
+from analyzer.program import Program
+
+
+@dataclass(frozen=True)
+class Query:
+    """steps[i]: labels that advance state i to i+1.  kills[i]: labels that end a path
+    while in state i (kills[0] forbids a label before the first step)."""
+
+    steps: tuple[frozenset[str], ...]
+    kills: tuple[frozenset[str], ...] = ()
+
+    @classmethod
+    def sequence(cls, *steps: str | Iterable[str],
+                 kills: Mapping[int, Iterable[str]] | None = None) -> Query:
+        norm = tuple(frozenset([s]) if isinstance(s, str) else frozenset(s) for s in steps)
+        kill = tuple(frozenset((kills or {}).get(i, ())) for i in range(len(norm)))
+        return cls(norm, kill)
+
+    @property
+    def accept(self) -> int:
+        return len(self.steps)
+
+    def advance(self, state: int, labels: frozenset[str]) -> frozenset[int]:
+        if state == self.accept:
+            return frozenset([state])
+        out = set()
+        if not (self.kills and labels & self.kills[state]):
+            out.add(state)
+        if labels & self.steps[state]:
+            out.add(state + 1)
+        return frozenset(out)
+
+
+@dataclass(frozen=True)
+class WitnessStep:
+    function: str  # function name
+    usr: str
+    location: Location
+    label: str  # the event label reached, or "call" for a step into a callee
+    callee: str | None
+    depth: int
+    conditions: tuple[str, ...] = ()  # branch conditions taken since the previous step
+
+
+@dataclass
+class _Node:
+    block: int
+    pos: int
+    state: int
+
+
+Summary = dict[int, frozenset[int]]  # entry state → exit states (accept means reached)
+
+
+@dataclass
+class OrderingEngine:
+    """Label every CFG event of the program, then answer sequence queries."""
+
+    program: Program
+    labels: Mapping[str, Iterable[str]]  # label → function / macro names
+    _by_name: dict[str, frozenset[str]] = field(default_factory=dict)
+    _summaries: dict[Query, dict[str, Summary]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, set[str]] = {}
+        for label, names in self.labels.items():
+            for name in names:
+                by_name.setdefault(name, set()).add(label)
+        self._by_name = {k: frozenset(v) for k, v in by_name.items()}
+
+    # -- labelling -------------------------------------------------------------------
+
+    def labels_at(self, fn: Function, event: Event) -> frozenset[str]:
+        if event.kind is EventKind.CALL:
+            site = fn.calls[event.index]
+            names = {site.callee} if not site.indirect else {
+                self.program.name_of(t) for t in self.program.call_targets(site)}
+            return frozenset().union(*(self._by_name.get(n, frozenset()) for n in names))
+        if event.kind is EventKind.MACRO:
+            return self._by_name.get(fn.macros[event.index].name, frozenset())
+        return frozenset()
+
+    def location_of(self, fn: Function, event: Event) -> Location:
+        if event.kind is EventKind.CALL:
+            return fn.calls[event.index].location
+        if event.kind is EventKind.MACRO:
+            return fn.macros[event.index].location
+        if event.kind is EventKind.ASSIGN:
+            return fn.assigns[event.index].location
+        return fn.returns[event.index].location
+
+    def _callee_targets(self, fn: Function, event: Event) -> list[str]:
+        if event.kind is not EventKind.CALL:
+            return []
+        return [t for t in self.program.call_targets(fn.calls[event.index])
+                if t in self.program.functions and self.program.functions[t].blocks]
+
+    # -- summaries -------------------------------------------------------------------
+
+    def summaries(self, query: Query) -> dict[str, Summary]:
+        if query not in self._summaries:
+            self._summaries[query] = self._compute(query)
+        return self._summaries[query]
+
+    def _compute(self, query: Query) -> dict[str, Summary]:
+        graph = self.program.graph
+        defined = [u for u, f in self.program.functions.items() if f.blocks]
+        sub = graph.subgraph(defined)
+        summaries: dict[str, Summary] = {u: {} for u in defined}
+        condensed = nx.condensation(sub)
+        for scc in reversed(list(nx.topological_sort(condensed))):
+            members = sorted(condensed.nodes[scc]["members"])
+            changed = True
+            while changed:  # monotone: summaries only grow
+                changed = False
+                for usr in members:
+                    new = self._summarise(self.program.functions[usr], query, summaries)
+                    if new != summaries[usr]:
+                        summaries[usr] = new
+                        changed = True
+        return summaries
+
+    def _summarise(self, fn: Function, query: Query, summaries: dict[str, Summary]) -> Summary:
+        out: Summary = {}
+        for start in range(query.accept):
+            exits: set[int] = set()
+            for node in self._explore(fn, start, query, summaries):
+                if node.state == query.accept:
+                    exits.add(query.accept)
+                elif node.block == EXIT_BLOCK:
+                    exits.add(node.state)
+            out[start] = frozenset(exits)
+        return out
+
+    def _transitions(self, fn: Function, node: _Node, query: Query,
+                     summaries: dict[str, Summary]):
+        """(next node, how) pairs.  how = (kind, detail, state before, state after the
+        event's own labels, state after the callee, callee) for witness reconstruction."""
+        block = fn.blocks[node.block]
+        if node.pos < len(block.events):
+            event = block.events[node.pos]
+            # Advancing first: a witness then names the outermost labelled call.
+            for mid in sorted(query.advance(node.state, self.labels_at(fn, event)),
+                              reverse=True):
+                targets = self._callee_targets(fn, event)
+                if not targets or mid == query.accept:
+                    yield _Node(node.block, node.pos + 1, mid), (
+                        "event", event, node.state, mid, mid, None)
+                    continue
+                for target in targets:
+                    for after in summaries.get(target, {}).get(mid, frozenset()):
+                        yield _Node(node.block, node.pos + 1, after), (
+                            "call", event, node.state, mid, after, target)
+            return
+        for edge in block.succs:
+            yield _Node(edge.target, 0, node.state), ("edge", edge, 0, 0, 0, None)
+
+    def _explore(self, fn: Function, start: int, query: Query, summaries: dict[str, Summary],
+                 goal=None, parents: dict | None = None):
+        """BFS over (block, position, state), yielding nodes as reached; `parents` (if
+        given) receives each node's predecessor and transition."""
+        first = _Node(0, 0, start)
+        key = (first.block, first.pos, first.state)
+        parents = {} if parents is None else parents
+        parents[key] = None
+        queue = deque([first])
+        while queue:
+            node = queue.popleft()
+            yield node
+            if goal is not None and goal(node):
+                return
+            if node.state == query.accept:
+                continue  # acceptance is absorbing; no need to walk on
+            for nxt, how in self._transitions(fn, node, query, summaries):
+                k = (nxt.block, nxt.pos, nxt.state)
+                if k not in parents:
+                    parents[k] = ((node.block, node.pos, node.state), how)
+                    queue.append(nxt)
+
+    # -- queries ---------------------------------------------------------------------
+
+    def holds(self, entry: str, query: Query) -> bool:
+        summary = self.summaries(query).get(entry, {})
+        return query.accept in summary.get(0, frozenset())
+
+    def witness(self, entry: str, query: Query, max_depth: int = 32) -> list[WitnessStep]:
+        """The steps of one accepted path from `entry`, or [] when the query fails."""
+        if not self.holds(entry, query):
+            return []
+        return self._witness(entry, 0, query.accept, query, 0, max_depth, set())
+
+    def _witness(self, usr: str, start: int, end: int, query: Query, depth: int,
+                 max_depth: int, active: set[tuple[str, int, int]]) -> list[WitnessStep]:
+        fn = self.program.functions[usr]
+        summaries = self.summaries(query)
+        accept = query.accept
+
+        def goal(node: _Node) -> bool:
+            return node.state == accept if end == accept else (
+                node.block == EXIT_BLOCK and node.state == end)
+
+        found = None
+        parents: dict = {}
+        for node in self._explore(fn, start, query, summaries, goal, parents):
+            if goal(node):
+                found = node
+                break
+        if found is None:
+            return []
+        path = []
+        key = (found.block, found.pos, found.state)
+        while parents[key] is not None:
+            prev, how = parents[key]
+            path.append(how)
+            key = prev
+        path.reverse()
+        return self._steps(fn, path, query, depth, max_depth, active | {(usr, start, end)})
+
+    def _steps(self, fn: Function, path: list[tuple], query: Query, depth: int, max_depth: int,
+               active: set[tuple[str, int, int]]) -> list[WitnessStep]:
+        steps: list[WitnessStep] = []
+        conds: list[str] = []
+        for kind, detail, before, mid, after, target in path:
+            if kind == "edge":
+                if detail.cond is not None:
+                    cond = (detail.cond if detail.branch in (None, "true")
+                            else f"{detail.cond} [{detail.branch}]")
+                    if not conds or conds[-1] != cond:  # macros repeat their condition
+                        conds.append(cond)
+                continue
+            location = self.location_of(fn, detail)
+            callee = fn.calls[detail.index].callee if detail.kind is EventKind.CALL else None
+            if mid != before:
+                label = sorted(self.labels_at(fn, detail) & query.steps[before])[0]
+                steps.append(WitnessStep(fn.name, fn.usr, location, label, callee, depth,
+                                         tuple(conds)))
+                conds = []
+            if kind == "call" and after != mid:
+                steps.append(WitnessStep(fn.name, fn.usr, location, "call",
+                                         self.program.functions[target].name, depth,
+                                         tuple(conds)))
+                conds = []
+                key = (target, mid, after)
+                if depth < max_depth and key not in active:
+                    steps.extend(self._witness(target, mid, after, query, depth + 1,
+                                               max_depth, active))
+        return steps

@@ -1,0 +1,234 @@
+"""Origin analysis: where can a pointer of a tracked type come from?
+
+For one configured pointer type (first user: `struct vmem_altmap *`) every parameter,
+local, struct field, global and return value of that type gets the set of origins that may
+reach it: NULL; embedded in record R at field F (`&pgmap->altmap`, or a helper configured as
+returning it, like pgmap_altmap()); standalone (a heap allocation, a local or global object);
+unknown.  Values flow through call arguments, assignments, returns and struct fields — the
+last field-sensitively: what is stored into `T.f` anywhere reaches every read of `T.f`.  The
+propagation is a breadth-first fixpoint, so each origin kind reaches each variable with its
+shortest witness chain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from analyzer.model import Function, Location, Value, ValueKind
+from analyzer.program import Program
+from analyzer.results import Step
+
+# A variable of the flow graph: ("param", usr, index) | ("local", usr, name) |
+# ("field", record, field) | ("ret", usr) | ("global", name)
+Var = tuple
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """kind: null | embedded | heap | stack | global | unknown; detail: for embedded the
+    `record.field`, for heap the allocator, for stack/global the variable, for unknown why."""
+
+    kind: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return {"null": "NULL", "embedded": f"embedded in {self.detail}",
+                "heap": f"standalone heap object ({self.detail})",
+                "stack": f"standalone stack object '{self.detail}'",
+                "global": f"standalone global object '{self.detail}'",
+                }.get(self.kind, f"unknown ({self.detail})")
+
+    @property
+    def standalone(self) -> bool:
+        return self.kind in ("heap", "stack", "global")
+
+
+@dataclass(frozen=True)
+class OriginSpec:
+    pointer: str  # "struct vmem_altmap *"
+    allocators: frozenset[str] = frozenset()
+    embedded_helpers: tuple[tuple[str, str], ...] = ()  # (function, "struct R.field")
+
+    @property
+    def record(self) -> str:
+        return _pointee(self.pointer) or self.pointer
+
+
+_QUALIFIERS = re.compile(r"\b(const|volatile|restrict|__restrict)\b")
+
+
+def _pointee(type_spelling: str) -> str | None:
+    """`struct vmem_altmap *` (any qualifiers) → `struct vmem_altmap`; None if not a single
+    pointer to a record."""
+    t = _QUALIFIERS.sub("", type_spelling).strip()
+    if not t.endswith("*") or t.count("*") != 1:
+        return None
+    return " ".join(t[:-1].split())
+
+
+@dataclass
+class OriginEngine:
+    program: Program
+    spec: OriginSpec
+    # var → origin → chain of steps (origin first, the variable last)
+    origins: dict[Var, dict[Origin, tuple[Step, ...]]] = field(default_factory=dict)
+    _edges: dict[Var, list[tuple[Var, Step]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._helpers = dict(self.spec.embedded_helpers)
+        self._build()
+        self._propagate()
+
+    # -- classification --------------------------------------------------------------
+
+    def tracked(self, type_spelling: str) -> bool:
+        return _pointee(type_spelling) == self.spec.record
+
+    def _source(self, fn: Function, value: Value) -> tuple[Origin | None, Var | None]:
+        """A value is either a leaf origin or a read of a flow variable."""
+        kind = value.kind
+        if kind is ValueKind.NULL:
+            return Origin("null"), None
+        if kind is ValueKind.ADDR_FIELD:
+            return Origin("embedded", f"{value.record}.{value.field}"), None
+        if kind is ValueKind.ADDR_LOCAL:
+            return Origin("stack", value.name or value.text), None
+        if kind is ValueKind.ADDR_GLOBAL:
+            return Origin("global", value.name or value.text), None
+        if kind is ValueKind.PARAM and value.param is not None:
+            return None, ("param", fn.usr, value.param)
+        if kind is ValueKind.LOCAL:
+            return None, ("local", fn.usr, value.name)
+        if kind is ValueKind.GLOBAL:
+            return None, ("global", value.name)
+        if kind is ValueKind.FIELD:
+            return None, ("field", value.record, value.field)
+        if kind is ValueKind.CALL:
+            name = value.name or ""
+            if name in self.spec.allocators:
+                return Origin("heap", name), None
+            if name in self._helpers:
+                return Origin("embedded", self._helpers[name]), None
+            usrs = [u for u in self.program.by_name.get(name, [])
+                    if self.program.functions[u].blocks]
+            if value.usr in self.program.functions:
+                usrs = [value.usr]
+            if usrs:
+                return None, ("ret", usrs[0])
+            return Origin("unknown", f"result of {name}()"), None
+        return Origin("unknown", value.text or kind.value), None
+
+    # -- the flow graph --------------------------------------------------------------
+
+    def _build(self) -> None:
+        self._leaves: list[tuple[Var, Origin, Step]] = []
+        for fn in self.program.functions.values():
+            for site in fn.calls:
+                for target in self.program.call_targets(site):
+                    callee = self.program.functions.get(target)
+                    if callee is None:
+                        continue
+                    for param in callee.params:
+                        if param.index < len(site.args) and self.tracked(param.type):
+                            self._flow(fn, site.args[param.index],
+                                       ("param", target, param.index), site.location,
+                                       f"passed as '{param.name}' to {callee.name}()")
+            for assign in fn.assigns:
+                dst = self._target_var(fn, assign.target)
+                if dst and (self.tracked(assign.value.type) or self.tracked(assign.target.type)
+                            or assign.value.kind is ValueKind.NULL and self._var_tracked(dst)):
+                    self._flow(fn, assign.value, dst, assign.location,
+                               f"stored into {_show(dst)}")
+            if self.tracked(fn.return_type):
+                for ret in fn.returns:
+                    if ret.value is not None:
+                        self._flow(fn, ret.value, ("ret", fn.usr), ret.location,
+                                   f"returned by {fn.name}()")
+
+    def _var_tracked(self, var: Var) -> bool:
+        if var[0] == "local":
+            fn = self.program.functions[var[1]]
+            return any(a.target.name == var[2] and self.tracked(a.value.type)
+                       for a in fn.assigns)
+        return var[0] == "field"
+
+    def _target_var(self, fn: Function, target: Value) -> Var | None:
+        if target.kind is ValueKind.LOCAL:
+            return ("local", fn.usr, target.name)
+        if target.kind is ValueKind.FIELD:
+            return ("field", target.record, target.field)
+        if target.kind is ValueKind.GLOBAL:
+            return ("global", target.name)
+        if target.kind is ValueKind.PARAM and target.param is not None:
+            return ("param", fn.usr, target.param)
+        return None
+
+    def _flow(self, fn: Function, value: Value, dst: Var, location: Location,
+              message: str) -> None:
+        origin, src = self._source(fn, value)
+        step = Step(location, f"{value.text or value.kind.value}: {message}", 0, fn.name)
+        if origin is not None:
+            self._leaves.append((dst, origin, step))
+        elif src is not None:
+            self._edges.setdefault(src, []).append((dst, step))
+
+    def _propagate(self) -> None:
+        queue: deque[tuple[Var, Origin]] = deque()
+        for dst, origin, step in self._leaves:
+            known = self.origins.setdefault(dst, {})
+            if origin not in known:
+                known[origin] = (step,)
+                queue.append((dst, origin))
+        while queue:
+            var, origin = queue.popleft()
+            chain = self.origins[var][origin]
+            for dst, step in self._edges.get(var, ()):
+                known = self.origins.setdefault(dst, {})
+                if origin not in known:
+                    known[origin] = chain + (step,)
+                    queue.append((dst, origin))
+
+    # -- queries ---------------------------------------------------------------------
+
+    def of(self, var: Var) -> dict[Origin, tuple[Step, ...]]:
+        """Origins reaching a variable; a variable nothing flows into is unknown."""
+        found = self.origins.get(var)
+        if found:
+            return found
+        return {Origin("unknown", f"nothing in the analysed code flows into {_show(var)}"): ()}
+
+    def of_param(self, usr: str, index: int) -> dict[Origin, tuple[Step, ...]]:
+        return self.of(("param", usr, index))
+
+    def of_value(self, fn: Function, value: Value) -> dict[Origin, tuple[Step, ...]]:
+        origin, src = self._source(fn, value)
+        if origin is not None:
+            return {origin: ()}
+        return self.of(src)
+
+    def variables(self) -> Iterable[Var]:
+        """Every parameter and field of the tracked type in the analysed code."""
+        seen: set[Var] = set()
+        for usr, fn in sorted(self.program.functions.items()):
+            for param in fn.params:
+                if self.tracked(param.type):
+                    seen.add(("param", usr, param.index))
+        seen.update(v for v in self.origins if v[0] == "field")
+        seen.update(v for v in self._edges if v[0] == "field")
+        return sorted(seen, key=lambda v: tuple(str(x) for x in v))
+
+
+def _show(var: Var) -> str:
+    kind = var[0]
+    if kind == "field":
+        return f"{var[1]}.{var[2]}"
+    if kind == "local":
+        return f"local '{var[2]}'"
+    if kind == "global":
+        return f"global '{var[1]}'"
+    if kind == "ret":
+        return "the return value"
+    return f"parameter {var[2]}"
