@@ -13,7 +13,7 @@ from analyzer.model import Level, Location
 from analyzer.results import Finding, Step
 from sarif import to_sarif, write_sarif
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-2.1.0-rtm.5.json"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0-rtm.5.json"
 
 
 @pytest.fixture(scope="module")
