@@ -120,3 +120,21 @@ def test_newer_schema_store_is_rebuilt(tree: Path) -> None:
     again = FactStore(tree / ".kmeminit" / "facts.db")
     assert any("schema version 999" in n.message for n in again.notifications)
     assert again.counts()["tus"] == 0
+
+
+def test_two_indexers_on_one_store(tree: Path) -> None:
+    """Two `kmeminit index` processes at once: WAL + short transactions, nothing lost or
+    duplicated."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "analyzer.cli", "index", "-p", str(tree), "-j", "1",
+           "--no-progress"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = FactStore(tree / ".kmeminit" / "facts.db")
+    assert sorted(Path(f).name for f in store.tu_files()) == ["a.c", "b.c", "c.c"]
+    assert store.counts() == {"tus": 3, "header_functions": 1}
