@@ -31,6 +31,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=why))
 
 
-@pytest.fixture
+# The slice issue #2 names, plus lib/test_hmm.c (the in-tree dev_pagemap_ops.page_free user).
+KERNEL_SLICE = ["mm/", "fs/proc/", "drivers/base/memory.c", "arch/x86/mm/", "drivers/dax/",
+                "drivers/nvdimm/", "kernel/resource.c", "lib/test_hmm.c"]
+
+
+@pytest.fixture(scope="session")
 def kernel_tree() -> Path:
     return Path(os.environ["KMEMINIT_KERNEL_TREE"])
+
+
+@pytest.fixture(scope="session")
+def kernel_program(kernel_tree: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The 6.12 slice indexed once per session (KMEMINIT_KERNEL_STORE keeps the store
+    between sessions, so only changed TUs are reparsed)."""
+    from analyzer.compdb import open_compdb
+    from analyzer.config import load_config
+    from analyzer.index import index_entries
+    from analyzer.program import Program
+    from analyzer.store import FactStore
+
+    config = load_config()
+    selected = open_compdb(kernel_tree, config, KERNEL_SLICE).entries
+    store_path = Path(os.environ.get("KMEMINIT_KERNEL_STORE")
+                      or tmp_path_factory.mktemp("store") / "facts.db")
+    stats = index_entries(selected, FactStore(store_path), config,
+                          jobs=os.cpu_count() or 1, timeout=300)
+    assert stats.failed == 0, [n.message for n in stats.notifications]
+    assert stats.selected > 150
+    return Program.from_store(FactStore(store_path), [e.file for e in selected])

@@ -5,36 +5,16 @@ Run with KMEMINIT_KERNEL_TREE=/path/to/linux-source-6.12 pytest -m kernel
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from analyzer.compdb import open_compdb
-from analyzer.config import load_config
 from analyzer.dataflow.cfg import call_precedes
-from analyzer.index import index_entries
 from analyzer.program import Program
-from analyzer.store import FactStore
 
 pytestmark = pytest.mark.kernel
 
-SLICE = ["mm/", "fs/proc/", "drivers/base/memory.c", "arch/x86/mm/", "drivers/dax/",
-         "drivers/nvdimm/", "kernel/resource.c"]
-
-
 @pytest.fixture(scope="module")
-def program(tmp_path_factory: pytest.TempPathFactory) -> Program:
-    tree = Path(os.environ["KMEMINIT_KERNEL_TREE"])
-    config = load_config()
-    selected = open_compdb(tree, config, SLICE).entries
-    store_path = Path(os.environ.get("KMEMINIT_KERNEL_STORE")
-                      or tmp_path_factory.mktemp("store") / "facts.db")
-    store = FactStore(store_path)
-    stats = index_entries(selected, store, config, jobs=os.cpu_count() or 1, timeout=300)
-    assert stats.failed == 0, [n.message for n in stats.notifications]
-    assert stats.selected > 100
-    return Program.from_store(store, [e.file for e in selected])
+def program(kernel_program: Program) -> Program:
+    return kernel_program
 
 
 def _fn(program: Program, name: str):

@@ -23,6 +23,8 @@ import networkx as nx
 from analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location
 from analyzer.program import Program
 
+_NONE: frozenset[str] = frozenset()
+
 
 @dataclass(frozen=True)
 class Query:
@@ -83,6 +85,8 @@ class OrderingEngine:
     labels: Mapping[str, Iterable[str]]  # label → function / macro names
     _by_name: dict[str, frozenset[str]] = field(default_factory=dict)
     _summaries: dict[Query, dict[str, Summary]] = field(default_factory=dict)
+    _relevant_sets: dict[Query, set[str]] = field(default_factory=dict)
+    _label_cache: dict[tuple[str, Event], frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_name: dict[str, set[str]] = {}
@@ -94,14 +98,21 @@ class OrderingEngine:
     # -- labelling -------------------------------------------------------------------
 
     def labels_at(self, fn: Function, event: Event) -> frozenset[str]:
+        key = (fn.usr, event)
+        if key not in self._label_cache:
+            self._label_cache[key] = self._labels(fn, event)
+        return self._label_cache[key]
+
+    def _labels(self, fn: Function, event: Event) -> frozenset[str]:
         if event.kind is EventKind.CALL:
             site = fn.calls[event.index]
-            names = {site.callee} if not site.indirect else {
-                self.program.name_of(t) for t in self.program.call_targets(site)}
-            return frozenset().union(*(self._by_name.get(n, frozenset()) for n in names))
+            if not site.indirect:
+                return self._by_name.get(site.callee, _NONE)
+            names = {self.program.name_of(t) for t in self.program.call_targets(site)}
+            return frozenset().union(*(self._by_name.get(n, _NONE) for n in names))
         if event.kind is EventKind.MACRO:
-            return self._by_name.get(fn.macros[event.index].name, frozenset())
-        return frozenset()
+            return self._by_name.get(fn.macros[event.index].name, _NONE)
+        return _NONE
 
     def location_of(self, fn: Function, event: Event) -> Location:
         if event.kind is EventKind.CALL:
@@ -112,11 +123,24 @@ class OrderingEngine:
             return fn.assigns[event.index].location
         return fn.returns[event.index].location
 
-    def _callee_targets(self, fn: Function, event: Event) -> list[str]:
+    def _callee_targets(self, fn: Function, event: Event, relevant: set[str]) -> list[str]:
+        """Callees whose summary matters: the others let every state through unchanged."""
         if event.kind is not EventKind.CALL:
             return []
-        return [t for t in self.program.call_targets(fn.calls[event.index])
-                if t in self.program.functions and self.program.functions[t].blocks]
+        return [t for t in self.program.call_targets(fn.calls[event.index]) if t in relevant]
+
+    def _relevant(self, query: Query) -> set[str]:
+        """Defined functions that contain, or call something containing, a label of the
+        query.  Summaries are computed for these only."""
+        alphabet = frozenset().union(*query.steps, *query.kills)
+        labelled = {usr for usr, fn in self.program.functions.items() if fn.blocks and any(
+            self.labels_at(fn, ev) & alphabet for b in fn.blocks for ev in b.events)}
+        graph = self.program.graph
+        relevant = set(labelled)
+        for usr in labelled:
+            relevant |= nx.ancestors(graph, usr)
+        return {u for u in relevant if u in self.program.functions
+                and self.program.functions[u].blocks}
 
     # -- summaries -------------------------------------------------------------------
 
@@ -126,10 +150,10 @@ class OrderingEngine:
         return self._summaries[query]
 
     def _compute(self, query: Query) -> dict[str, Summary]:
-        graph = self.program.graph
-        defined = [u for u, f in self.program.functions.items() if f.blocks]
-        sub = graph.subgraph(defined)
-        summaries: dict[str, Summary] = {u: {} for u in defined}
+        relevant = self._relevant(query)
+        self._relevant_sets[query] = relevant
+        sub = self.program.graph.subgraph(relevant)
+        summaries: dict[str, Summary] = {u: {} for u in relevant}
         condensed = nx.condensation(sub)
         for scc in reversed(list(nx.topological_sort(condensed))):
             members = sorted(condensed.nodes[scc]["members"])
@@ -144,14 +168,42 @@ class OrderingEngine:
         return summaries
 
     def _summarise(self, fn: Function, query: Query, summaries: dict[str, Summary]) -> Summary:
+        """Block-level fixpoint on sets of states, one run per entry state.  (The witness
+        search walks (block, position, state) nodes instead, to keep parents.)"""
+        relevant = self._relevant_sets[query]
+        accept = query.accept
+        steps = [[(self.labels_at(fn, ev), self._callee_targets(fn, ev, relevant))
+                  for ev in block.events] for block in fn.blocks]
+        succs = [[e.target for e in block.succs] for block in fn.blocks]
         out: Summary = {}
-        for start in range(query.accept):
-            exits: set[int] = set()
-            for node in self._explore(fn, start, query, summaries):
-                if node.state == query.accept:
-                    exits.add(query.accept)
-                elif node.block == EXIT_BLOCK:
-                    exits.add(node.state)
+        for start in range(accept):
+            entry_states: dict[int, set[int]] = {0: {start}}
+            accepted = False
+            work = [0]
+            while work:
+                block = work.pop()
+                states = set(entry_states[block])
+                for labels, targets in steps[block]:
+                    nxt: set[int] = set()
+                    for state in states:
+                        for mid in query.advance(state, labels):
+                            if not targets or mid == accept:
+                                nxt.add(mid)
+                            else:
+                                for t in targets:
+                                    nxt |= summaries.get(t, {}).get(mid, frozenset())
+                    states = nxt
+                    if accept in states:
+                        accepted = True
+                        states.discard(accept)
+                for succ in succs[block]:
+                    known = entry_states.setdefault(succ, set())
+                    if not states <= known:
+                        known |= states
+                        work.append(succ)
+            exits = set(entry_states.get(EXIT_BLOCK, ()))
+            if accepted:
+                exits.add(accept)
             out[start] = frozenset(exits)
         return out
 
@@ -165,7 +217,7 @@ class OrderingEngine:
             # Advancing first: a witness then names the outermost labelled call.
             for mid in sorted(query.advance(node.state, self.labels_at(fn, event)),
                               reverse=True):
-                targets = self._callee_targets(fn, event)
+                targets = self._callee_targets(fn, event, self._relevant_sets[query])
                 if not targets or mid == query.accept:
                     yield _Node(node.block, node.pos + 1, mid), (
                         "event", event, node.state, mid, mid, None)

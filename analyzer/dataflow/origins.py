@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analyzer.model import Function, Location, Value, ValueKind
+from analyzer.model import Function, Location, Param, Value, ValueKind
 from analyzer.program import Program
 from analyzer.results import Step
 
@@ -58,6 +58,8 @@ class OriginSpec:
 
 
 _QUALIFIERS = re.compile(r"\b(const|volatile|restrict|__restrict)\b")
+# `kmemdup(...)`, `(struct vmem_altmap *)kzalloc(...)`: the call a value's text starts with
+_LEADING_CALL = re.compile(r"\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(")
 
 
 def _pointee(type_spelling: str) -> str | None:
@@ -105,7 +107,11 @@ class OriginEngine:
         if kind is ValueKind.GLOBAL:
             return None, ("global", value.name)
         if kind is ValueKind.FIELD:
-            return None, ("field", value.record, value.field)
+            return None, _local_field(fn, value) or ("field", value.record, value.field)
+        leading = _LEADING_CALL.match(value.text or "")
+        if leading and leading.group(1) in self.spec.allocators:
+            # allocators are often macros (kmemdup → alloc_hooks(kmemdup_noprof(...)))
+            return Origin("heap", leading.group(1)), None
         if kind is ValueKind.CALL:
             name = value.name or ""
             if name in self.spec.allocators:
@@ -125,46 +131,113 @@ class OriginEngine:
 
     def _build(self) -> None:
         self._leaves: list[tuple[Var, Origin, Step]] = []
+        self._fields = self._tracked_fields()
+        self._by_record: dict[str | None, list[str | None]] = {}
+        for record, name in sorted(self._fields, key=str):
+            self._by_record.setdefault(record, []).append(name)
+        called: set[str] = set()
         for fn in self.program.functions.values():
             for site in fn.calls:
                 for target in self.program.call_targets(site):
                     callee = self.program.functions.get(target)
                     if callee is None:
                         continue
+                    called.add(target)
                     for param in callee.params:
-                        if param.index < len(site.args) and self.tracked(param.type):
-                            self._flow(fn, site.args[param.index],
-                                       ("param", target, param.index), site.location,
+                        if param.index >= len(site.args):
+                            continue
+                        arg = site.args[param.index]
+                        if self.tracked(param.type):
+                            self._flow(fn, arg, ("param", target, param.index), site.location,
                                        f"passed as '{param.name}' to {callee.name}()")
+                        self._pass_fields(fn, arg, callee, param, site.location)
+        for usr, fn in self.program.functions.items():
+            if usr not in called:  # entry points: their struct arguments are anyone's
+                for param in fn.params:
+                    for name in self._by_record.get(param.record, ()):
+                        self._edge(("field", param.record, name),
+                                   ("pfield", usr, param.index, param.record, name),
+                                   Step(Location(fn.file, fn.line), f"{fn.name}() entry", 0,
+                                        fn.name))
             for assign in fn.assigns:
-                dst = self._target_var(fn, assign.target)
-                if dst and (self.tracked(assign.value.type) or self.tracked(assign.target.type)
+                for dst in self._target_vars(fn, assign.target):
+                    if (self.tracked(assign.value.type) or self.tracked(assign.target.type)
                             or assign.value.kind is ValueKind.NULL and self._var_tracked(dst)):
-                    self._flow(fn, assign.value, dst, assign.location,
-                               f"stored into {_show(dst)}")
+                        self._flow(fn, assign.value, dst, assign.location,
+                                   f"stored into {_show(dst)}")
             if self.tracked(fn.return_type):
                 for ret in fn.returns:
                     if ret.value is not None:
                         self._flow(fn, ret.value, ("ret", fn.usr), ret.location,
                                    f"returned by {fn.name}()")
 
+    def _pass_fields(self, fn: Function, arg: Value, callee: Function, param: Param,
+                     location: Location) -> None:
+        """A struct passed by pointer carries the tracked fields of that object: `&params`
+        of a local struct, or a parameter passed on, links the caller's view of
+        `params.altmap` to the callee's `params->altmap`."""
+        names = self._by_record.get(param.record, ())
+        if not names:
+            return
+        for name in names:
+            dst = ("pfield", callee.usr, param.index, param.record, name)
+            if arg.kind is ValueKind.ADDR_LOCAL:
+                src: Var = ("lfield", fn.usr, arg.name, param.record, name)
+            elif arg.kind is ValueKind.PARAM and arg.param is not None:
+                src = ("pfield", fn.usr, arg.param, param.record, name)
+            else:
+                src = ("field", param.record, name)
+            self._edge(src, dst, Step(location, f"{arg.text or 'argument'}: passed as "
+                                                f"'{param.name}' to {callee.name}()", 0, fn.name))
+
+    def _edge(self, src: Var, dst: Var, step: Step) -> None:
+        self._edges.setdefault(src, []).append((dst, step))
+
+    def _tracked_fields(self) -> set[tuple[str | None, str | None]]:
+        """Struct fields seen holding the tracked type anywhere (read, written or passed)."""
+        fields = set()
+
+        def visit(value: Value | None) -> None:
+            while value is not None:
+                if value.kind is ValueKind.FIELD and self.tracked(value.type):
+                    fields.add((value.record, value.field))
+                for arg in value.args:
+                    visit(arg)
+                value = value.base
+
+        for fn in self.program.functions.values():
+            for site in fn.calls:
+                for arg in site.args:
+                    visit(arg)
+            for assign in fn.assigns:
+                visit(assign.value)
+                if self.tracked(assign.value.type) and assign.target.kind is ValueKind.FIELD:
+                    fields.add((assign.target.record, assign.target.field))
+        return fields
+
     def _var_tracked(self, var: Var) -> bool:
         if var[0] == "local":
             fn = self.program.functions[var[1]]
             return any(a.target.name == var[2] and self.tracked(a.value.type)
                        for a in fn.assigns)
-        return var[0] == "field"
+        if var[0] in ("lfield", "pfield"):
+            return (var[3], var[4]) in self._fields
+        return var[0] == "field" and (var[1], var[2]) in self._fields
 
-    def _target_var(self, fn: Function, target: Value) -> Var | None:
+    def _target_vars(self, fn: Function, target: Value) -> list[Var]:
         if target.kind is ValueKind.LOCAL:
-            return ("local", fn.usr, target.name)
+            return [("local", fn.usr, target.name)]
         if target.kind is ValueKind.FIELD:
-            return ("field", target.record, target.field)
+            shared = ("field", target.record, target.field)
+            own = _local_field(fn, target)
+            # a store into a local struct reaches this function's own reads of it, and,
+            # through `&local` passed on, every reader of the field
+            return [own, shared] if own else [shared]
         if target.kind is ValueKind.GLOBAL:
-            return ("global", target.name)
+            return [("global", target.name)]
         if target.kind is ValueKind.PARAM and target.param is not None:
-            return ("param", fn.usr, target.param)
-        return None
+            return [("param", fn.usr, target.param)]
+        return []
 
     def _flow(self, fn: Function, value: Value, dst: Var, location: Location,
               message: str) -> None:
@@ -221,8 +294,26 @@ class OriginEngine:
         return sorted(seen, key=lambda v: tuple(str(x) for x in v))
 
 
+def _local_field(fn: Function, value: Value) -> Var | None:
+    """`params.altmap` on a struct held by value in a local, or `params->altmap` through a
+    parameter: variables of this function alone, so two functions' `struct mhp_params`
+    objects do not mix their altmaps."""
+    base = value.base
+    if base is None:
+        return None
+    if base.kind is ValueKind.LOCAL and not base.type.rstrip().endswith("*"):
+        return ("lfield", fn.usr, base.name, value.record, value.field)
+    if base.kind is ValueKind.PARAM and base.param is not None:
+        return ("pfield", fn.usr, base.param, value.record, value.field)
+    return None
+
+
 def _show(var: Var) -> str:
     kind = var[0]
+    if kind == "lfield":
+        return f"{var[2]}.{var[4]}"
+    if kind == "pfield":
+        return f"parameter {var[2]}->{var[4]}"
     if kind == "field":
         return f"{var[1]}.{var[2]}"
     if kind == "local":

@@ -1,0 +1,33 @@
+"""Build a program model from C files, for tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from analyzer.compdb import open_compdb
+from analyzer.config import load_config
+from analyzer.index import index_entries
+from analyzer.program import Program
+from analyzer.store import FactStore
+
+
+def compdb_for(sources: list[Path], directory: Path, out: Path) -> Path:
+    """A compile_commands.json in `out` for `sources` compiled in `directory`."""
+    entries = [{"directory": str(directory), "file": str(src),
+                "arguments": ["gcc", "-nostdinc", f"-I{directory}", "-c", str(src)]}
+               for src in sources]
+    path = out / "compile_commands.json"
+    path.write_text(json.dumps(entries, indent=1))
+    return path
+
+
+def build_program(sources: list[Path], tmp_path: Path) -> Program:
+    directory = sources[0].parent
+    db = compdb_for(sources, directory, tmp_path)
+    config = load_config()
+    entries = open_compdb(db, config, source_root=str(directory)).entries
+    store = FactStore(tmp_path / "facts.db")
+    stats = index_entries(entries, store, config, jobs=2, timeout=60)
+    assert stats.failed == 0, stats.notifications
+    return Program.from_store(store, [e.file for e in entries])
