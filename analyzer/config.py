@@ -41,6 +41,7 @@ SCHEMA: dict[str, Any] = {
     "events": {"*": _STR_LIST},
     "entries": {"*": _STR_LIST},
     "origins": {"*": {"allocators": _STR_LIST, "embedded_helpers": {"*": str}}},
+    "pfn": {"*": _STR_LIST},
     # Checker-specific keys are validated by the checker loader against each checker's
     # declared config keys; here only the common ones are typed.
     "rules": {"*": {"enabled": bool, "level": str, "*": object}},

@@ -10,13 +10,16 @@ function-pointer stores of all analysed TUs (`.page_free = f`, `ops->page_free =
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import networkx as nx
 
 from analyzer.model import CallSite, FnPtrStore, Function
 from analyzer.store import FactStore
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Program:
     by_name: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _graph: nx.DiGraph | None = None
     _fp_cache: dict[tuple[str | None, str | None], list[str]] | None = None
+    _memo: dict[object, object] = field(default_factory=dict)
     unresolved: list[tuple[str, CallSite]] = field(default_factory=list)
 
     # -- building --------------------------------------------------------------------
@@ -72,6 +76,12 @@ class Program:
         program.fp_stores.extend(fp_stores)
         program._fp_cache = None
         return program
+
+    def memo(self, key: object, factory: Callable[[], T]) -> T:
+        """An analysis shared by every checker of a run (engines are built once)."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]  # type: ignore[return-value]
 
     # -- lookups ---------------------------------------------------------------------
 

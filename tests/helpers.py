@@ -11,11 +11,15 @@ from analyzer.index import index_entries
 from analyzer.program import Program
 from analyzer.store import FactStore
 
+KERNEL_INCLUDE = Path(__file__).resolve().parent.parent / "examples" / "minikernel" / "include"
+
 
 def compdb_for(sources: list[Path], directory: Path, out: Path) -> Path:
-    """A compile_commands.json in `out` for `sources` compiled in `directory`."""
+    """A compile_commands.json in `out` for `sources` compiled in `directory`, with the
+    minikernel's kernel-idiom headers on the include path after the directory itself."""
     entries = [{"directory": str(directory), "file": str(src),
-                "arguments": ["gcc", "-nostdinc", f"-I{directory}", "-c", str(src)]}
+                "arguments": ["gcc", "-nostdinc", f"-I{directory}", f"-I{KERNEL_INCLUDE}",
+                              "-D__KERNEL__", "-c", str(src)]}
                for src in sources]
     path = out / "compile_commands.json"
     path.write_text(json.dumps(entries, indent=1))
