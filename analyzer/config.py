@@ -39,9 +39,13 @@ SCHEMA: dict[str, Any] = {
     "index": {"tu_timeout": (int, float)},
     "aliases": {"*": _STR_LIST},
     "events": {"*": _STR_LIST},
+    "event_stores": {"*": _STR_LIST},
     "entries": {"*": _STR_LIST},
     "origins": {"*": {"allocators": _STR_LIST, "embedded_helpers": {"*": str}}},
+    "altmap": {"pointer": str, "container": str, "member": str,
+               "recovery_macros": _STR_LIST, "offset_macros": _STR_LIST},
     "pfn": {"*": _STR_LIST},
+    "reserved": {"*": _STR_LIST},
     # Checker-specific keys are validated by the checker loader against each checker's
     # declared config keys; here only the common ones are typed.
     "rules": {"*": {"enabled": bool, "level": str, "*": object}},
@@ -49,7 +53,7 @@ SCHEMA: dict[str, Any] = {
 
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool",
-                                                   "null")}
+                                                   "null", "timestamp")}
 
 
 @dataclass
@@ -108,7 +112,10 @@ def _construct(path: Path, node: yaml.Node, key_path: tuple[str, ...],
             out[key] = _construct(path, value_node, key_path + (key,), origins)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(path, item, key_path, {}) for item in node.value]
+        # Items are recorded as `[index]` keys, so a list of mappings (suppression entries)
+        # can name the line of the entry at fault.
+        return [_construct(path, item, key_path + (f"[{i}]",), origins)
+                for i, item in enumerate(node.value)]
     return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
 
 

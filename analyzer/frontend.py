@@ -64,6 +64,9 @@ class ParseTask:
     macros: tuple[str, ...] = DEFAULT_MACROS
     section_markers: tuple[str, ...] = DEFAULT_SECTION_MARKERS
     skip_usrs: frozenset[str] = field(default_factory=frozenset)
+    # (absolute path, contents) read in place of the files on disk: `kmeminit diff` parses
+    # a TU as it was at another revision without checking that revision out.
+    unsaved: tuple[tuple[str, bytes], ...] = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,12 +228,15 @@ def _tree(cursor: ci.Cursor) -> _Node:
 class _Source:
     """One file's bytes and line index, for text slices and macro scans."""
 
-    def __init__(self, path: str) -> None:
-        try:
-            with open(path, "rb") as fh:
-                self.data = fh.read()
-        except OSError:
-            self.data = b""
+    def __init__(self, path: str, unsaved: bytes | None = None) -> None:
+        if unsaved is not None:
+            self.data = unsaved
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    self.data = fh.read()
+            except OSError:
+                self.data = b""
         self.text = self.data.decode("latin-1")  # 1 char per byte: offsets stay valid
         self.lines = LineIndex(self.data)
 
@@ -249,6 +255,7 @@ class _TU:
         self._names: dict[int, str] = {}
         self._dirs: dict[str, str] = {}
         self._sources: dict[str, _Source] = {}
+        self._unsaved = {os.path.realpath(p): data for p, data in task.unsaved}
         self._usrs: dict[int, str] = {}
         self._type_spellings: dict[int, str] = {}
         self._decl_names: dict[int, str] = {}
@@ -284,7 +291,7 @@ class _TU:
     def source(self, path: str) -> _Source:
         src = self._sources.get(path)
         if src is None:
-            src = self._sources[path] = _Source(path)
+            src = self._sources[path] = _Source(path, self._unsaved.get(path))
         return src
 
     def focus(self, f: int | None, raw: int, offset: int, size: int) -> None:
@@ -1284,7 +1291,8 @@ def parse_tu(task: ParseTask) -> TUFacts:
     try:
         os.chdir(task.directory)
         # -w: only errors are reported, and skipping warning analysis saves ~15% of the parse
-        tu = _index.parse(path, [*task.args, "-w"], options=_PARSE_OPTIONS)
+        tu = _index.parse(path, [*task.args, "-w"], unsaved_files=list(task.unsaved),
+                          options=_PARSE_OPTIONS)
     except (ci.TranslationUnitLoadError, OSError) as exc:
         return TUFacts(path, notifications=(Notification(
             Level.ERROR, f"libclang could not parse the translation unit: {exc}", path),),

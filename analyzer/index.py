@@ -150,8 +150,13 @@ class Progress:
 
 def index_entries(entries: list[CompileEntry], store: FactStore, config: Config, jobs: int,
                   timeout: float, progress: bool = False,
-                  on_facts: Callable[[TUFacts], None] | None = None) -> IndexStats:
-    """Bring the store up to date for `entries`; returns what was done."""
+                  on_facts: Callable[[TUFacts], None] | None = None,
+                  unsaved: tuple[tuple[str, bytes], ...] = (),
+                  known_usrs: frozenset[str] = frozenset()) -> IndexStats:
+    """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
+    file contents to parse in place of the files on disk (the store must then be one that
+    only this run uses: its content hashes describe the disk, not these contents).
+    `known_usrs` are header functions whose facts the caller has already: not walked."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = HashCache()
@@ -165,9 +170,9 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
         else:
             todo.append((entry, key))
     if todo:
-        known = sorted(store.known_header_usrs(hashes))
+        known = sorted(store.known_header_usrs(hashes) | known_usrs)
         _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))), timeout,
-                  stats, progress, on_facts)
+                  stats, progress, on_facts, unsaved)
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -175,7 +180,8 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
 def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: FactStore,
               hashes: HashCache, options: dict[str, Any], jobs: int, timeout: float,
               stats: IndexStats, progress: bool,
-              on_facts: Callable[[TUFacts], None] | None) -> None:
+              on_facts: Callable[[TUFacts], None] | None,
+              unsaved: tuple[tuple[str, bytes], ...] = ()) -> None:
     ctx = multiprocessing.get_context("fork")
     keys = {entry.file: key for entry, key in todo}
     queue = list(reversed(todo))
@@ -196,6 +202,8 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     entry, _ = queue.pop()
                     kwargs = dict(options, file=entry.file, args=entry.clang_args,
                                   directory=entry.directory)
+                    if unsaved:
+                        kwargs["unsaved"] = unsaved
                     try:
                         worker.conn.send((kwargs, known[worker.usrs_sent:]))
                     except OSError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from analyzer.model import Level, Location, Notification
 
@@ -88,12 +90,48 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """The git checkout the source root belongs to (SARIF versionControlProvenance)."""
+
+    repository_uri: str
+    revision_id: str
+    branch: str | None = None
+    root_is_toplevel: bool = False  # the source root is the checkout's top directory
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What a baseline and a suppressions file say about a run's findings, keyed by their
+    `kmeminit/v1` fingerprint.  Kept beside the findings because findings are never patched.
+
+    `baseline` maps each finding's fingerprint to "new" or "unchanged" (None: no baseline);
+    `absent` holds the baseline's SARIF results that no longer occur, as JSON objects;
+    `suppressed` maps fingerprints to the justification of the entry that suppresses them.
+    """
+
+    baseline: Mapping[str, str] | None = None
+    absent: tuple[Mapping[str, Any], ...] = ()
+    suppressed: Mapping[str, str] = field(default_factory=dict)
+
+    def reported(self, fingerprint: str) -> bool:
+        """Shown in text output and counted for the exit code: new and not suppressed."""
+        unchanged = self.baseline is not None and self.baseline.get(fingerprint) == "unchanged"
+        return not unchanged and fingerprint not in self.suppressed
+
+
+@dataclass(frozen=True)
 class RunResult:
     rules: tuple[RuleMeta, ...]
     findings: tuple[Finding, ...]
     notifications: tuple[Notification, ...]
     invocation: Invocation
     extra: dict[str, str] = field(default_factory=dict)
+    triage: Triage = field(default_factory=Triage)
+    provenance: Provenance | None = None
+    category: str = ""  # SARIF automationDetails.id (GitHub's upload category)
+    # Contents of the files as analysed where they differ from the disk (absolute path ->
+    # bytes): `kmeminit diff --head REV` analyses a revision that is not checked out.
+    sources: Mapping[str, bytes] = field(default_factory=dict)
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(self.findings, key=lambda f: (f.location.file, f.location.line,

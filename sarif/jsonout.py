@@ -4,7 +4,8 @@
      "findings": [{"rule", "level", "message", "file", "line", "column", "function",
                    "related": [{"id", "file", "line", "column", "message"}],
                    "trace": [{"file", "line", "column", "message", "depth", "function"}],
-                   "fingerprint"}],
+                   "fingerprint",
+                   "baseline_state" (with --baseline), "suppressed" (its justification)}],
      "notifications": [{"level", "message", "file", "line", "rule"}]}
 
 Paths are relative to the source root (absolute when outside it); `fingerprint` is the
@@ -17,7 +18,7 @@ from typing import Any
 
 import analyzer
 from analyzer.model import Location, Notification
-from analyzer.results import Finding, RunResult
+from analyzer.results import Finding, RunResult, Triage
 from sarif.paths import SourceTree, sorted_findings, sorted_notifications
 from sarif.writer import write_json_atomic
 
@@ -26,7 +27,13 @@ def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:
     return {"file": tree.display(loc.file), "line": loc.line, "column": loc.col}
 
 
-def _finding(tree: SourceTree, finding: Finding) -> dict[str, Any]:
+def _finding(tree: SourceTree, finding: Finding, triage: Triage) -> dict[str, Any]:
+    fingerprint = tree.fingerprint(finding)
+    extra: dict[str, Any] = {}
+    if triage.baseline is not None:
+        extra["baseline_state"] = triage.baseline.get(fingerprint, "new")
+    if fingerprint in triage.suppressed:
+        extra["suppressed"] = triage.suppressed[fingerprint]
     return {
         "rule": finding.rule,
         "level": finding.level.value,
@@ -37,7 +44,8 @@ def _finding(tree: SourceTree, finding: Finding) -> dict[str, Any]:
                     for r in finding.related],
         "trace": [{**_position(tree, s.location), "message": s.message, "depth": s.depth,
                    "function": s.function} for s in finding.trace],
-        "fingerprint": tree.fingerprint(finding),
+        "fingerprint": fingerprint,
+        **extra,
     }
 
 
@@ -48,10 +56,11 @@ def _notification(tree: SourceTree, note: Notification) -> dict[str, Any]:
 
 
 def to_json_report(result: RunResult) -> dict[str, Any]:
-    tree = SourceTree(result.invocation.source_root)
+    tree = SourceTree.of(result)
     return {
         "version": analyzer.__version__,
-        "findings": [_finding(tree, f) for f in sorted_findings(result.findings, tree)],
+        "findings": [_finding(tree, f, result.triage)
+                     for f in sorted_findings(result.findings, tree)],
         "notifications": [_notification(tree, n)
                           for n in sorted_notifications(result.notifications)],
     }

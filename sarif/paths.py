@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from analyzer.model import Notification
-from analyzer.results import Finding
+from analyzer.results import Finding, RunResult
 from sarif.fingerprints import kmeminit_fingerprint, line_hashes
 
 # Only the line ends the compiler counts: str.splitlines() would also split at the form
@@ -28,12 +29,20 @@ def relative_uri(relpath: str) -> str:
 class SourceTree:
     """Paths below one symlink-resolved source root; reads each source file at most once."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, overlay: Mapping[str, bytes] | None = None) -> None:
         self.root = os.path.realpath(root)
+        # Contents read in place of the files on disk (absolute paths): the sources of
+        # another revision, so `kmeminit diff` fingerprints base findings on base lines.
+        self.overlay = overlay or {}
         self._rel: dict[str, str | None] = {}
         self._text: dict[str, str | None] = {}
         self._lines: dict[str, list[str]] = {}
         self._hashes: dict[str, dict[int, str]] = {}
+
+    @classmethod
+    def of(cls, result: RunResult) -> SourceTree:
+        """The tree a result was computed on."""
+        return cls(result.invocation.source_root, result.sources)
 
     def relpath(self, file: str) -> str | None:
         """Path relative to the root with `/` separators, or None if outside the root."""
@@ -50,6 +59,10 @@ class SourceTree:
 
     def text(self, file: str) -> str | None:
         if file not in self._text:
+            data = self.overlay.get(os.path.realpath(os.path.join(self.root, file)))
+            if data is not None:
+                self._text[file] = data.decode("utf-8", errors="replace")
+                return self._text[file]
             try:
                 with open(os.path.join(self.root, file), "rb") as handle:
                     self._text[file] = handle.read().decode("utf-8", errors="replace")
@@ -81,6 +94,17 @@ def sorted_findings(findings: tuple[Finding, ...] | list[Finding],
     """Findings in (path, line, column, rule, message) order, path as the user sees it."""
     return sorted(findings, key=lambda f: (tree.display(f.location.file), f.location.line,
                                            f.location.col, f.rule, f.message))
+
+
+def reported_findings(result: RunResult, tree: SourceTree | None = None) -> list[Finding]:
+    """The findings text output shows and the exit code counts, sorted: not unchanged since
+    the baseline and not suppressed."""
+    tree = tree or SourceTree.of(result)
+    triage = result.triage
+    findings = sorted_findings(result.findings, tree)
+    if triage.baseline is None and not triage.suppressed:
+        return findings
+    return [f for f in findings if triage.reported(tree.fingerprint(f))]
 
 
 def sorted_notifications(notifications: tuple[Notification, ...] | list[Notification]

@@ -6,14 +6,22 @@ The log is described once, with sarif-om's classes (`_Builder`).  Two factories 
 that `level` is always kept: an absent result level means "the rule's default level", not
 "warning", so dropping it would change a warning under an error rule.  `_plain` builds the
 same dicts directly, several times faster; the tests assert both give identical JSON.
+
+GitHub code scanning rejects uploads beyond its limits (MAX_* below; module constants so the
+tests can shrink them).  The writer stays inside them by a deterministic truncation: results
+are ranked (reported findings, then unchanged, suppressed and absent ones; errors before
+warnings before notes; then path, line, column, rule) and the lowest-ranked are dropped,
+with a warning notification in the log and returned to the caller for stderr.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +31,7 @@ import sarif_om as om
 import analyzer
 from analyzer.fsutil import atomic_write_text
 from analyzer.model import Level, Location, Notification
-from analyzer.results import Finding, RuleMeta, RunResult, Step
+from analyzer.results import Finding, RuleMeta, RunResult
 from sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
 from sarif.paths import SourceTree, file_uri, relative_uri, sorted_findings, sorted_notifications
 
@@ -33,6 +41,12 @@ SARIF_VERSION = "2.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 MAX_TRACE_STEPS = 1000
+# GitHub code scanning's upload limits.
+MAX_RESULTS = 25_000  # per run
+MAX_LOCATIONS_PER_RESULT = 1_000  # locations plus relatedLocations
+MAX_THREAD_FLOW_LOCATIONS = 10_000  # per result, over all its code flows
+MAX_GZIP_BYTES = 10 * 1024 * 1024
+MAX_TAGS_PER_RULE = 20
 # GitHub code scanning's vocabulary for problem.severity.
 _SEVERITY = {Level.ERROR: "error", Level.WARNING: "warning", Level.NOTE: "recommendation"}
 
@@ -43,13 +57,17 @@ Make = Callable[..., Any]
 # (alphabetical) order.  Readers of a log expect `version` before `runs` and `ruleId` first.
 _ORDER: dict[type, tuple[str, ...]] = {
     om.SarifLog: ("version", "schema_uri", "runs"),
-    om.Run: ("tool", "invocations", "original_uri_base_ids", "results"),
+    om.Run: ("tool", "automation_details", "version_control_provenance", "invocations",
+             "original_uri_base_ids", "artifacts", "results"),
     om.ToolComponent: ("name", "semantic_version", "version", "information_uri", "rules"),
     om.ReportingDescriptor: ("id", "name", "short_description", "full_description",
                              "default_configuration", "help", "properties"),
     om.MultiformatMessageString: ("text", "markdown"),
     om.Result: ("rule_id", "rule_index", "level", "message", "locations",
-                "related_locations", "code_flows", "partial_fingerprints"),
+                "related_locations", "code_flows", "partial_fingerprints", "baseline_state",
+                "suppressions"),
+    om.Suppression: ("kind", "justification"),
+    om.VersionControlDetails: ("repository_uri", "revision_id", "branch", "mapped_to"),
     om.Location: ("id", "physical_location", "logical_locations", "message"),
     om.LogicalLocation: ("name", "kind"),
     om.PhysicalLocation: ("artifact_location", "region"),
@@ -118,32 +136,97 @@ def _om_to_dict(obj: Any) -> Any:
     return obj
 
 
+# `[text](id)` links from a message to its related locations.
+_LINKED = re.compile(r"\]\((\d+)\)")
+_FENCE = re.compile(r"^\s*```.*$\n?", re.MULTILINE)
+_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+
+
+def _help_text(doc: str) -> str:
+    """The rule doc as plain text: headings and code fences without their markup."""
+    return _HEADING.sub("", _FENCE.sub("", doc))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One result to be: a finding of this run, or an absent one from the baseline."""
+
+    order: tuple  # output order: path, line, column, rule, message
+    rank: tuple  # truncation order: the lowest-ranked are dropped first
+    finding: Finding | None = None
+    absent: Mapping[str, Any] | None = None
+    fingerprint: str = ""
+
+
 class _Builder:
     def __init__(self, result: RunResult, make: Make) -> None:
         self.result = result
         self.make = make
-        self.tree = SourceTree(result.invocation.source_root)
+        self.tree = SourceTree.of(result)
         self.rules = sorted(result.rules, key=lambda r: r.id)
         self.rule_index = {r.id: i for i, r in enumerate(self.rules)}
         self.artifacts: dict[str, Any] = {}
+        self.artifact_uris: dict[str, tuple[str, str | None]] = {}
+        self.limit_notes: list[Notification] = []
 
-    def log(self) -> Any:
-        make = self.make
-        inside, outside = [], []
+    def entries(self) -> tuple[list[_Entry], list[Finding]]:
+        """Every result candidate in truncation order, and the findings outside the root."""
+        triage = self.result.triage
+        candidates, outside = [], []
         for finding in sorted_findings(self.result.findings, self.tree):
-            has_path = self.tree.relpath(finding.location.file) is not None
-            (inside if has_path else outside).append(finding)
+            loc = finding.location
+            rel = self.tree.relpath(loc.file)
+            if rel is None:
+                outside.append(finding)
+                continue
+            fingerprint = self.tree.fingerprint(finding)
+            state = 2 if fingerprint in triage.suppressed else int(not triage.reported(
+                fingerprint))
+            order = (rel, loc.line, loc.col, finding.rule, finding.message)
+            candidates.append(_Entry(order, (state, -finding.level.rank, order), finding,
+                                     fingerprint=fingerprint))
+        for old in triage.absent:
+            order = _absent_order(old)
+            level = old.get("level", "warning")
+            rank = Level(level).rank if level in Level._value2member_map_ else 0
+            candidates.append(_Entry(order, (3, -rank, order), absent=old))
+        candidates.sort(key=lambda e: e.rank)
+        return candidates, outside
+
+    def log(self, keep: int | None = None, size_note: str | None = None) -> Any:
+        make = self.make
+        candidates, outside = self.entries()
+        limit = min(MAX_RESULTS, len(candidates) if keep is None else keep)
+        if len(candidates) > MAX_RESULTS:
+            self._limit_note(f"GitHub code scanning accepts at most {MAX_RESULTS} results per "
+                             f"run: kept {limit} of {len(candidates)} (new findings first, "
+                             "then errors, warnings, notes, by path and line)")
+        if size_note:
+            self._limit_note(size_note)
+        kept = sorted(candidates[:limit], key=lambda e: e.order)
+        results = [self._result(e.finding, e.fingerprint) if e.finding is not None
+                   else self._absent(e.absent) for e in kept]
         notes = sorted_notifications(self.result.notifications)
-        notes += [self._outside_note(f) for f in outside]
+        notes += [self._outside_note(f) for f in outside] + self.limit_notes
         run = make(
             om.Run,
             tool=make(om.Tool, driver=self._driver()),
+            automation_details=(make(om.RunAutomationDetails, id=self.result.category)
+                                if self.result.category else None),
+            version_control_provenance=self._provenance(),
             invocations=[self._invocation(notes)],
             original_uri_base_ids={
                 SRCROOT: make(om.ArtifactLocation, uri=file_uri(self.tree.root, directory=True))},
-            results=[self._result(f) for f in inside],
+            artifacts=self._artifacts(),
+            results=results,
         )
         return make(om.SarifLog, runs=[run], version=SARIF_VERSION, schema_uri=SCHEMA_URI)
+
+    def _limit_note(self, message: str, loc: Location | None = None,
+                    rule: str | None = None) -> None:
+        self.limit_notes.append(Notification(Level.WARNING, message,
+                                             loc.file if loc else None,
+                                             loc.line if loc else None, rule))
 
     def _driver(self) -> Any:
         return self.make(
@@ -164,44 +247,105 @@ class _Builder:
             name=meta.name,
             short_description=make(om.MultiformatMessageString, text=meta.short),
             full_description=make(om.MultiformatMessageString, text=meta.full),
-            help=make(om.MultiformatMessageString, text=doc, markdown=doc),
+            help=make(om.MultiformatMessageString, text=_help_text(doc), markdown=doc),
             default_configuration=make(om.ReportingConfiguration, level=meta.level.value),
-            properties={"tags": list(meta.tags), "precision": meta.precision,
+            properties={"tags": list(meta.tags[:MAX_TAGS_PER_RULE]),
+                        "precision": meta.precision,
                         "problem.severity": _SEVERITY[meta.level]},
         )
 
-    def _result(self, finding: Finding) -> Any:
+    def _provenance(self) -> list[Any] | None:
+        vcs = self.result.provenance
+        if vcs is None:
+            return None
+        mapped = self.make(om.ArtifactLocation, uri_base_id=SRCROOT) \
+            if vcs.root_is_toplevel else None
+        return [self.make(om.VersionControlDetails, repository_uri=vcs.repository_uri,
+                          revision_id=vcs.revision_id, branch=vcs.branch, mapped_to=mapped)]
+
+    def _artifacts(self) -> list[Any] | None:
+        make = self.make
+        out = []
+        for uri, base in sorted(set(self.artifact_uris.values()), key=lambda u: u[0]):
+            out.append(make(om.Artifact,
+                            location=make(om.ArtifactLocation, uri=uri, uri_base_id=base)))
+        return out or None
+
+    def _message(self, finding: Finding) -> str:
+        """The message, with related locations it does not link to appended as a second
+        sentence: GitHub shows a related location only when the message links to it."""
+        text = finding.message
+        linked = {int(n) for n in _LINKED.findall(text)}
+        extra = [f"[{r.message}]({r.id})" for r in finding.related if r.id not in linked]
+        if extra:
+            text = f"{text.rstrip()}{'' if text.rstrip().endswith('.') else '.'} " \
+                   f"See also {', '.join(extra)}."
+        return text
+
+    def _result(self, finding: Finding, fingerprint: str) -> Any:
         make = self.make
         loc = finding.location
-        fingerprints = {FINGERPRINT_KEY: self.tree.fingerprint(finding)}
+        triage = self.result.triage
+        fingerprints = {FINGERPRINT_KEY: fingerprint}
         line_hash = self.tree.line_hash(loc.file, loc.line)
         if line_hash:
             fingerprints[LINE_HASH_KEY] = line_hash
-        related = [self._location(r.location, r.message, location_id=r.id)
-                   for r in finding.related]
+        related = list(finding.related)
+        room = MAX_LOCATIONS_PER_RESULT - 1
+        if len(related) > room:
+            self._limit_note(f"{finding.rule} finding: kept {room} of {len(related)} related "
+                             f"locations (GitHub accepts {MAX_LOCATIONS_PER_RESULT} locations "
+                             "per result)", loc, finding.rule)
+            related = related[:room]
+        suppressions = None
+        if fingerprint in triage.suppressed:
+            suppressions = [make(om.Suppression, kind="external",
+                                 justification=triage.suppressed[fingerprint])]
         return make(
             om.Result,
-            message=make(om.Message, text=finding.message),
+            message=make(om.Message, text=self._message(finding)),
             rule_id=finding.rule,
             rule_index=self.rule_index.get(finding.rule),
             level=finding.level.value,
             locations=[self._location(loc, function=finding.function)],
-            related_locations=related or None,
-            code_flows=[self._code_flow(finding.trace)] if finding.trace else None,
+            related_locations=[self._location(r.location, r.message, location_id=r.id)
+                               for r in related] or None,
+            code_flows=[self._code_flow(finding)] if finding.trace else None,
             partial_fingerprints=fingerprints,
+            baseline_state=(triage.baseline.get(fingerprint, "new")
+                            if triage.baseline is not None else None),
+            suppressions=suppressions,
         )
 
-    def _code_flow(self, trace: tuple[Step, ...]) -> Any:
+    def _absent(self, old: Mapping[str, Any]) -> dict[str, Any]:
+        """A baseline result that no longer occurs, as the baseline had it."""
+        out: dict[str, Any] = {"ruleId": old.get("ruleId")}
+        if old.get("ruleId") in self.rule_index:
+            out["ruleIndex"] = self.rule_index[old["ruleId"]]
+        for key in ("level", "message", "locations", "relatedLocations",
+                    "partialFingerprints"):
+            if key in old:
+                out[key] = old[key]
+        out["baselineState"] = "absent"
+        return out
+
+    def _code_flow(self, finding: Finding) -> Any:
         make = self.make
+        trace = finding.trace
+        cap = min(MAX_TRACE_STEPS, MAX_THREAD_FLOW_LOCATIONS)
+        if len(trace) > MAX_THREAD_FLOW_LOCATIONS:
+            self._limit_note(f"{finding.rule} finding: trace cut to {cap} of {len(trace)} "
+                             f"steps (GitHub accepts {MAX_THREAD_FLOW_LOCATIONS} thread-flow "
+                             "locations per result)", finding.location, finding.rule)
         steps = [
             make(om.ThreadFlowLocation,
                  location=self._location(s.location, s.message, function=s.function),
                  nesting_level=s.depth)
-            for s in trace[:MAX_TRACE_STEPS]
+            for s in trace[:cap]
         ]
         message = None
-        if len(trace) > MAX_TRACE_STEPS:
-            message = make(om.Message, text=f"trace truncated to its first {MAX_TRACE_STEPS} "
+        if len(trace) > cap:
+            message = make(om.Message, text=f"trace truncated to its first {cap} "
                                             f"of {len(trace)} steps")
         return make(om.CodeFlow, thread_flows=[make(om.ThreadFlow, locations=steps)],
                     message=message)
@@ -233,6 +377,7 @@ class _Builder:
             else:
                 artifact = self.make(om.ArtifactLocation, uri=relative_uri(rel),
                                      uri_base_id=SRCROOT)
+                self.artifact_uris[file] = (relative_uri(rel), SRCROOT)
             self.artifacts[file] = artifact
         return self.artifacts[file]
 
@@ -293,11 +438,59 @@ class _Builder:
         )
 
 
+def _absent_order(old: Mapping[str, Any]) -> tuple:
+    try:
+        physical = old["locations"][0]["physicalLocation"]
+        uri = str(physical["artifactLocation"]["uri"])
+        region = physical.get("region", {})
+    except (KeyError, IndexError, TypeError):
+        uri, region = "", {}
+    message = old.get("message", {}).get("text", "") if isinstance(old.get("message"),
+                                                                   dict) else ""
+    return (uri, int(region.get("startLine", 0)), int(region.get("startColumn", 0)),
+            str(old.get("ruleId", "")), str(message))
+
+
+def dumps(log: Any) -> str:
+    """The text of a SARIF file: indented JSON."""
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _gzip_size(text: str) -> int:
+    return len(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0))
+
+
+def _build(result: RunResult, fast: bool, keep: int | None = None,
+           size_note: str | None = None) -> tuple[dict[str, Any], list[Notification]]:
+    builder = _Builder(result, _plain if fast else _om)
+    log = builder.log(keep, size_note)
+    return (log if fast else _om_to_dict(log)), builder.limit_notes
+
+
+def build_sarif(result: RunResult, *, fast: bool = True
+                ) -> tuple[dict[str, Any], list[Notification]]:
+    """The SARIF log as a JSON-ready dict, within GitHub's limits, and the warnings about
+    what was dropped to stay within them (already in the log; for stderr)."""
+    log, notes = _build(result, fast)
+    text = dumps(log)
+    # Uncompressed size bounds the compressed one: only a big log needs gzipping to check.
+    if len(text.encode("utf-8")) <= MAX_GZIP_BYTES or _gzip_size(text) <= MAX_GZIP_BYTES:
+        return log, notes
+    total = len(log["runs"][0]["results"])
+    keep, size = total, _gzip_size(text)
+    while size > MAX_GZIP_BYTES and keep > 0:
+        keep = min(keep - 1, int(keep * MAX_GZIP_BYTES / size * 0.95))
+        note = (f"the SARIF file would exceed GitHub's limit of {MAX_GZIP_BYTES} bytes "
+                f"gzipped: kept {keep} of {total} results (new findings first, then errors, "
+                "warnings, notes, by path and line)")
+        log, notes = _build(result, fast, keep, note)
+        size = _gzip_size(dumps(log))
+    return log, notes
+
+
 def to_sarif(result: RunResult, *, fast: bool = True) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict.  `fast=False` goes through sarif-om objects."""
-    if fast:
-        return _Builder(result, _plain).log()
-    return _om_to_dict(_Builder(result, _om).log())
+    return build_sarif(result, fast=fast)[0]
 
 
 def write_sarif(result: RunResult, path: str, *, fast: bool = True) -> None:
@@ -306,4 +499,4 @@ def write_sarif(result: RunResult, path: str, *, fast: bool = True) -> None:
 
 def write_json_atomic(data: Any, path: str) -> None:
     """Write `data` as indented JSON, atomically (see analyzer.fsutil)."""
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps(data))

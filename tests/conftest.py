@@ -42,21 +42,60 @@ def kernel_tree() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kernel_program(kernel_tree: Path, tmp_path_factory: pytest.TempPathFactory):
+def kernel_store(kernel_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 6.12 slice indexed once per session (KMEMINIT_KERNEL_STORE keeps the store
     between sessions, so only changed TUs are reparsed)."""
     from analyzer.compdb import open_compdb
     from analyzer.config import load_config
     from analyzer.index import index_entries
-    from analyzer.program import Program
     from analyzer.store import FactStore
 
     config = load_config()
     selected = open_compdb(kernel_tree, config, KERNEL_SLICE).entries
     store_path = Path(os.environ.get("KMEMINIT_KERNEL_STORE")
                       or tmp_path_factory.mktemp("store") / "facts.db")
-    stats = index_entries(selected, FactStore(store_path), config,
-                          jobs=os.cpu_count() or 1, timeout=300)
+    store = FactStore(store_path)
+    stats = index_entries(selected, store, config, jobs=os.cpu_count() or 1, timeout=300)
+    store.close()
     assert stats.failed == 0, [n.message for n in stats.notifications]
     assert stats.selected > 150
-    return Program.from_store(FactStore(store_path), [e.file for e in selected])
+    return store_path
+
+
+@pytest.fixture(scope="session")
+def kernel_program(kernel_tree: Path, kernel_store: Path):
+    from analyzer.compdb import open_compdb
+    from analyzer.config import load_config
+    from analyzer.program import Program
+    from analyzer.store import FactStore
+
+    selected = open_compdb(kernel_tree, load_config(), KERNEL_SLICE).entries
+    return Program.from_store(FactStore(kernel_store), [e.file for e in selected])
+
+
+SARIF_SCHEMA = REPO / "tests" / "schemas" / "sarif-2.1.0-rtm.5.json"
+
+
+@pytest.fixture(scope="session")
+def sarif_validator():  # type: ignore[no-untyped-def]
+    import json
+
+    import jsonschema
+
+    return jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(autouse=True)
+def _every_sarif_is_valid(monkeypatch: pytest.MonkeyPatch, sarif_validator) -> None:  # type: ignore[no-untyped-def]
+    """Every SARIF log the suite produces in-process is validated against the schema: all
+    writers (to_sarif, write_sarif, the CLI) go through sarif.writer.build_sarif."""
+    import sarif.writer as writer
+
+    real = writer.build_sarif
+
+    def checked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        log, notes = real(*args, **kwargs)
+        sarif_validator.validate(log)
+        return log, notes
+
+    monkeypatch.setattr(writer, "build_sarif", checked)

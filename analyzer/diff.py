@@ -1,0 +1,95 @@
+"""The program as it was at another git revision, without checking that revision out.
+
+The fact store describes the working tree.  At revision R, a TU whose own file and every
+file it includes are the same as in the working tree has the same facts: they are reused.
+Only the TUs that include a file differing between R and the working tree are parsed again,
+with libclang reading R's version of the differing files from memory (unsaved files).
+Those facts go to an in-memory store, never into the working tree's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer import vcs
+from analyzer.compdb import CompileEntry
+from analyzer.config import Config
+from analyzer.index import IndexStats, index_entries
+from analyzer.model import Function, TUFacts
+from analyzer.program import Program
+from analyzer.store import FactStore
+
+
+@dataclass
+class Facts:
+    """The working tree's facts, decoded once and shared by the programs of both sides."""
+
+    tus: dict[str, TUFacts]
+    headers: list[Function]
+
+    @classmethod
+    def load(cls, store: FactStore, files: list[str]) -> Facts:
+        return cls({tu.file: tu for tu in store.iter_tus(files)}, list(store.header_functions()))
+
+    def program(self) -> Program:
+        return Program.from_tus(self.tus.values(), self.headers)
+
+
+@dataclass
+class Revision:
+    """A revision's program and what it took to build it."""
+
+    rev: str  # commit id
+    program: Program
+    sources: dict[str, bytes]  # files differing from the working tree: their content at rev
+    changed: list[str]  # every file differing from the working tree (absolute paths)
+    reparsed: list[str]  # TUs parsed again for this revision
+    stats: IndexStats = field(default_factory=IndexStats)
+
+
+def affected(entries: list[CompileEntry], store: FactStore, changed: set[str]
+             ) -> tuple[list[CompileEntry], list[str]]:
+    """(entries to parse again, files of the TUs whose stored facts still hold)."""
+    again, kept = [], []
+    for entry in entries:
+        state = store.tu_state(entry.file)
+        includes = {path for path, _ in state.includes} if state else None
+        if includes is None or entry.file in changed or includes & changed:
+            again.append(entry)
+        else:
+            kept.append(entry.file)
+    return again, kept
+
+
+def program_at(top: str, rev: str, entries: list[CompileEntry], store: FactStore,
+               facts: Facts, config: Config, jobs: int, timeout: float) -> Revision:
+    """The program of `entries` at commit `rev` of the checkout `top`.  `store` is the
+    working tree's, brought up to date by the caller, and `facts` its decoded content: they
+    serve every TU that is unchanged at `rev`, and every header function of an unchanged
+    header (the TUs parsed again do not even walk those)."""
+    changed = vcs.changed_files(top, rev)
+    changed_set = set(changed)
+    sources = {}
+    for path in changed:
+        data = vcs.file_at(top, rev, path)
+        if data is not None:
+            sources[path] = data
+    # A TU whose source did not exist at rev is not part of that revision's program.
+    present = [e for e in entries if e.file not in changed_set or e.file in sources]
+    again, kept = affected(present, store, changed_set)
+    headers = [fn for fn in facts.headers if fn.file not in changed_set]
+    scratch = FactStore(Path(":memory:"))
+    stats = IndexStats()
+    if again:
+        stats = index_entries(again, scratch, config, jobs, timeout,
+                              unsaved=tuple(sorted(sources.items())),
+                              known_usrs=frozenset(fn.usr for fn in headers))
+    tus = [facts.tus[f] for f in kept if f in facts.tus]
+    tus += scratch.iter_tus([e.file for e in again])
+    program = Program.from_tus(tus, list(scratch.header_functions()) + headers)
+    scratch.close()
+    return Revision(rev, program, sources, changed, [e.file for e in again], stats)
+
+
+__all__ = ["Facts", "Revision", "affected", "program_at"]

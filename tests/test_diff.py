@@ -1,0 +1,155 @@
+"""`check --baseline/--suppressions/--category` and `kmeminit diff` end to end, with the test
+plugin checker of test_cli.py (one finding per function named in rules.TEST001.functions)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_cli import plugin, run  # noqa: F401 - `plugin` is a fixture
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+A_C = "#include \"walk.h\"\nint pfn_walk(int pfn)\n{\n\treturn pfn + STEP;\n}\n"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                           *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, plugin: Path) -> Path:  # noqa: F811
+    src = tmp_path / "repo"
+    (src / "mm").mkdir(parents=True)
+    (src / "mm" / "walk.h").write_text("#define STEP 1\n")
+    (src / "mm" / "a.c").write_text(A_C)
+    (src / "mm" / "b.c").write_text("int other(void) { return 0; }\n")
+    (src / "mm" / "c.c").write_text("int third(void) { return 3; }\n")
+    db = [{"directory": str(src), "file": f"mm/{n}", "arguments": ["gcc", "-c", f"mm/{n}"]}
+          for n in ("a.c", "b.c", "c.c")]
+    (src / "compile_commands.json").write_text(json.dumps(db))
+    (src / ".gitignore").write_text(".kmeminit/\n")
+    plugin.write_text("rules:\n  TEST001:\n    functions: [pfn_walk, new_walk, third]\n")
+    git(src, "init", "-q", "-b", "main")
+    git(src, "add", "-A")
+    git(src, "commit", "-q", "-m", "base")
+    return src
+
+
+def _diff(repo: Path, plugin: Path, *extra: str) -> int:  # noqa: F811
+    return run("diff", "-p", str(repo), "--config", str(plugin), "--no-progress", "-j", "1",
+               *extra)
+
+
+def test_diff_reports_only_new_findings(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # Shift pfn_walk down (same finding, new line) and add new_walk in another TU.
+    (repo / "mm" / "a.c").write_text("/* a comment */\n\n" + A_C)
+    (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\nint new_walk(void)\n"
+                                     "{\n\treturn 1;\n}\n")
+    out = tmp_path / "new.sarif"
+    assert _diff(repo, plugin, "--base", "HEAD", "--format", "sarif", "-o", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "2 files differ, 2 TUs parsed again for the base; 1 of 3 findings are new" in err
+    [result] = json.loads(out.read_text())["runs"][0]["results"]
+    assert result["message"]["text"] == "new_walk is named"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
+    assert _diff(repo, plugin, "--base", "HEAD") == 1
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "mm/b.c:2:1: warning: new_walk is named [TEST001]"
+    assert "pfn_walk" not in text
+
+
+def test_diff_header_change_reparses_its_includers_only(
+        repo: Path, plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    (repo / "mm" / "walk.h").write_text("#define STEP 2\n")
+    assert _diff(repo, plugin, "--base", "HEAD") == 0
+    err = capsys.readouterr().err
+    assert "1 files differ, 1 TUs parsed again for the base; 0 of 2 findings are new" in err
+
+
+def test_diff_between_two_commits_and_suppressions(
+        repo: Path, plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    base = git(repo, "rev-parse", "HEAD")
+    (repo / "mm" / "c.c").write_text("int new_walk(void) { return 2; }\n")
+    git(repo, "commit", "-q", "-am", "head")
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / "mm" / "c.c").write_text("int third(void) { return 3; }\n")  # working tree: base
+    assert _diff(repo, plugin, "--base", base, "--head", head) == 1
+    assert "mm/c.c:1:1: warning: new_walk is named" in capsys.readouterr().out
+    (repo / ".kmeminit-suppressions.yaml").write_text(
+        "suppressions:\n  - rule: TEST001\n    path: mm/c.c\n    function: new_walk\n"
+        "    reason: reviewed\n")
+    assert _diff(repo, plugin, "--base", base, "--head", head, "--format", "sarif") == 0
+    log = json.loads(capsys.readouterr().out)
+    [result] = log["runs"][0]["results"]
+    assert result["suppressions"] == [{"kind": "external", "justification": "reviewed"}]
+    assert log["runs"][0]["versionControlProvenance"][0]["revisionId"] == head
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--base", "nosuchrev"], "'nosuchrev' is not a commit"),
+    (["--base=--upload-pack=x"], "is not a revision"),
+])
+def test_diff_bad_revision(repo: Path, plugin: Path, args: list[str], message: str,  # noqa: F811
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert _diff(repo, plugin, *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_diff_needs_a_git_checkout(repo: Path, plugin: Path,  # noqa: F811
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(repo / ".git")
+    assert _diff(repo, plugin, "--base", "HEAD") == 2
+    assert "not a git checkout" in capsys.readouterr().err
+
+
+def test_check_baseline_category_provenance(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.sarif"
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--format", "sarif",
+               "-o", str(old)) == 1
+    run_ = json.loads(old.read_text())["runs"][0]
+    assert run_["automationDetails"] == {"id": "kmeminit/unknown/"}
+    vcs = run_["versionControlProvenance"][0]
+    assert (vcs["revisionId"], vcs["branch"]) == (git(repo, "rev-parse", "HEAD"), "main")
+    assert vcs["repositoryUri"] == repo.resolve().as_uri()
+    (repo / "mm" / "b.c").write_text("int new_walk(void) { return 1; }\n")
+    capsys.readouterr()
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--baseline", str(old)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "mm/b.c:1:1: warning: new_walk is named [TEST001]"
+    assert "1 new finding" in out[-1] and "2 unchanged since the baseline" in out[-1]
+    (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\n")
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--baseline", str(old),
+               "--category", "linux/x86", "--format", "sarif") == 0
+    log = json.loads(capsys.readouterr().out)
+    assert log["runs"][0]["automationDetails"] == {"id": "linux/x86"}
+    assert {r["baselineState"] for r in log["runs"][0]["results"]} == {"unchanged"}
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("baseline", "old.sarif:1: baseline is not valid JSON"),
+    ("suppressions", ".kmeminit-suppressions.yaml:2: a suppression needs a 'reason'"),
+    ("missing", "nowhere.yaml: suppressions file not found"),
+])
+def test_check_bad_triage_files_exit_2(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                       setup: str, message: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["check", "-p", str(repo), "--config", str(plugin)]
+    if setup == "baseline":
+        (tmp_path / "old.sarif").write_text("{oops")
+        args += ["--baseline", str(tmp_path / "old.sarif")]
+    elif setup == "suppressions":
+        (repo / ".kmeminit-suppressions.yaml").write_text(
+            "suppressions:\n  - fingerprint: x\n")
+    else:
+        args += ["--suppressions", str(tmp_path / "nowhere.yaml")]
+    assert run(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

@@ -1,0 +1,300 @@
+"""Baselines, suppressions, GitHub's limits and run metadata in the SARIF writer."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sarif_fixtures import make_result, make_tree
+
+import sarif.writer as writer
+from analyzer.config import ConfigError
+from analyzer.model import Level, Location
+from analyzer.results import Finding, Provenance, Related, Step
+from sarif import format_text, to_json_report, to_sarif
+from sarif.baseline import BaselineError, apply_baseline, read_baseline
+from sarif.paths import SourceTree, reported_findings
+from sarif.suppressions import apply_suppressions, load_suppressions
+from sarif.writer import build_sarif, dumps
+
+TODAY = dt.date(2026, 1, 15)
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    return make_tree(tmp_path)
+
+
+def _results(log: dict) -> list[dict]:
+    return log["runs"][0]["results"]
+
+
+def _note(src: Path, line: int, rule: str = "KMI002", template: str = "note {n}") -> Finding:
+    return Finding.make(rule, Level.NOTE, template, Location(str(src / "mm" / "page_owner.c"),
+                                                            line, 1), "init_pages", n=str(line))
+
+
+# -- baselines ------------------------------------------------------------------------------
+
+def test_baseline_new_unchanged_absent(src: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sarif"
+    gone = _note(src, 4)
+    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(gone,)))))
+    new = _note(src, 5)
+    result = apply_baseline(make_result(src, extra_findings=(new,)), read_baseline(old))
+    states = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"],
+               r["baselineState"]) for r in _results(to_sarif(result))]
+    assert states == [("KMI002", 4, "absent"), ("KMI002", 5, "new"), ("KMI001", 6, "unchanged"),
+                      ("KMI003", 8, "unchanged")]
+    absent = _results(to_sarif(result))[0]
+    assert absent["ruleIndex"] == 1 and "codeFlows" not in absent
+    text = format_text(result)
+    assert text.splitlines() == [
+        "mm/page_owner.c:5:1: note: note 5 [KMI002]",
+        "kmeminit: 1 new finding (1 note) in 12 functions, 2 unchanged since the baseline, "
+        "1 fixed, 2 notifications"]
+    assert reported_findings(result) == [new]
+    assert {f["baseline_state"] for f in to_json_report(result)["findings"]} == {
+        "new", "unchanged"}
+
+
+def test_baseline_of_a_clean_run_reports_everything_absent(src: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_result(src))))
+    clean = dataclasses.replace(make_result(src), findings=())
+    result = apply_baseline(clean, read_baseline(old))
+    assert [r["baselineState"] for r in _results(to_sarif(result))] == ["absent", "absent"]
+    assert "0 new findings" in format_text(result)
+    # a baseline of a baseline: absent results are history, not part of it
+    again = tmp_path / "again.sarif"
+    again.write_text(dumps(to_sarif(result)))
+    assert read_baseline(again) == {}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{\n  \"runs\": [\n", "old.sarif:3: baseline is not valid JSON"),
+    ("[]", "old.sarif: baseline is not a SARIF log (no 'runs' array)"),
+    ('{"runs": [{"results": [{"ruleId": "X"}]}]}',
+     "old.sarif: result 0 of run 0 has no kmeminit/v1 fingerprint"),
+    ('{"runs": [{"results": 3}]}', "old.sarif: run 0 of the baseline has no 'results' array"),
+])
+def test_malformed_baseline_is_one_line(tmp_path: Path, content: str, message: str) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text(content)
+    with pytest.raises(BaselineError) as info:
+        read_baseline(old)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+# -- suppressions ---------------------------------------------------------------------------
+
+def _fingerprint(src: Path, rule: str) -> str:
+    result = make_result(src)
+    tree = SourceTree.of(result)
+    return next(tree.fingerprint(f) for f in result.findings if f.rule == rule)
+
+
+def _suppressions(src: Path, text: str) -> Path:
+    path = src / ".kmeminit-suppressions.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_suppressions_used_unused_expired(src: Path) -> None:
+    path = _suppressions(src, f"""\
+suppressions:
+  - fingerprint: {_fingerprint(src, "KMI001")}
+    reason: start_pfn is initialised by the caller
+  - rule: kmi003
+    path: mm/*.c
+    function: init_pages
+    reason: set_page_owner only records the owner
+    expires: 2026-12-31
+  - rule: KMI003
+    path: mm/other.c
+    function: f
+    reason: nothing matches me
+  - fingerprint: "{"f" * 64}"
+    reason: expired long ago
+    expires: 2025-01-01
+""")
+    entries = load_suppressions(path)
+    result = apply_suppressions(make_result(src), entries, TODAY)
+    assert sorted(result.triage.suppressed.values()) == [
+        "set_page_owner only records the owner", "start_pfn is initialised by the caller"]
+    assert reported_findings(result) == []
+    text = format_text(result)
+    assert text.splitlines()[0].startswith("kmeminit: 0 findings") and "2 suppressed" in text
+    results = _results(to_sarif(result))
+    assert [r["suppressions"] for r in results] == [
+        [{"kind": "external", "justification": "start_pfn is initialised by the caller"}],
+        [{"kind": "external", "justification": "set_page_owner only records the owner"}]]
+    notes = {(n.line, n.level, n.message.split(";")[0].split(" and ")[0])
+             for n in result.notifications if n.file == str(path)}
+    assert notes == {(9, Level.NOTE, "suppression matches no finding"),
+                     (13, Level.WARNING, "suppression expired on 2025-01-01")}
+    quiet = apply_suppressions(make_result(src), entries, TODAY, report_unused=False)
+    assert [n.line for n in quiet.notifications if n.file == str(path)] == [13]
+
+
+def test_expired_suppression_no_longer_applies(src: Path) -> None:
+    path = _suppressions(src, f"""\
+suppressions:
+  - fingerprint: {_fingerprint(src, "KMI001")}
+    reason: temporary
+    expires: "2026-01-14"
+""")
+    result = apply_suppressions(make_result(src), load_suppressions(path), TODAY)
+    assert result.triage.suppressed == {}
+    assert len(reported_findings(result)) == 2
+    same_day = apply_suppressions(make_result(src), load_suppressions(path),
+                                  dt.date(2026, 1, 14))
+    assert len(reported_findings(same_day)) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("suppressions:\n  - rule: KMI001\n    path: a.c\n    function: f\n",
+     ":2: a suppression needs a 'reason'"),
+    ("suppressions:\n  - fingerprint: abc\n    reason: r\n", ":2: 'fingerprint' must be"),
+    ("suppressions:\n  - rule: KMI001\n    reason: r\n",
+     ":2: a suppression needs 'fingerprint', or all of 'rule', 'path' and 'function'"),
+    ("suppressions:\n  - reason: r\n    rule: KMI001\n    path: a\n    function: f\n"
+     "    colour: red\n", ":6: unknown key 'colour'"),
+    ("suppressions:\n  - reason: r\n    rule: KMI001\n    path: a\n    function: f\n"
+     "    expires: soon\n", ":6: 'expires' must be a date"),
+    ("suppressions:\n  - reason: ''\n    fingerprint: x\n", ":2: 'reason' must be a non-empty"),
+    ("suppressions:\n  - reason: r\n    fingerprint: 123\n", ":3: 'fingerprint' must be a "
+     "non-empty string (quote it)"),
+    ("suppressions:\n  - [\n", ":3: YAML error"),
+    ("ignore: []\n", ":1: unknown key 'ignore'"),
+    ("suppressions: 3\n", ":1: 'suppressions' must be a list"),
+])
+def test_malformed_suppressions_name_file_and_line(src: Path, text: str, message: str) -> None:
+    path = _suppressions(src, text)
+    with pytest.raises(ConfigError) as info:
+        load_suppressions(path)
+    assert str(info.value).startswith(str(path)) and message in str(info.value), info.value
+
+
+# -- GitHub's limits ------------------------------------------------------------------------
+
+def test_results_over_the_limit_dropped_by_rank_with_warning(src: Path, monkeypatch) -> None:
+    monkeypatch.setattr(writer, "MAX_RESULTS", 3)
+    extra = tuple(_note(src, line) for line in (1, 2, 3))
+    log, notes = build_sarif(make_result(src, extra_findings=extra))
+    kept = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+            for r in _results(log)]
+    # the error and the warning outrank the notes; the notes kept are the first by line
+    assert kept == [("KMI002", 1), ("KMI001", 6), ("KMI003", 8)]
+    [note] = notes
+    assert "at most 3 results per run: kept 3 of 5" in note.message
+    messages = [n["message"]["text"] for n in
+                log["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
+    assert note.message in messages
+
+
+def test_new_findings_outrank_unchanged_ones(src: Path, tmp_path: Path, monkeypatch) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_result(src))))
+    monkeypatch.setattr(writer, "MAX_RESULTS", 1)
+    result = apply_baseline(make_result(src, extra_findings=(_note(src, 2),)),
+                            read_baseline(old))
+    [kept] = _results(to_sarif(result))
+    assert (kept["ruleId"], kept["baselineState"]) == ("KMI002", "new")
+
+
+def test_locations_and_thread_flow_limits(src: Path, monkeypatch) -> None:
+    monkeypatch.setattr(writer, "MAX_LOCATIONS_PER_RESULT", 3)
+    monkeypatch.setattr(writer, "MAX_THREAD_FLOW_LOCATIONS", 4)
+    c_file = str(src / "mm" / "page_owner.c")
+    big = Finding.make(
+        "KMI001", Level.ERROR, "many [a](1) and [b](2)", Location(c_file, 6, 2), "init_pages",
+        related=tuple(Related(i, Location(c_file, i, 1), f"r{i}") for i in range(1, 6)),
+        trace=tuple(Step(Location(c_file, 6, 2), f"s{i}", i) for i in range(7)))
+    log, notes = build_sarif(make_result(src, extra_findings=(big,)))
+    [res] = [r for r in _results(log) if r["message"]["text"].startswith("many")]
+    assert [loc["id"] for loc in res["relatedLocations"]] == [1, 2]
+    steps = res["codeFlows"][0]["threadFlows"][0]["locations"]
+    assert [s["location"]["message"]["text"] for s in steps] == ["s0", "s1", "s2", "s3"]
+    assert sorted(n.message.split(":")[1].strip() for n in notes) == [
+        "kept 2 of 5 related locations (GitHub accepts 3 locations per result)",
+        "trace cut to 4 of 7 steps (GitHub accepts 4 thread-flow locations per result)"]
+
+
+def test_gzip_size_limit(src: Path, monkeypatch) -> None:
+    extra = tuple(_note(src, line, template=f"note {{n}} {'x' * 40}") for line in range(1, 9))
+    full, _ = build_sarif(make_result(src, extra_findings=extra))
+    size = writer._gzip_size(dumps(full))
+    monkeypatch.setattr(writer, "MAX_GZIP_BYTES", size - 1)
+    log, notes = build_sarif(make_result(src, extra_findings=extra))
+    assert writer._gzip_size(dumps(log)) <= size - 1
+    assert 0 < len(_results(log)) < len(_results(full))
+    assert {"KMI001", "KMI003"} <= {r["ruleId"] for r in _results(log)}  # notes go first
+    [note] = notes
+    assert f"limit of {size - 1} bytes gzipped" in note.message
+    again, _ = build_sarif(make_result(src, extra_findings=extra))
+    assert dumps(again) == dumps(log)
+
+
+# -- run metadata ---------------------------------------------------------------------------
+
+def test_run_metadata(src: Path) -> None:
+    result = dataclasses.replace(
+        make_result(src), category="kmeminit/x86/",
+        provenance=Provenance("https://github.com/o/linux", "a" * 40, "main", True))
+    run = to_sarif(result)["runs"][0]
+    assert run["automationDetails"] == {"id": "kmeminit/x86/"}
+    assert run["versionControlProvenance"] == [{
+        "repositoryUri": "https://github.com/o/linux", "revisionId": "a" * 40,
+        "branch": "main", "mappedTo": {"uriBaseId": "%SRCROOT%"}}]
+    assert run["artifacts"] == [{"location": {"uri": "mm/page_owner.c",
+                                              "uriBaseId": "%SRCROOT%"}}]
+    rule = run["tool"]["driver"]["rules"][0]
+    assert rule["help"]["markdown"].startswith("Demo rule.")
+    assert "## " not in rule["help"]["text"] and "```" not in rule["help"]["text"]
+    assert "What it finds" in rule["help"]["text"]
+
+
+def test_unlinked_related_locations_are_linked_from_a_second_sentence(src: Path) -> None:
+    c_file = str(src / "mm" / "page_owner.c")
+    finding = Finding.make("KMI001", Level.ERROR, "pfn {pfn} published early",
+                           Location(c_file, 6, 2), "init_pages",
+                           related=(Related(3, Location(c_file, 9, 2), "memmap init"),),
+                           pfn="start_pfn")
+    result = dataclasses.replace(make_result(src), findings=(finding,))
+    [res] = _results(to_sarif(result))
+    assert res["message"]["text"] == ("pfn start_pfn published early. "
+                                      "See also [memmap init](3).")
+    assert "See also" not in format_text(result)
+
+
+def test_two_runs_byte_identical_apart_from_times(src: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(_note(src, 4),)))))
+
+    def run(start: str, end: str) -> str:
+        result = make_result(src, start, end, extra_findings=(_note(src, 2), _note(src, 1)))
+        result = apply_baseline(result, read_baseline(old))
+        return dumps(to_sarif(dataclasses.replace(result, category="kmeminit/x86/")))
+
+    first = run("2024-05-01T10:00:00Z", "2024-05-01T10:00:05Z")
+    second = run("2030-01-01T00:00:00Z", "2030-01-01T00:00:09Z")
+    assert first.replace("2024-05-01T10:00:00Z", "S").replace("2024-05-01T10:00:05Z", "E") == \
+        second.replace("2030-01-01T00:00:00Z", "S").replace("2030-01-01T00:00:09Z", "E")
+    assert json.loads(first)["runs"][0]["results"][0]["baselineState"] == "new"
+
+
+def test_sarif_om_path_identical_with_triage_and_metadata(src: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(_note(src, 4),)))))
+    path = _suppressions(src, f"suppressions:\n  - fingerprint: \"{_fingerprint(src, 'KMI001')}\""
+                              "\n    reason: checked\n")
+    result = apply_baseline(make_result(src, extra_findings=(_note(src, 2),)),
+                            read_baseline(old))
+    result = apply_suppressions(result, load_suppressions(path), TODAY)
+    result = dataclasses.replace(result, category="c/", provenance=Provenance(
+        "https://h/r", "b" * 40, None, False))
+    assert dumps(to_sarif(result, fast=False)) == dumps(to_sarif(result, fast=True))
