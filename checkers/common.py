@@ -10,12 +10,13 @@ from analyzer.dataflow.ordering import OrderingEngine, WitnessStep
 from analyzer.dataflow.origins import OriginEngine, OriginSpec
 from analyzer.model import Event, EventKind, Function
 from analyzer.program import Program
+from analyzer.reserved import ReservedAnalysis, ReservedSpec
 from analyzer.results import Step
 
 
 def ordering_engine(program: Program, config: Config) -> OrderingEngine:
     return program.memo(("ordering",), lambda: OrderingEngine(
-        program, config.name_sets("events")))
+        program, config.name_sets("events"), config.get("event_stores", default={}) or {}))
 
 
 def origin_engine(program: Program, config: Config,
@@ -82,3 +83,71 @@ def is_pfn_walker(fn: Function, config: Config) -> bool:
         return False
     loops = loop_blocks(fn)
     return any(block in loops for block, _ in conversions)
+
+
+def settings(config: Config, rule_id: str) -> dict:
+    """The `rules.<ID>` mapping of the config (empty when absent)."""
+    return dict(config.get("rules", rule_id, default={}) or {})
+
+
+def boot_only(fn: Function) -> bool:
+    """`__init` code runs once at boot, before memory hotplug or device memory exist."""
+    return any(marker in ("__init", ".init.text") for marker in fn.sections)
+
+
+def candidate_entries(program: Program, config: Config, kinds: list[str]) -> list[str]:
+    """Configured entry points of these kinds, then every other function nothing in the
+    analysed code calls (driver callbacks, syscalls, exported API), minus boot-only code.
+    Deterministic order: configured entries first, each group by name."""
+    configured = set()
+    for kind in kinds:
+        configured |= entry_points(program, config).get(kind, set())
+    graph = program.graph
+    roots = {u for u, fn in program.functions.items()
+             if fn.blocks and not fn.from_header and graph.in_degree(u) == 0}
+    def key(usr: str) -> tuple[str, str]:
+        return program.functions[usr].name, usr
+
+    ordered = sorted(configured, key=key) + sorted(roots - configured, key=key)
+    return [u for u in ordered if not boot_only(program.functions[u])]
+
+
+def reserved_analysis(program: Program, config: Config) -> ReservedAnalysis:
+    """Who sets, clears and reads PG_reserved (KMI006, KMI007, the reserved report)."""
+    return program.memo(("reserved",), lambda: ReservedAnalysis(
+        program, ReservedSpec.from_sets(config.name_sets("reserved")),
+        entry_points(program, config), lambda fn: is_pfn_walker(fn, config)))
+
+
+def only_reached_from(program: Program, seeds: set[str]) -> set[str]:
+    """The seeds plus every defined function whose callers (all of them, through direct and
+    resolved ops-table calls) are in the set: a greatest fixpoint.  A function nothing
+    calls is only in it when it is a seed."""
+    graph = program.graph
+    inside = set(seeds) | {u for u, fn in program.functions.items()
+                           if fn.blocks and graph.in_degree(u) > 0}
+    changed = True
+    while changed:
+        changed = False
+        for usr in list(inside - seeds):
+            if any(caller not in inside for caller in graph.predecessors(usr)):
+                inside.discard(usr)
+                changed = True
+    return inside
+
+
+def boot_only_functions(program: Program) -> set[str]:
+    """`__init` functions and everything only they call: code that runs at boot, before
+    memory hotplug or device memory exist."""
+    return program.memo(("boot-only",), lambda: only_reached_from(
+        program, {u for u, fn in program.functions.items() if boot_only(fn)}))
+
+
+def hotplug_owned_functions(program: Program, config: Config) -> set[str]:
+    """Hotplug and device-memory entry points and everything only they call: code that
+    manages its own ranges, serialised with their memmap initialisation."""
+    def build() -> set[str]:
+        entries = entry_points(program, config)
+        return only_reached_from(program, entries.get("hotplug", set())
+                                 | entries.get("device", set()))
+    return program.memo(("hotplug-owned",), build)

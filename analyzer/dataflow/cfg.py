@@ -20,22 +20,31 @@ def calls_named(fn: Function, name: str) -> list[int]:
     return [c.index for c in fn.calls if c.callee == name]
 
 
-def reaches(fn: Function, first: tuple[int, int], second: tuple[int, int]) -> bool:
-    """True when some CFG path executes the event at `first` and later the one at `second`."""
+def reaches(fn: Function, first: tuple[int, int], second: tuple[int, int],
+            avoid: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset()) -> bool:
+    """True when some CFG path executes the event at `first` and later the one at `second`
+    without executing any event in `avoid` in between (e.g. a reassignment)."""
     (b1, p1), (b2, p2) = first, second
-    if b1 == b2 and p1 < p2:
+
+    def clear(block: int, lo: float, hi: float) -> bool:
+        return not any(b == block and lo < p < hi for b, p in avoid)
+
+    if b1 == b2 and p1 < p2 and clear(b1, p1, p2):
         return True
+    if not clear(b1, p1, float("inf")):
+        return False
     succs = {b.id: [e.target for e in b.succs] for b in fn.blocks}
     seen: set[int] = set()
     stack = list(succs.get(b1, []))
     while stack:
         block = stack.pop()
-        if block == b2:
+        if block == b2 and clear(block, -1, p2):
             return True
         if block in seen:
             continue
         seen.add(block)
-        stack.extend(succs.get(block, []))
+        if clear(block, -1, float("inf")):
+            stack.extend(succs.get(block, []))
     return False
 
 

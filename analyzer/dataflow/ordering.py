@@ -14,13 +14,14 @@ with call depth and the branch conditions taken on the way.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location
+from analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location, ValueKind
 from analyzer.program import Program
 
 _NONE: frozenset[str] = frozenset()
@@ -83,6 +84,9 @@ class OrderingEngine:
 
     program: Program
     labels: Mapping[str, Iterable[str]]  # label → function / macro names
+    # label → constants whose store is the event (`ms->section_mem_map |= SECTION_IS_ONLINE`;
+    # a store of the complement, `&= ~SECTION_IS_ONLINE`, is not)
+    stores: Mapping[str, Iterable[str]] = field(default_factory=dict)
     _by_name: dict[str, frozenset[str]] = field(default_factory=dict)
     _summaries: dict[Query, dict[str, Summary]] = field(default_factory=dict)
     _relevant_sets: dict[Query, set[str]] = field(default_factory=dict)
@@ -94,6 +98,12 @@ class OrderingEngine:
             for name in names:
                 by_name.setdefault(name, set()).add(label)
         self._by_name = {k: frozenset(v) for k, v in by_name.items()}
+        by_token: dict[str, set[str]] = {}
+        for label, tokens in self.stores.items():
+            for token in tokens:
+                by_token.setdefault(token, set()).add(label)
+        self._store_patterns = [(re.compile(rf"(?<![~\w]){re.escape(t)}\b"), frozenset(ls))
+                                for t, ls in sorted(by_token.items())]
 
     # -- labelling -------------------------------------------------------------------
 
@@ -112,6 +122,13 @@ class OrderingEngine:
             return frozenset().union(*(self._by_name.get(n, _NONE) for n in names))
         if event.kind is EventKind.MACRO:
             return self._by_name.get(fn.macros[event.index].name, _NONE)
+        if event.kind is EventKind.ASSIGN and self._store_patterns:
+            assign = fn.assigns[event.index]
+            if assign.target.kind is not ValueKind.FIELD:  # a flag tested into a local
+                return _NONE
+            text = assign.value.text
+            found = [labels for pattern, labels in self._store_patterns if pattern.search(text)]
+            return frozenset().union(*found) if found else _NONE
         return _NONE
 
     def location_of(self, fn: Function, event: Event) -> Location:
@@ -297,7 +314,7 @@ class OrderingEngine:
         conds: list[str] = []
         for kind, detail, before, mid, after, target in path:
             if kind == "edge":
-                if detail.cond is not None:
+                if detail.cond and detail.cond.strip():
                     cond = (detail.cond if detail.branch in (None, "true")
                             else f"{detail.cond} [{detail.branch}]")
                     if not conds or conds[-1] != cond:  # macros repeat their condition

@@ -30,13 +30,13 @@ static void pgmap_unregister_range(int range_id)
 }
 
 /* pfns at the start of the first range taken by the driver's reserve and by the memmap */
+/* kmeminit demo: KMI004 altmap is only ever &pgmap->altmap or NULL: pass the pgmap */
 static unsigned long pgmap_memmap_pfns(struct vmem_altmap *altmap)
 {
 	struct dev_pagemap *pgmap;
 
 	if (!altmap)
 		return 0;
-	/* kmeminit demo: KMI004 altmap is only ever &pgmap->altmap or NULL: pass the pgmap */
 	pgmap = container_of(altmap, struct dev_pagemap, altmap);
 	return pgmap->altmap.reserve + pgmap->altmap.free;
 }
@@ -110,11 +110,11 @@ static int pagemap_range(struct dev_pagemap *pgmap, struct mhp_params *params,
 	mem_hotplug_begin();
 
 	if (is_private) {
-		/* no linear mapping for memory the CPU cannot reach */
+		/* No linear mapping for memory the CPU cannot reach. */
+		/* kmeminit demo: KMI002 pfn_valid() turns true here (and in arch_add_memory() below); the memmap is written only after mem_hotplug_done() */
 		error = add_pages(nid, PHYS_PFN(range->start), PHYS_PFN(range_len(range)),
 				  params);
 	} else {
-		/* kmeminit demo: KMI002 pfn_valid() turns true here; the memmap is written after mem_hotplug_done() */
 		error = arch_add_memory(nid, range->start, range_len(range), params);
 	}
 

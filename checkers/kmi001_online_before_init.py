@@ -1,0 +1,143 @@
+"""KMI001 online-before-init: a pfn range goes online before its memmap is initialised.
+
+## What it finds
+
+A path from a memory-hotplug or ZONE_DEVICE entry point (or from any function nothing in
+the analysed code calls, such as a driver callback) on which a pfn range is made *online*
+— `online_mem_sections()`, or `SECTION_IS_ONLINE` or-ed into a section's
+`section_mem_map` — before any memmap initialisation (`memmap_init_range()`,
+`move_pfn_range_to_zone()`, `memmap_init_zone_device()`, `__init_single_page()`, per
+`events.INIT` in the config) has happened on that path.  The witness is the call chain to
+the online step; the related location is where the initialisation comes too late.
+
+## Why it matters in the kernel
+
+`pfn_to_online_page()` is the contract pfn walkers rely on (`/proc/kpageflags`,
+page_owner, memory_failure, compaction, zone shrinking): an online section promises an
+initialised memmap.  Marking sections online first opens a window in which those walkers
+dereference poisoned or stale struct pages — the class of bug the 2019 walker fixes
+closed.  `online_pages()` therefore initialises the memmap (`move_pfn_range_to_zone()`)
+and only then calls `online_mem_sections()`.
+
+## Example
+
+```c
+#include <linux/mm.h>
+#include <linux/memory_hotplug.h>
+
+int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+{
+	mem_hotplug_begin();
+	online_mem_sections(pfn, pfn + nr_pages);
+	move_pfn_range_to_zone(zone, pfn, nr_pages, NULL, MIGRATE_MOVABLE);
+	mem_hotplug_done();
+	return 0;
+}
+```
+
+## Fix
+
+```c
+#include <linux/mm.h>
+#include <linux/memory_hotplug.h>
+
+int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+{
+	mem_hotplug_begin();
+	move_pfn_range_to_zone(zone, pfn, nr_pages, NULL, MIGRATE_MOVABLE);
+	online_mem_sections(pfn, pfn + nr_pages);
+	mem_hotplug_done();
+	return 0;
+}
+```
+
+## Known false positives
+
+The analysis is not range-sensitive: an initialisation of *another* range earlier on the
+path silences the rule (a false negative), and onlining a range whose memmap was
+initialised on an earlier, separate path (a previous call from user space) is reported.
+Boot code (`__init`) is not an entry: sections are marked online early at boot, before any
+pfn walker can run.
+
+## Precision
+
+high — the ordering is path-sensitive within functions (a branch is not an order) and
+interprocedural through the call graph, including ops-table calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from analyzer.config import Config
+from analyzer.dataflow.ordering import Query, WitnessStep
+from analyzer.model import EventKind, Level
+from analyzer.program import Program
+from analyzer.results import Finding, Related
+from checkers.common import candidate_entries, ordering_engine, settings, witness_trace
+
+QUERY = Query.sequence("ONLINE", kills={0: ["INIT"]})
+
+
+class OnlineBeforeInit:
+    id = "KMI001"
+    name = "online-before-init"
+    level = Level.ERROR
+    precision = "high"
+    tags = ("correctness", "memory-hotplug", "zone-device")
+    short = "A pfn range is made online before its memmap is initialised."
+    full = ("On some path from a hotplug or device-memory entry point, sections become "
+            "visible through pfn_to_online_page() before memmap_init_range() / "
+            "move_pfn_range_to_zone() / memmap_init_zone_device() initialised their "
+            "struct pages.")
+    config_keys = ("entry_kinds",)
+
+    def check(self, program: Program, config: Config) -> Iterator[Finding]:
+        engine = ordering_engine(program, config)
+        kinds = settings(config, self.id).get("entry_kinds", ["hotplug", "device"])
+        reported: set[tuple[str, int]] = set()
+        for entry in candidate_entries(program, config, kinds):
+            if not engine.holds(entry, QUERY):
+                continue
+            steps = engine.witness(entry, QUERY)
+            online = next(s for s in steps if s.label == "ONLINE")
+            key = (online.location.file, online.location.line)
+            if key in reported:
+                continue
+            reported.add(key)
+            yield self._finding(program, config, entry, steps, online)
+
+    def _finding(self, program: Program, config: Config, entry: str,
+                 steps: list[WitnessStep], online: WitnessStep) -> Finding:
+        related = ()
+        late = _later_init(program, config, online)
+        if late is not None:
+            related = (Related(1, late[0], f"the memmap is initialised only here, by "
+                                           f"{late[1]}()"),)
+        what = online.callee or "a SECTION_IS_ONLINE store"
+        template = ("pfns go online through {what}() before their memmap is initialised on "
+                    "the path from {entry}(); pfn_to_online_page() users can read "
+                    "uninitialised struct pages")
+        if related:
+            template += "; [initialisation comes later](1)"
+        return Finding.make(
+            self.id, self.level, template, online.location, online.function,
+            related=related,
+            trace=witness_trace(steps, {"ONLINE": "pfns go online"}),
+            what=what, entry=program.name_of(entry))
+
+
+def _later_init(program: Program, config: Config, online: WitnessStep):
+    """(location, callee) of the first INIT call after the online step in its function."""
+    from analyzer.dataflow.cfg import event_sites, reaches
+
+    fn = program.functions[online.usr]
+    init = config.name_sets("events").get("INIT", frozenset())
+    online_sites = [site for c in fn.calls if c.location == online.location
+                    for site in event_sites(fn, EventKind.CALL, c.index)]
+    for call in fn.calls:
+        if call.callee in init and any(
+                reaches(fn, o, s) for o in online_sites
+                for s in event_sites(fn, EventKind.CALL, call.index)):
+            return call.location, call.callee
+    return None
