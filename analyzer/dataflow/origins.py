@@ -282,6 +282,44 @@ class OriginEngine:
             return {origin: ()}
         return self.of(src)
 
+    def value_of_text(self, fn: Function, text: str, expansion: str = ""
+                      ) -> dict[Origin, tuple[Step, ...]]:
+        """Origins of an expression of `fn` known only as source text, such as a macro
+        argument (`altmap`, `(void *)mem->altmap`, `params->altmap`).  A value the frontend
+        recorded with that text wins; then one recorded with the text of the whole macro
+        instantiation `expansion` (the macro body's own copy of its argument, like
+        container_of's `__mptr`); then a parameter, local or global of that name, or a
+        field read through a parameter."""
+        expr = bare_expression(text)
+        value = _recorded_value(fn, expr)
+        if value is None and expansion:
+            value = _recorded_value(fn, _squash(expansion), strict=False)
+        if value is not None:
+            return self.of_value(fn, value)
+        var = self._var_of_text(fn, expr)
+        if var is None:
+            return {Origin("unknown", f"cannot resolve '{expr}' in {fn.name}()"): ()}
+        return self.of(var)
+
+    def _var_of_text(self, fn: Function, expr: str) -> Var | None:
+        params = {p.name: p for p in fn.params}
+        if _IDENT.fullmatch(expr):
+            if expr in params:
+                return ("param", fn.usr, params[expr].index)
+            if any(a.target.kind is ValueKind.LOCAL and a.target.name == expr
+                   for a in fn.assigns):
+                return ("local", fn.usr, expr)
+            return ("global", expr)
+        path = _FIELD_PATH.fullmatch(expr)
+        if path and path.group(1) in params:
+            param = params[path.group(1)]
+            return ("pfield", fn.usr, param.index, param.record, path.group(2))
+        return None
+
+    def struct_fields(self, record: str | None) -> list[str | None]:
+        """Fields of `record` seen holding the tracked type."""
+        return list(self._by_record.get(record, ()))
+
     def variables(self) -> Iterable[Var]:
         """Every parameter and field of the tracked type in the analysed code."""
         seen: set[Var] = set()
@@ -292,6 +330,72 @@ class OriginEngine:
         seen.update(v for v in self.origins if v[0] == "field")
         seen.update(v for v in self._edges if v[0] == "field")
         return sorted(seen, key=lambda v: tuple(str(x) for x in v))
+
+
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_FIELD_PATH = re.compile(r"([A-Za-z_]\w*)->([A-Za-z_]\w*)")
+_CAST = re.compile(r"\(\s*(?:const\s+|volatile\s+)*(?:struct\s+)?[A-Za-z_]\w*\s*\*+\s*\)")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def bare_expression(text: str) -> str:
+    """Source text without whitespace, outer parentheses and leading pointer casts:
+    `(void *)( mem->altmap )` → `mem->altmap`."""
+    expr = " ".join(text.split())
+    while True:
+        stripped = _strip_cast(_strip_parens(expr))
+        if stripped == expr:
+            return _squash(expr)
+        expr = stripped
+
+
+def _strip_parens(expr: str) -> str:
+    if not (expr.startswith("(") and expr.endswith(")")):
+        return expr
+    depth = 0
+    for i, ch in enumerate(expr):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(expr) - 1:
+            return expr  # `(a)->b`, `(x)(y)`: the parentheses do not enclose it all
+    return expr[1:-1].strip()
+
+
+def _strip_cast(expr: str) -> str:
+    cast = _CAST.match(expr)
+    if cast is None or cast.end() >= len(expr):
+        return expr
+    return expr[cast.end():].strip()
+
+
+def _values(fn: Function) -> Iterable[Value]:
+    """Every value the frontend recorded in `fn`, nested bases and arguments included."""
+    stack: list[Value] = []
+    for site in fn.calls:
+        stack.extend(site.args)
+    for assign in fn.assigns:
+        stack += [assign.target, assign.value]
+    stack.extend(r.value for r in fn.returns if r.value is not None)
+    while stack:
+        value = stack.pop()
+        yield value
+        stack.extend(value.args)
+        if value.base is not None:
+            stack.append(value.base)
+
+
+def _recorded_value(fn: Function, expr: str, strict: bool = True) -> Value | None:
+    """A recorded value of `fn` whose text is `expr` (whitespace aside); with strict=False
+    also one recorded at a macro instantiation of that text (its text is the macro's)."""
+    for value in _values(fn):
+        if value.kind in (ValueKind.OTHER, ValueKind.LITERAL):
+            continue
+        if (bare_expression(value.text) if strict else _squash(value.text)) == expr:
+            return value
+    return None
 
 
 def _local_field(fn: Function, value: Value) -> Var | None:
@@ -306,6 +410,11 @@ def _local_field(fn: Function, value: Value) -> Var | None:
     if base.kind is ValueKind.PARAM and base.param is not None:
         return ("pfield", fn.usr, base.param, value.record, value.field)
     return None
+
+
+def show(var: Var) -> str:
+    """A variable as the reader knows it: `parameter params->altmap`, `struct R.f`."""
+    return _show(var)
 
 
 def _show(var: Var) -> str:

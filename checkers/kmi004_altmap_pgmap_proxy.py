@@ -1,0 +1,229 @@
+"""KMI004 altmap-pgmap-proxy: a struct vmem_altmap * parameter that only stands in for the
+struct dev_pagemap around it.
+
+## What it finds
+
+A `struct vmem_altmap *` parameter that
+- over every call path in the analysed code receives only NULL or an altmap embedded in a
+  `struct dev_pagemap` (`&pgmap->altmap`, `pgmap_altmap(pgmap)`, also through struct fields
+  such as `struct mhp_params`), and at least once the embedded one, and
+- is used by its function only to recover the dev_pagemap (`container_of(altmap, struct
+  dev_pagemap, altmap)` or the equivalent `offsetof()` arithmetic), or only to be passed
+  on, unchanged, to functions that do the same.  NULL tests do not count as uses.
+
+Such a chain is reported once, at its outermost parameter (the one no other proxy parameter
+feeds), with the chain of functions down to the recovery and the origin witnesses in the
+trace.  With `rules.KMI004.pgmap_only_origins: true` every parameter whose origins are only
+NULL or a dev_pagemap's altmap is reported, whatever the function does with it (a survey
+mode for API reviews: those functions could take the dev_pagemap and call pgmap_altmap()).
+
+## Why it matters in the kernel
+
+The altmap is embedded in the dev_pagemap, so passing `&pgmap->altmap` down only so that
+someone can get back to the pgmap is passing an unused altmap in order to reach the
+dev_pagemap: the signature claims the function works on any altmap while it only works on
+one inside a pgmap.  Since memmap_on_memory, memory hotplug creates standalone, kmemdup'd
+altmaps and passes them down the same `__add_pages()` → `sparse_add_section()` path; the
+first such caller of a proxy turns its container_of() into a type confusion (KMI005).  Take
+the `struct dev_pagemap *` instead and let the function call `pgmap_altmap()` itself.
+
+## Example
+
+```c
+#include <linux/kernel.h>
+#include <linux/memremap.h>
+
+static unsigned long pgmap_reserved_pfns(struct vmem_altmap *altmap)
+{
+	struct dev_pagemap *pgmap;
+
+	if (!altmap)
+		return 0;
+	pgmap = container_of(altmap, struct dev_pagemap, altmap);
+	return pgmap->altmap.reserve;
+}
+
+unsigned long first_usable_pfn(struct dev_pagemap *pgmap, unsigned long pfn)
+{
+	return pfn + pgmap_reserved_pfns(pgmap_altmap(pgmap));
+}
+```
+
+## Fix
+
+```c
+#include <linux/kernel.h>
+#include <linux/memremap.h>
+
+static unsigned long pgmap_reserved_pfns(struct dev_pagemap *pgmap)
+{
+	struct vmem_altmap *altmap = pgmap_altmap(pgmap);
+
+	return altmap ? altmap->reserve : 0;
+}
+
+unsigned long first_usable_pfn(struct dev_pagemap *pgmap, unsigned long pfn)
+{
+	return pfn + pgmap_reserved_pfns(pgmap);
+}
+```
+
+## Known false positives
+
+- Uses are read from recorded calls, assignments, returns, branch conditions and configured
+  macro arguments: an altmap used only in a statement with none of those
+  (`altmap->alloc++;`) looks unused, so its function may be taken for a proxy.
+- Origins are those of the analysed code: an exported function whose callers live in TUs
+  that were not analysed has unknown origins and is not reported, but a static helper
+  whose only analysed callers pass a pgmap's altmap is, even if an out-of-tree module could
+  not reach it anyway.
+
+## Precision
+
+High for the default mode (the recovery and the origins are both shown); the
+`pgmap_only_origins` survey mode is a design recommendation, not a bug report.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import ClassVar
+
+import networkx as nx
+
+from analyzer.config import Config
+from analyzer.dataflow.origins import Origin, OriginEngine
+from analyzer.model import Level, Location
+from analyzer.program import Program
+from analyzer.results import Finding, Related, Step
+from checkers.altmap import (
+    AltmapSpec,
+    ParamUse,
+    engine_and_spec,
+    origin_list,
+    param_use,
+    witness,
+)
+
+Key = tuple[str, int]  # (function usr, parameter index)
+
+
+class AltmapPgmapProxy:
+    id: ClassVar[str] = "KMI004"
+    name: ClassVar[str] = "altmap-pgmap-proxy"
+    level = Level.NOTE
+    precision: ClassVar[str] = "high"
+    tags: ClassVar[tuple[str, ...]] = ("api-design", "memory-hotplug", "zone-device")
+    short: ClassVar[str] = ("A struct vmem_altmap * parameter only ever carries a dev_pagemap's "
+                            "altmap and is used only to get back to the dev_pagemap.")
+    full: ClassVar[str] = (
+        "Parameters of type struct vmem_altmap * whose origins over all analysed call paths "
+        "are only NULL or &pgmap->altmap, in functions that use them only to recover the "
+        "struct dev_pagemap (container_of / offsetof) or to pass them on to such functions: "
+        "the function should take the struct dev_pagemap * instead.  Reported once per "
+        "chain, at the outermost parameter.")
+    config_keys: ClassVar[tuple[str, ...]] = ("pgmap_only_origins",)
+
+    def check(self, program: Program, config: Config) -> Iterator[Finding]:
+        engine, spec = engine_and_spec(program, config)
+        survey = bool(config.get("rules", self.id, "pgmap_only_origins", default=False))
+        uses: dict[Key, ParamUse] = {}
+        for usr, fn in program.functions.items():
+            for param in fn.params:
+                if engine.tracked(param.type):
+                    uses[(usr, param.index)] = param_use(program, engine, spec, fn,
+                                                         param.index)
+        origins = {k: engine.of_param(*k) for k in uses}
+        members = {k for k in uses if spec.container_only(origins[k])}
+        if not survey:
+            members = _proxies(uses, members)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(members)
+        for key in members:
+            for _, usr, index in uses[key].forwards:
+                if (usr, index) in members and (usr, index) != key:
+                    graph.add_edge(key, (usr, index))
+        dag = nx.condensation(graph)
+        for scc in sorted(dag.nodes, key=lambda n: min(dag.nodes[n]["members"])):
+            if dag.in_degree(scc) == 0:
+                root = min(dag.nodes[scc]["members"])
+                yield self._finding(program, engine, spec, uses, graph, root, origins[root],
+                                    survey)
+
+    def _finding(self, program: Program, engine: OriginEngine, spec: AltmapSpec,
+                 uses: dict[Key, ParamUse], graph: nx.DiGraph, root: Key,
+                 origins: dict[Origin, tuple[Step, ...]], survey: bool) -> Finding:
+        fn = program.functions[root[0]]
+        path = _chain(graph, uses, root)
+        steps: list[Step] = []
+        for here, there in zip(path, path[1:], strict=False):
+            site = next(loc for loc, usr, i in uses[here].forwards if (usr, i) == there)
+            steps.append(Step(site, f"'{_pname(program, here)}' passed on as "
+                                    f"'{_pname(program, there)}' to "
+                                    f"{program.functions[there[0]].name}()", 0,
+                              program.functions[here[0]].name))
+        recovers = uses[path[-1]].recovers
+        related = tuple(Related(i + 1, r.location, "recovery site")
+                        for i, r in enumerate(recovers[:1]))
+        steps += [r.step(spec) for r in recovers[:1]]
+        chain = " -> ".join(f"{program.functions[k[0]].name}({_pname(program, k)})"
+                            for k in path)
+        template = ("altmap parameter '{param}' of {fn}() has only {origins} as origins "
+                    "({chain}); it could take the {container} * instead" if survey else
+                    "altmap parameter '{param}' of {fn}() is only a proxy for the "
+                    "{container}: its origins are only {origins}, and {chain} only recovers "
+                    "the {container} from it; pass the {container} * instead")
+        return Finding.make(self.id, self.level, template, Location(fn.file, fn.line), fn.name,
+                            related=related,
+                            trace=witness(origins, [spec.embedded]) + tuple(steps),
+                            param=_pname(program, root), fn=fn.name,
+                            origins=origin_list(origins), chain=chain,
+                            container=spec.container)
+
+
+def _proxies(uses: dict[Key, ParamUse], candidates: set[Key]) -> set[Key]:
+    """Parameters used only to recover the pgmap or to pass on to such parameters (which
+    must themselves have pgmap-only origins), and that reach a recovery."""
+    pure = {k for k in candidates if not uses[k].other and (uses[k].recovers or
+                                                            uses[k].forwards)}
+    changed = True
+    while changed:
+        changed = False
+        for k in sorted(pure):
+            if any((u, i) not in pure for _, u, i in uses[k].forwards):
+                pure.discard(k)
+                changed = True
+    reach = {k for k in pure if uses[k].recovers}
+    changed = True
+    while changed:
+        changed = False
+        for k in sorted(pure - reach):
+            if any((u, i) in reach for _, u, i in uses[k].forwards):
+                reach.add(k)
+                changed = True
+    return reach
+
+
+def _chain(graph: nx.DiGraph, uses: dict[Key, ParamUse], root: Key) -> list[Key]:
+    """The shortest forwarding chain from root to a recovery; in survey mode (no recovery
+    needed) to the farthest parameter the altmap is passed on to."""
+    parent: dict[Key, Key | None] = {root: None}
+    queue = deque([root])
+    last = root
+    while queue:
+        last = queue.popleft()
+        if uses[last].recovers:
+            break
+        for nxt in sorted(graph.successors(last)):
+            if nxt not in parent:
+                parent[nxt] = last
+                queue.append(nxt)
+    path = [last]
+    while parent[path[-1]] is not None:
+        path.append(parent[path[-1]])  # type: ignore[arg-type]
+    return path[::-1]
+
+
+def _pname(program: Program, key: Key) -> str:
+    return program.functions[key[0]].params[key[1]].name or f"#{key[1]}"
