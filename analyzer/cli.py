@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="index, run the enabled checkers, write results")
     _add_input_options(p)
     _add_output_options(p)
+    _report().add_report_options(p)
+    p = sub.add_parser("diff", help="only the findings new since a git revision (pre-merge)")
+    _add_input_options(p)
+    _add_output_options(p)
+    _report().add_report_options(p)
+    _report().add_diff_options(p)
     p = sub.add_parser("graph", help="export a call-graph slice (DOT, GraphML, JSON, SVG)")
     _add_input_options(p)
     p.add_argument("--from", dest="sources", action="append", metavar="FUNC",
@@ -83,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=2, help="radius for --function (default 2)")
     p.add_argument("--format", choices=("dot", "graphml", "json", "svg"), default="dot")
     p.add_argument("-o", "--output", metavar="FILE", type=Path)
+    p = sub.add_parser("reserved", help="report who sets, clears and reads PG_reserved")
+    _add_input_options(p)
+    _reserved().add_arguments(p)
+    p = sub.add_parser("origins", help="inventory the origins of a pointer type's "
+                                       "parameters and fields, with witness chains")
+    _add_input_options(p)
+    _origins().add_arguments(p)
     p = sub.add_parser("rules", help="list the rules")
     p.add_argument("--config", metavar="FILE", type=Path)
     p = sub.add_parser("explain", help="print a rule's documentation")
@@ -167,24 +180,12 @@ def _metas(checkers: list) -> list:
     return [rule_meta(type(c), c.level) for c in checkers]
 
 
-def _render(result: RunResult, fmt: str) -> str:
-    import json
-
-    from sarif.jsonout import to_json_report
-    from sarif.text import format_text
-    from sarif.writer import to_sarif
-
-    if fmt == "text":
-        return format_text(result)
-    data = to_sarif(result) if fmt == "sarif" else to_json_report(result)
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from checkers import run_checkers
 
     start = _now()
     session = _open_session(args)
+    triage = _report().load_triage(args, session)
     checkers, load_notes = _load_checkers(_select_rules(args), session.config)
     stats = _index(session, args)
     program = Program.from_store(session.store, [e.file for e in session.entries])
@@ -198,19 +199,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         successful=stats.failed == 0, source_root=session.source_root)
     result = RunResult(tuple(_metas(checkers)), tuple(findings), tuple(notes), invocation,
                        {"functions": str(len(program.functions))})
-    text = _render(result, args.format)
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
-    _print_notifications(notes, session.source_root)
-    if _has_input_errors(session):
-        return EXIT_USAGE
-    if args.fail_on != "none":
-        threshold = Level(args.fail_on).rank
-        if any(f.level.rank >= threshold for f in findings):
-            return EXIT_FINDINGS
-    return EXIT_OK
+    return _report().finish(result, args, session, triage)
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -278,8 +267,40 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "check": cmd_check, "graph": cmd_graph, "rules": cmd_rules,
-            "explain": cmd_explain}
+def _report():  # noqa: ANN202 - the module: imported late, it imports this one
+    from analyzer import cli_report
+
+    return cli_report
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    return _report().cmd_diff(args)
+
+
+def _reserved():  # noqa: ANN202 - the module: imported late, it imports this one
+    from analyzer import cli_reserved
+
+    return cli_reserved
+
+
+def cmd_reserved(args: argparse.Namespace) -> int:
+    return _reserved().cmd_reserved(args)
+
+
+def _origins():  # noqa: ANN202 - the module: imported late, it imports this one
+    from analyzer import cli_origins
+
+    return cli_origins
+
+
+def cmd_origins(args: argparse.Namespace) -> int:
+    return _origins().cmd_origins(args)
+
+
+COMMANDS = {"index": cmd_index, "check": cmd_check, "diff": cmd_diff, "graph": cmd_graph,
+            "rules": cmd_rules,
+            "explain": cmd_explain, "reserved": cmd_reserved,
+            "origins": cmd_origins}
 
 
 def main(argv: list[str] | None = None) -> int:

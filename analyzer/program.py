@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import networkx as nx
 
-from analyzer.model import CallSite, FnPtrStore, Function
+from analyzer.model import CallSite, FnPtrStore, Function, TUFacts
 from analyzer.store import FactStore
 
 T = TypeVar("T")
@@ -55,14 +55,20 @@ class Program:
     def from_store(cls, store: FactStore, files: list[str] | None = None) -> Program:
         """The program made of the TUs `files` (all stored TUs when None) and every header
         function the store holds."""
+        return cls.from_tus(store.iter_tus(files), store.header_functions())
+
+    @classmethod
+    def from_tus(cls, tus: Iterable[TUFacts], headers: Iterable[Function]) -> Program:
+        """The program made of these TUs' facts and header functions (a header function
+        whose USR is already defined, or seen earlier in `headers`, is skipped)."""
         program = cls()
-        for tu in store.iter_tus(files):
+        for tu in tus:
             program.tus.append(tu.file)
             for fn in tu.functions:
                 program.add(fn)
             program.fp_stores.extend(tu.fp_stores)
         program._fp_cache = None
-        for fn in store.header_functions():
+        for fn in headers:
             if fn.usr not in program.functions:
                 program.add(fn)
         return program

@@ -17,8 +17,8 @@ from checkers.base import COMMON_RULE_KEYS, Checker, checker_problems, rule_meta
 
 ENTRY_POINT_GROUP = "kmeminit.checkers"
 
-# Explicit, in id order: a rule is added here in the same change that adds its module.
-BUILTIN_CHECKERS: tuple[type, ...] = ()
+# BUILTIN_CHECKERS is defined at the end of this file: the rule modules import helpers
+# from this package, so they are imported once everything above exists.
 
 
 class CheckerError(Exception):
@@ -183,6 +183,25 @@ def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: 
                                                    f"{type(item).__name__}", rule=checker.id))
     return findings, notes
 
+
+# Explicit, in id order: a rule is added here in the same change that adds its module.
+from checkers.kmi001_online_before_init import OnlineBeforeInit  # noqa: E402
+from checkers.kmi002_deferred_init_window import DeferredInitWindow  # noqa: E402
+from checkers.kmi003_pfn_walker_uninit_memmap import PfnWalkerUninitMemmap  # noqa: E402
+from checkers.kmi004_altmap_pgmap_proxy import AltmapPgmapProxy  # noqa: E402
+from checkers.kmi005_altmap_unsafe_container_of import AltmapUnsafeContainerOf  # noqa: E402, E501
+from checkers.kmi006_pg_reserved_transition import PgReservedTransition  # noqa: E402
+from checkers.kmi007_pg_reserved_reader import PgReservedReader  # noqa: E402
+
+BUILTIN_CHECKERS: tuple[type, ...] = (
+    OnlineBeforeInit,
+    DeferredInitWindow,
+    PfnWalkerUninitMemmap,
+    AltmapPgmapProxy,
+    AltmapUnsafeContainerOf,
+    PgReservedTransition,
+    PgReservedReader,
+)
 
 __all__ = ["BUILTIN_CHECKERS", "ENTRY_POINT_GROUP", "CheckerError", "load_checkers",
            "rule_config", "rule_meta", "run_checkers"]

@@ -1,0 +1,45 @@
+"""`kmeminit reserved`: the PG_reserved report (wiring only; the analysis is
+analyzer.reserved, the rendering sarif.reserved_report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analyzer.fsutil import atomic_write_text
+from analyzer.program import Program
+from analyzer.reserved import report
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("md", "json", "dot"), default="md")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--what-if-drop", metavar="FILE:LINE|FUNC",
+                   help="list the readers whose behaviour could change without this site")
+    p.add_argument("--title", default="PG_reserved report", help="markdown title")
+
+
+def cmd_reserved(args: argparse.Namespace) -> int:
+    from analyzer.cli import EXIT_OK, UsageError, _index, _open_session, _print_notifications
+    from checkers.common import reserved_analysis
+    from sarif.reserved_report import FORMATS, to_markdown
+
+    session = _open_session(args)
+    stats = _index(session, args)
+    program = Program.from_store(session.store, [e.file for e in session.entries])
+    analysis = reserved_analysis(program, session.config)
+    if args.what_if_drop and not analysis.find_sites(args.what_if_drop):
+        raise UsageError(f"no PG_reserved set/clear site at {args.what_if_drop}")
+    data = report(analysis, args.what_if_drop)
+    if args.format == "md":
+        text = to_markdown(data, session.source_root, args.title)
+    else:
+        text = FORMATS[args.format](data, session.source_root)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    _print_notifications(session.notifications + stats.notifications, session.source_root)
+    print(f"kmeminit: {len(analysis.sites)} PG_reserved sites, {len(analysis.readers)} "
+          "readers", file=sys.stderr)
+    return EXIT_OK
