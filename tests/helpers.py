@@ -35,3 +35,22 @@ def build_program(sources: list[Path], tmp_path: Path) -> Program:
     stats = index_entries(entries, store, config, jobs=2, timeout=60)
     assert stats.failed == 0, stats.notifications
     return Program.from_store(store, [e.file for e in entries])
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
+
+
+def build_example(tmp_path: Path) -> Program:
+    """The example tree's program, its compile database generated into `tmp_path` (a clean
+    clone has none in the tree)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(tmp_path)],
+                   check=True, capture_output=True)
+    config = load_config()
+    entries = open_compdb(tmp_path, config, source_root=str(EXAMPLE)).entries
+    store = FactStore(tmp_path / "facts.db")
+    stats = index_entries(entries, store, config, jobs=2, timeout=60)
+    assert stats.failed == 0, stats.notifications
+    return Program.from_store(store, [e.file for e in entries])

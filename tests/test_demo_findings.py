@@ -4,17 +4,12 @@ finding on the line below it, and the path rules (KMI001-KMI005) report nothing 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import build_example
 
-from analyzer.compdb import open_compdb
 from analyzer.config import load_config
-from analyzer.index import index_entries
-from analyzer.program import Program
-from analyzer.store import FactStore
 from checkers import load_checkers, run_checkers
 
 ROOT = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
@@ -24,16 +19,10 @@ EXACT = {"KMI001", "KMI002", "KMI003", "KMI004", "KMI005"}  # KMI006/007 are inv
 
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory: pytest.TempPathFactory) -> list:
-    out = tmp_path_factory.mktemp("demo")
-    subprocess.run([sys.executable, str(ROOT / "gen_compdb.py"), str(out)], check=True,
-                   capture_output=True)
+    program = build_example(tmp_path_factory.mktemp("demo"))
     config = load_config()
-    entries = open_compdb(out, config, source_root=str(ROOT)).entries
-    store = FactStore(out / "facts.db")
-    index_entries(entries, store, config, jobs=2, timeout=60)
-    program = Program.from_store(store, [e.file for e in entries])
     checkers, _ = load_checkers(None, config)
-    found, notes = run_checkers(checkers, program, config, debug=True)
+    found, _ = run_checkers(checkers, program, config, debug=True)
     return found
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import build_program
+from helpers import build_example, build_program
 
 from analyzer.config import load_config
 from analyzer.reserved import report
@@ -73,21 +73,7 @@ def test_readers_walkers_and_entries(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def minikernel(tmp_path_factory: pytest.TempPathFactory):
-    sources = sorted(MINIKERNEL.rglob("*.c"))
-    return build_program_tree(sources, tmp_path_factory.mktemp("mini"))
-
-
-def build_program_tree(sources: list[Path], tmp: Path):
-    from analyzer.compdb import open_compdb
-    from analyzer.index import index_entries
-    from analyzer.program import Program
-    from analyzer.store import FactStore
-
-    config = load_config()
-    entries = open_compdb(MINIKERNEL, config).entries
-    store = FactStore(tmp / "facts.db")
-    index_entries(entries, store, config, jobs=2, timeout=60)
-    return Program.from_store(store, [e.file for e in entries]), config
+    return build_example(tmp_path_factory.mktemp("mini")), load_config()
 
 
 def test_minikernel_effects_and_what_if_drop(minikernel) -> None:
