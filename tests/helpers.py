@@ -28,9 +28,13 @@ def compdb_for(sources: list[Path], directory: Path, out: Path) -> Path:
 
 def build_program(sources: list[Path], tmp_path: Path) -> Program:
     directory = sources[0].parent
-    db = compdb_for(sources, directory, tmp_path)
+    return index_program(compdb_for(sources, directory, tmp_path), directory, tmp_path)
+
+
+def index_program(compdb: Path, source_root: Path, tmp_path: Path) -> Program:
+    """Index every entry of `compdb` into a store in `tmp_path` and load the program."""
     config = load_config()
-    entries = open_compdb(db, config, source_root=str(directory)).entries
+    entries = open_compdb(compdb, config, source_root=str(source_root)).entries
     store = FactStore(tmp_path / "facts.db")
     stats = index_entries(entries, store, config, jobs=2, timeout=60)
     assert stats.failed == 0, stats.notifications
@@ -48,9 +52,4 @@ def build_example(tmp_path: Path) -> Program:
 
     subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(tmp_path)],
                    check=True, capture_output=True)
-    config = load_config()
-    entries = open_compdb(tmp_path, config, source_root=str(EXAMPLE)).entries
-    store = FactStore(tmp_path / "facts.db")
-    stats = index_entries(entries, store, config, jobs=2, timeout=60)
-    assert stats.failed == 0, stats.notifications
-    return Program.from_store(store, [e.file for e in entries])
+    return index_program(tmp_path, EXAMPLE, tmp_path)
