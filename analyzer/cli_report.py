@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import os
 import shlex
 import sys
@@ -127,7 +126,7 @@ def render(result: RunResult, fmt: str) -> tuple[str, list[Notification]]:
     if fmt == "sarif":
         log, notes = build_sarif(result)
         return dumps(log), notes
-    return json.dumps(to_json_report(result), indent=2, ensure_ascii=False) + "\n", []
+    return dumps(to_json_report(result)), []
 
 
 def finish(result: RunResult, args: argparse.Namespace, session: Session,

@@ -132,6 +132,7 @@ def _load() -> ctypes.CDLL:
         "clang_getCursor": (cur, [c_void_p, loc]),
         "clang_getLocationForOffset": (loc, [c_void_p, c_void_p, c_uint]),
         "clang_getFileName": (s, [c_void_p]),
+        "clang_getDiagnosticSpelling": (s, [c_void_p]),
         "clang_getFile": (c_void_p, [c_void_p, ctypes.c_char_p]),
         "clang_getCursorUSR": (s, [cur]),
         "clang_getCursorSpelling": (s, [cur]),
@@ -162,7 +163,9 @@ def _s(cx: _CXString) -> str:
     lib = _lib
     raw = lib.clang_getCString(cx)
     lib.clang_disposeString(cx)
-    return raw.decode("utf-8", "replace") if raw else ""
+    # surrogateescape, as os.fsdecode: a file name that is not UTF-8 keeps its bytes and
+    # stays equal to the path the compile database gave
+    return raw.decode("utf-8", "surrogateescape") if raw else ""
 
 
 def _null(cursor: ci.Cursor) -> bool:
@@ -488,7 +491,7 @@ class _TU:
         """Is a top-level cursor in the main file?  Decided from the raw location where
         possible (see `focus`): thousands of header declarations pass through here."""
         lib = self.lib
-        path = self.tu.spelling
+        path = os.path.realpath(os.path.join(self.task.directory, self.task.file))
         fptr = lib.clang_getFile(self.tu.obj, os.fsencode(path))
         size = len(self.source(self.file_name(fptr)).data) if fptr else -1
         lo = lib.clang_getLocationForOffset(self.tu.obj, fptr, 0).int_data if fptr else 0
@@ -1291,7 +1294,9 @@ def parse_tu(task: ParseTask) -> TUFacts:
     try:
         os.chdir(task.directory)
         # -w: only errors are reported, and skipping warning analysis saves ~15% of the parse
-        tu = _index.parse(path, [*task.args, "-w"], unsaved_files=list(task.unsaved),
+        # bytes: cindex would encode str as strict UTF-8 and fail on non-UTF-8 names
+        tu = _index.parse(os.fsencode(path), [os.fsencode(a) for a in (*task.args, "-w")],
+                          unsaved_files=[(os.fsencode(n), c) for n, c in task.unsaved],
                           options=_PARSE_OPTIONS)
     except (ci.TranslationUnitLoadError, OSError) as exc:
         return TUFacts(path, notifications=(Notification(
@@ -1315,14 +1320,18 @@ def parse_tu(task: ParseTask) -> TUFacts:
 def _diagnostics(tu: ci.TranslationUnit, x: _TU) -> list[Notification]:
     out = []
     for d in tu.diagnostics:
-        message = d.spelling
+        # through our own bindings: cindex decodes strictly, and a message or file name may
+        # hold a name that is not UTF-8
+        message = _s(x.lib.clang_getDiagnosticSpelling(d.ptr))
         f = d.location.file
         if f is None and any(s in message for s in _FLAG_DIAGS):
             flag = _FLAG.search(message)
             out.append(Notification(Level.NOTE, f"clang ignored command-line flag "
                                     f"{flag.group(1) if flag else ''}: {message}"))
         elif d.severity >= ci.Diagnostic.Error:
-            name = os.path.realpath(os.path.join(x.task.directory, f.name)) if f else None
+            name = (os.path.realpath(os.path.join(x.task.directory,
+                                                  _s(x.lib.clang_getFileName(f.obj))))
+                    if f else None)
             out.append(Notification(Level.ERROR, message, name,
                                     d.location.line if f else None))
     return out

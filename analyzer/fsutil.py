@@ -16,14 +16,17 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # surrogateescape: a file name that is not UTF-8 is written back as its bytes.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if tmp.exists():
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # ENOSPC
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise

@@ -29,7 +29,7 @@ _FIRST_MOD = pow(_MOD, _BLOCK_SIZE, 1 << 64)
 def kmeminit_fingerprint(finding: Finding, relpath: str, line_text: str) -> str:
     stripped = "".join(line_text.split())
     parts = (finding.rule, relpath, finding.function or "", stripped, finding.template)
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _utf16_units(text: str) -> array:

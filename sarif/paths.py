@@ -23,7 +23,9 @@ def file_uri(path: str, directory: bool = False) -> str:
 
 
 def relative_uri(relpath: str) -> str:
-    return quote(relpath, safe="/")
+    # The bytes on disk, percent-encoded: a name that is not UTF-8 (a surrogate escape in
+    # Python) becomes %E9 rather than an encoding error.
+    return quote(os.fsencode(relpath), safe="/")
 
 
 class SourceTree:

@@ -452,8 +452,15 @@ def _absent_order(old: Mapping[str, Any]) -> tuple:
 
 
 def dumps(log: Any) -> str:
-    """The text of a SARIF file: indented JSON."""
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    """The text of a SARIF (or JSON report) file: indented JSON, valid UTF-8.  A file name
+    that is not UTF-8 on disk reaches strings such as the command line as surrogate
+    escapes; in the text they become U+FFFD (URIs keep the exact bytes, percent-encoded)."""
+    text = json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def _gzip_size(text: str) -> int:
