@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import shlex
+import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,14 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tu-timeout", type=float, metavar="SECONDS",
                    help="give up on a TU after this long (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=None,
+                   help="parse only TUs that mention configured symbols, grown along calls "
+                        "(default: on above prefilter.min_tus selected TUs)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where TUs are parsed: local worker processes, or a Dask cluster "
+                        "(needs --scheduler and kmeminit[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address for --executor dask (tcp://host:8786)")
     p.add_argument("--debug", action="store_true",
                    help="re-raise checker exceptions instead of reporting them")
 
@@ -96,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "parameters and fields, with witness chains")
     _add_input_options(p)
     _origins().add_arguments(p)
+    p = sub.add_parser("report", help="run the rules over what the store holds (after "
+                                      "make C=1 CHECK=kmeminit-cc) and write results")
+    _kbuild().add_report_arguments(p)
+    _add_output_options(p)
+    _report().add_report_options(p)
+    sub.add_parser("cc", help="kbuild CHECK program: kmeminit cc $(CHECKFLAGS) $(c_flags) "
+                              "file.c (same as kmeminit-cc)", add_help=False)
     p = sub.add_parser("rules", help="list the rules")
     p.add_argument("--config", metavar="FILE", type=Path)
     p = sub.add_parser("explain", help="print a rule's documentation")
@@ -131,10 +149,51 @@ def _open_session(args: argparse.Namespace) -> Session:
 def _index(session: Session, args: argparse.Namespace) -> IndexStats:
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
     progress = not args.no_progress and sys.stderr.isatty()
-    stats = index_entries(session.entries, session.store, session.config, args.jobs, timeout,
-                          progress)
+    scheduler = _scheduler(args)
+    if not _prefilter_on(args, session):
+        stats = index_entries(session.entries, session.store, session.config, args.jobs,
+                              timeout, progress, scheduler=scheduler)
+        print(stats.summary(), file=sys.stderr)
+        return stats
+    from analyzer.prefilter import prefilter_index
+
+    stats = IndexStats()
+
+    def index(entries: list[CompileEntry]) -> None:
+        part = index_entries(entries, session.store, session.config, args.jobs, timeout,
+                             progress, scheduler=scheduler)
+        for name in ("selected", "parsed", "cached", "failed", "seconds"):
+            setattr(stats, name, getattr(stats, name) + getattr(part, name))
+        stats.notifications.extend(part.notifications)
+
+    session.entries, _ = prefilter_index(session.entries, session.store, session.config, index)
     print(stats.summary(), file=sys.stderr)
     return stats
+
+
+def _prefilter_on(args: argparse.Namespace, session: Session) -> bool:
+    if getattr(args, "prefilter", None) is not None:
+        return bool(args.prefilter)
+    return len(session.entries) > session.config.get("prefilter", "min_tus", default=500)
+
+
+def _scheduler(args: argparse.Namespace) -> str | None:
+    executor = getattr(args, "executor", "local")
+    if executor == "local":
+        if getattr(args, "scheduler", None):
+            raise UsageError("--scheduler needs --executor dask")
+        return None
+    if not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS")
+    from analyzer.dask_executor import DaskUnavailable, client_for
+
+    try:
+        client_for(args.scheduler).close()  # fail early, in one line, if unreachable
+    except DaskUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+    return args.scheduler
 
 
 def _print_notifications(notes: list[Notification], root: str) -> None:
@@ -277,6 +336,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return _report().cmd_diff(args)
 
 
+def _kbuild():  # noqa: ANN202 - the module: imported late, it imports this one
+    from analyzer import cli_kbuild
+
+    return cli_kbuild
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _kbuild().cmd_report(args)
+
+
 def _reserved():  # noqa: ANN202 - the module: imported late, it imports this one
     from analyzer import cli_reserved
 
@@ -300,23 +369,52 @@ def cmd_origins(args: argparse.Namespace) -> int:
 COMMANDS = {"index": cmd_index, "check": cmd_check, "diff": cmd_diff, "graph": cmd_graph,
             "rules": cmd_rules,
             "explain": cmd_explain, "reserved": cmd_reserved,
-            "origins": cmd_origins}
+            "origins": cmd_origins, "report": cmd_report}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taking SIGINT's way out: workers stopped, the current TU's transaction
+    rolled back, no partial output file."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cc"]:  # kbuild's argv is gcc's, not ours: no argparse
+        from analyzer.kbuild import run
+
+        return run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if isinstance(sys.stdout, io.TextIOWrapper):  # non-UTF-8 file names: their bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, CompdbError) as exc:
         print(f"kmeminit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, read-only output directory...: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kmeminit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except sqlite3.Error as exc:
+        print(f"kmeminit: error: fact store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Terminated:
+        print("kmeminit: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("kmeminit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

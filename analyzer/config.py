@@ -37,6 +37,9 @@ SCHEMA: dict[str, Any] = {
     },
     "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
     "index": {"tu_timeout": (int, float)},
+    "kbuild": {"sparse_flags": _STR_LIST, "sparse_prefixes": _STR_LIST},
+    "prefilter": {"min_tus": int, "max_rounds": int, "symbols": _STR_LIST,
+                  "ignore": _STR_LIST},
     "aliases": {"*": _STR_LIST},
     "events": {"*": _STR_LIST},
     "event_stores": {"*": _STR_LIST},
@@ -119,6 +122,33 @@ def _construct(path: Path, node: yaml.Node, key_path: tuple[str, ...],
     return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
 
 
+# Hostile YAML: aliases expand exponentially ("billion laughs"), nesting recurses.
+MAX_NODES = 1_000_000
+MAX_NESTING = 100
+
+
+def _check_size(path: Path, root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES nodes, or that nests deeper
+    than MAX_NESTING, before anything walks it recursively (iterative, memoised by node)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(f"{_mark(path, node)}: YAML nested deeper than {MAX_NESTING} "
+                              "levels")
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                else node.value if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+            if size[id(node)] > MAX_NODES:
+                raise ConfigError(f"{_mark(path, node)}: YAML expands to more than "
+                                  f"{MAX_NODES} nodes (aliases?)")
+        elif id(node) not in size:
+            stack.append((node, depth, True))
+            stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
+
+
 def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], str]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -138,8 +168,11 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], str]]:
                           ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {exc}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(f"{path}: YAML nested too deeply") from None
     if node is None:
         return {}, {}
+    _check_size(path, node)
     origins: dict[tuple[str, ...], str] = {}
     try:
         data = _construct(path, node, (), origins)

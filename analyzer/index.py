@@ -22,7 +22,7 @@ from analyzer import __version__
 from analyzer.compdb import CompileEntry
 from analyzer.config import Config
 from analyzer.model import Level, Notification, TUFacts
-from analyzer.store import SCHEMA_VERSION, FactStore, HashCache, args_digest
+from analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
 
 
 @dataclass
@@ -68,6 +68,7 @@ def _inject_fault(file: str) -> None:
 def _worker_main(conn: Connection) -> None:
     """Worker loop: receive (task kwargs, new header USRs), reply with TUFacts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, inherited by fork
     import dataclasses
 
     from analyzer import frontend
@@ -86,7 +87,11 @@ def _worker_main(conn: Connection) -> None:
         _inject_fault(kwargs["file"])
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
         start = time.perf_counter()
-        facts = frontend.parse_tu(frontend.ParseTask(skip_usrs=frozenset(skip), **kwargs))
+        try:
+            facts = frontend.parse_tu(frontend.ParseTask(skip_usrs=frozenset(skip), **kwargs))
+        except Exception as exc:  # a frontend bug costs this TU (not cached), no traceback
+            conn.send(f"kmeminit frontend failed: {type(exc).__name__}: {exc}")
+            continue
         facts = TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
                         facts.notifications, time.perf_counter() - start)
         skip.update(f.usr for f in facts.functions if f.from_header)
@@ -152,11 +157,14 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                   timeout: float, progress: bool = False,
                   on_facts: Callable[[TUFacts], None] | None = None,
                   unsaved: tuple[tuple[str, bytes], ...] = (),
-                  known_usrs: frozenset[str] = frozenset()) -> IndexStats:
+                  known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None
+                  ) -> IndexStats:
     """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
     file contents to parse in place of the files on disk (the store must then be one that
     only this run uses: its content hashes describe the disk, not these contents).
-    `known_usrs` are header functions whose facts the caller has already: not walked."""
+    `known_usrs` are header functions whose facts the caller has already: not walked.
+    `scheduler` (a Dask scheduler address) parses on a Dask cluster instead of local
+    worker processes; the facts are stored here the same way."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = HashCache()
@@ -171,8 +179,17 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
             todo.append((entry, key))
     if todo:
         known = sorted(store.known_header_usrs(hashes) | known_usrs)
-        _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))), timeout,
-                  stats, progress, on_facts, unsaved)
+        if scheduler is not None:
+            from analyzer.dask_executor import run_dask
+
+            run_dask(scheduler, todo, known, store, hashes, options, timeout, stats,
+                     Progress(len(todo), progress), on_facts)
+        else:
+            _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))),
+                      timeout, stats, progress, on_facts, unsaved)
+    if not unsaved:
+        store.put_commands([StoredCommand(e.file, e.directory, e.arguments, e.clang_args,
+                                          e.arch) for e in entries])
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -228,6 +245,9 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                                      f"({_death(worker.proc.exitcode)})")
                         worker.stop(kill=True)
                         workers[i] = _Worker(ctx)
+                        continue
+                    if isinstance(facts, str):
+                        fail(worker, facts)
                         continue
                     store.put_tu(facts, keys[worker.entry.file], hashes, failed=False)
                     known.extend(f.usr for f in facts.functions if f.from_header)

@@ -50,6 +50,21 @@ class HashCache:
         self._hashes.pop(path, None)
 
 
+def _sql(text: str) -> str | bytes:
+    """A path or USR as an SQLite key.  Names that are not UTF-8 on disk reach Python as
+    surrogate escapes, which SQLite text cannot hold: they are stored as their bytes (a
+    BLOB never equals a TEXT, and a valid UTF-8 name is always TEXT, so keys stay unique)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def _py(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def args_digest(args: tuple[str, ...], extra: str = "") -> str:
     return hashlib.blake2b(json.dumps([list(args), extra]).encode(), digest_size=16).hexdigest()
 
@@ -71,6 +86,17 @@ class StoredTU:
     failed: bool
 
 
+@dataclass(frozen=True)
+class StoredCommand:
+    """How a TU was compiled: the arguments as given, and as sanitised for libclang."""
+
+    file: str
+    directory: str
+    arguments: tuple[str, ...]
+    clang_args: tuple[str, ...]
+    arch: str
+
+
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tus (
@@ -83,6 +109,13 @@ CREATE TABLE IF NOT EXISTS tus (
     facts BLOB NOT NULL,
     parsed_at REAL NOT NULL,
     seconds REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tu_commands (
+    file TEXT PRIMARY KEY,
+    directory TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    clang_args TEXT NOT NULL,
+    arch TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS header_functions (
     usr TEXT PRIMARY KEY,
@@ -99,7 +132,7 @@ class FactStore:
         self.notifications: list[Notification] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = self._open()
+            self.db = self._open_waiting()
         except sqlite3.DatabaseError as exc:
             self._rebuild(f"fact store unreadable ({exc}); rebuilt empty")
         else:
@@ -118,6 +151,18 @@ class FactStore:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                    (str(SCHEMA_VERSION),))
         return db
+
+    def _open_waiting(self) -> sqlite3.Connection:
+        """_open, waiting out writers that hold the store (make -j runs many kmeminit-cc
+        at once): a locked store is busy, not broken, and must never be rebuilt."""
+        for attempt in range(600):
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(0.05 + 0.001 * (os.getpid() % 50) + 0.01 * min(attempt, 20))
+        return self._open()
 
     def _version(self) -> int | None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -143,11 +188,11 @@ class FactStore:
     def tu_state(self, file: str) -> StoredTU | None:
         row = self.db.execute(
             "SELECT file, args_hash, content_hash, includes, failed FROM tus WHERE file=?",
-            (file,)).fetchone()
+            (_sql(file),)).fetchone()
         if row is None:
             return None
         includes = tuple(tuple(x) for x in json.loads(row[3]))
-        return StoredTU(row[0], row[1], row[2], includes, bool(row[4]))
+        return StoredTU(_py(row[0]), row[1], row[2], includes, bool(row[4]))
 
     def is_current(self, file: str, args_hash: str, hashes: HashCache) -> bool:
         """True when the stored facts for `file` were computed from exactly these arguments,
@@ -166,14 +211,33 @@ class FactStore:
         includes = [(p, hashes.get(p) or "") for p in sorted(set(facts.includes))]
         blob = _pack(TUFacts(facts.file, own, facts.fp_stores, facts.includes,
                              facts.notifications, facts.parse_seconds))
-        rows = [(f.usr, f.file, hashes.get(f.file) or "", _pack(f)) for f in headers]
+        rows = [(_sql(f.usr), _sql(f.file), hashes.get(f.file) or "", _pack(f))
+                for f in headers]
         with self._transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO tus VALUES (?,?,?,?,?,?,?,?,?)",
-                (facts.file, args_hash, hashes.get(facts.file) or "", json.dumps(includes),
+                (_sql(facts.file), args_hash, hashes.get(facts.file) or "", json.dumps(includes),
                  int(failed), json.dumps(to_json(facts.notifications)), blob, time.time(),
                  facts.parse_seconds))
             self.db.executemany("INSERT OR REPLACE INTO header_functions VALUES (?,?,?,?)", rows)
+
+    def put_commands(self, commands: list[StoredCommand]) -> None:
+        """Remember how TUs were compiled, so `kmeminit report` can rebuild the program
+        without a compile database (kbuild has none)."""
+        rows = [(_sql(c.file), _sql(c.directory), json.dumps(list(c.arguments)),
+                 json.dumps(list(c.clang_args)), c.arch) for c in commands]
+        if rows:
+            with self._transaction():
+                self.db.executemany("INSERT OR REPLACE INTO tu_commands VALUES (?,?,?,?,?)",
+                                    rows)
+
+    def commands(self) -> list[StoredCommand]:
+        """The remembered command of every stored TU, by file."""
+        rows = self.db.execute(
+            "SELECT c.file, c.directory, c.arguments, c.clang_args, c.arch FROM tu_commands c "
+            "JOIN tus t ON t.file = c.file ORDER BY c.file").fetchall()
+        return [StoredCommand(_py(f), _py(d), tuple(json.loads(a)), tuple(json.loads(ca)), arch)
+                for f, d, a, ca, arch in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -181,18 +245,18 @@ class FactStore:
     def known_header_usrs(self, hashes: HashCache) -> set[str]:
         """USRs of header functions whose header is unchanged: no TU needs to walk them."""
         rows = self.db.execute("SELECT usr, file, file_hash FROM header_functions").fetchall()
-        return {usr for usr, file, digest in rows if hashes.get(file) == digest}
+        return {_py(usr) for usr, file, digest in rows if hashes.get(_py(file)) == digest}
 
     def tu_notifications(self, file: str) -> list[Notification]:
         """The notifications parsing `file` produced, without loading its facts."""
-        row = self.db.execute("SELECT notes FROM tus WHERE file=?", (file,)).fetchone()
+        row = self.db.execute("SELECT notes FROM tus WHERE file=?", (_sql(file),)).fetchone()
         return [from_json(Notification, n) for n in json.loads(row[0])] if row else []
 
     def tu_files(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT file FROM tus ORDER BY file")]
+        return [_py(r[0]) for r in self.db.execute("SELECT file FROM tus ORDER BY file")]
 
     def load_tu(self, file: str) -> TUFacts | None:
-        row = self.db.execute("SELECT facts FROM tus WHERE file=?", (file,)).fetchone()
+        row = self.db.execute("SELECT facts FROM tus WHERE file=?", (_sql(file),)).fetchone()
         return from_json(TUFacts, _unpack(row[0])) if row else None
 
     def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:
@@ -204,6 +268,26 @@ class FactStore:
     def header_functions(self) -> Iterator[Function]:
         for (blob,) in self.db.execute("SELECT facts FROM header_functions ORDER BY usr"):
             yield from_json(Function, _unpack(blob))
+
+    def header_functions_called(self, roots: list[Function]) -> list[Function]:
+        """The header functions `roots` reach through direct calls (by callee USR): a
+        one-TU program without decoding every header function of a large store."""
+        found: dict[str, Function] = {}
+        todo = {c.callee_usr for fn in roots for c in fn.calls if c.callee_usr}
+        asked: set[str] = set()
+        while todo:
+            batch = sorted(todo)[:500]
+            todo.difference_update(batch)
+            asked.update(batch)
+            marks = ",".join("?" * len(batch))
+            for (blob,) in self.db.execute(
+                    f"SELECT facts FROM header_functions WHERE usr IN ({marks})",
+                    [_sql(u) for u in batch]):
+                fn = from_json(Function, _unpack(blob))
+                found[fn.usr] = fn
+                todo.update(c.callee_usr for c in fn.calls
+                            if c.callee_usr and c.callee_usr not in asked)
+        return [found[u] for u in sorted(found)]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -224,4 +308,4 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-__all__ = ["FactStore", "HashCache", "StoreError", "args_digest", "file_hash"]
+__all__ = ["FactStore", "HashCache", "StoreError", "StoredCommand", "args_digest", "file_hash"]

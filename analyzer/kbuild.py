@@ -1,0 +1,204 @@
+"""kbuild integration: `make C=1 CHECK=kmeminit-cc` (also `kmeminit cc`).
+
+kbuild runs `$(CHECK) $(CHECKFLAGS) $(c_flags) file.c` from the object tree root, once per
+compiled file.  CHECKFLAGS are sparse's (`-D__linux__ … -Wbitwise … --arch=x86 -m64 …`
+plus `$(CF)`), c_flags are gcc's.  kmeminit-cc drops the sparse-only ones, sanitises the
+gcc ones through the same `compdb.Sanitizer` as a compile database, indexes the TU into
+the store (a worker process: a libclang crash costs a one-line notice, not make's job),
+remembers its command line there for `kmeminit report`, and prints the findings of the
+program made of this TU and the store's header functions.  Cross-TU findings need every
+TU: `kmeminit report` gives them after the build.
+
+Exit codes: 0 (findings never break the build unless CF=--kmeminit-fail-on=LEVEL asks
+to: then 1), 2 when the input is unusable (no source file, unreadable store).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.compdb import CompileEntry, Sanitizer
+from analyzer.config import Config, ConfigError, load_config
+from analyzer.model import Level, Notification
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+OWN_PREFIX = "--kmeminit-"
+# kbuild's c_flags start with the dependency-file option: what precedes it is CHECKFLAGS.
+_C_FLAGS_START = ("-Wp,-MMD,", "-Wp,-MD,")
+
+
+class KbuildError(Exception):
+    """Unusable input; str() is one line."""
+
+
+@dataclass(frozen=True)
+class CcOptions:
+    """Options for kmeminit itself, passed through CF as --kmeminit-NAME=VALUE."""
+
+    fail_on: str = "none"
+    store: Path | None = None
+    config: Path | None = None
+    rules: str | None = None
+    timeout: float | None = None
+
+
+def _own_option(arg: str, opts: dict[str, object]) -> None:
+    name, eq, value = arg[len(OWN_PREFIX):].partition("=")
+    if not eq or not value:
+        raise KbuildError(f"{arg}: expected {OWN_PREFIX}NAME=VALUE")
+    if name == "fail-on":
+        if value not in ("note", "warning", "error", "none"):
+            raise KbuildError(f"{arg}: fail-on must be note, warning, error or none")
+        opts["fail_on"] = value
+    elif name in ("store", "config"):
+        opts[name] = Path(value)
+    elif name == "rules":
+        opts["rules"] = value
+    elif name == "tu-timeout":
+        opts["timeout"] = float(value)
+    else:
+        raise KbuildError(f"{arg}: unknown kmeminit option (known: fail-on, store, config, "
+                          "rules, tu-timeout)")
+
+
+def _is_sparse_only(arg: str, config: Config) -> bool:
+    flags = set(config.get("kbuild", "sparse_flags", default=[]) or [])
+    prefixes = tuple(config.get("kbuild", "sparse_prefixes", default=[]) or [])
+    return arg in flags or arg.startswith(prefixes)
+
+
+def split_argv(argv: list[str], config: Config
+               ) -> tuple[CcOptions, str, list[str], list[str]]:
+    """(kmeminit options, source file, gcc arguments, dropped sparse arguments) of one
+    kbuild CHECK invocation.  The source is the last argument naming a .c file."""
+    opts: dict[str, object] = {}
+    start = next((i for i, a in enumerate(argv) if a.startswith(_C_FLAGS_START)), 0)
+    gcc: list[str] = []
+    dropped: list[str] = []
+    source = None
+    for i, arg in enumerate(argv):
+        if arg.startswith(OWN_PREFIX):
+            _own_option(arg, opts)
+        elif not arg.startswith("-") and arg.endswith(".c"):
+            source = arg
+            gcc.append(arg)
+        elif i < start and not arg.startswith(("-I", "-include", "-U")) or \
+                _is_sparse_only(arg, config):
+            dropped.append(arg)  # CHECKFLAGS: sparse's, all already implied for clang
+        else:
+            gcc.append(arg)
+    if source is None:
+        raise KbuildError("no .c source file among the arguments "
+                          "(kbuild runs: $(CHECK) $(CHECKFLAGS) $(c_flags) file.c)")
+    return CcOptions(**opts), source, gcc, dropped  # type: ignore[arg-type]
+
+
+def entry_for(argv: list[str], config: Config, cwd: str
+              ) -> tuple[CcOptions, CompileEntry, list[str]]:
+    """The TU of one CHECK invocation as a compile entry, sanitised like a database's."""
+    opts, source, gcc, sparse = split_argv(argv, config)
+    file = os.path.realpath(source if os.path.isabs(source) else os.path.join(cwd, source))
+    if not os.path.isfile(file):
+        raise KbuildError(f"{source}: source file not found")
+    clang_args, dropped, arch = Sanitizer(config).sanitize(gcc, source, cwd)
+    arguments = ("cc", *gcc)  # as a compile database would hold it, minus CHECKFLAGS
+    return opts, CompileEntry(file, cwd, arguments, tuple(clang_args),
+                              tuple(sparse + dropped), arch), sparse
+
+
+def default_store(cwd: str) -> Path:
+    """KMEMINIT_STORE, else .kmeminit/facts.db under the object tree (make's cwd)."""
+    env = os.environ.get("KMEMINIT_STORE")
+    return Path(env) if env else Path(cwd) / ".kmeminit" / "facts.db"
+
+
+def _notice(message: str) -> None:
+    print(f"kmeminit-cc: {message}", file=sys.stderr)
+
+
+def run(argv: list[str]) -> int:
+    """One kbuild CHECK invocation; never a traceback (KMEMINIT_DEBUG=1 re-raises)."""
+    try:
+        return _run(argv)
+    except KbuildError as exc:
+        _notice(f"error: {exc}")
+        return EXIT_USAGE
+    except ConfigError as exc:
+        _notice(f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours must not break the kernel build
+        if os.environ.get("KMEMINIT_DEBUG"):
+            raise
+        _notice(f"internal error, TU skipped: {type(exc).__name__}: {exc}")
+        return EXIT_OK
+
+
+def _run(argv: list[str]) -> int:
+    from analyzer.index import index_entries
+    from analyzer.store import FactStore
+
+    cwd = os.getcwd()
+    first = load_config(None)
+    opts, _, _, _ = split_argv(argv, first)
+    config = load_config(opts.config) if opts.config else first
+    opts, entry, _ = entry_for(argv, config, cwd)
+    exclude = tuple(config.get("compdb", "exclude", default=[]) or [])
+    if os.path.relpath(entry.file, cwd).startswith(exclude):
+        return EXIT_OK  # host tools kbuild also checks (scripts/mod/empty.c): not kernel code
+    try:
+        store = FactStore(opts.store or default_store(cwd))
+    except Exception as exc:  # sqlite3 errors, a read-only tree
+        raise KbuildError(f"cannot open the fact store: {exc}") from None
+    timeout = opts.timeout or config.get("index", "tu_timeout", default=120)
+    stats = index_entries([entry], store, config, jobs=1, timeout=timeout)
+    notes = list(store.notifications) + stats.notifications
+    if stats.failed:
+        for note in notes:
+            if note.level is Level.ERROR:
+                _notice(f"{os.path.relpath(entry.file, cwd)}: {note.message}; TU skipped")
+        return EXIT_OK
+    return _report_tu(entry, store, config, opts, cwd, notes)
+
+
+def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptions, cwd: str,
+               notes: list[Notification]) -> int:
+    from analyzer.program import Program
+    from checkers import load_checkers, run_checkers
+    from sarif.paths import SourceTree
+    from sarif.text import _finding_lines, format_notification
+
+    enabled = ({r.strip().upper() for r in opts.rules.split(",") if r.strip()}
+               if opts.rules else None)
+    checkers, load_notes = load_checkers(enabled, config)
+    tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
+    headers = store.header_functions_called(  # type: ignore[attr-defined]
+        [fn for tu in tus for fn in tu.functions])
+    program = Program.from_tus(tus, headers)
+    findings, run_notes = run_checkers(checkers, program, config)
+    own = sorted((f for f in findings if f.location.file == entry.file),
+                 key=lambda f: (f.location.line, f.location.col, f.rule))
+    tree = SourceTree(cwd)
+    for finding in own:
+        print("\n".join(_finding_lines(tree, finding)), file=sys.stderr)
+    for note in notes + load_notes + run_notes:
+        if note.level is not Level.NOTE:
+            print(format_notification(note, tree), file=sys.stderr)
+    if opts.fail_on != "none":
+        threshold = Level(opts.fail_on).rank
+        if any(f.level.rank >= threshold for f in own):
+            return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def main() -> int:
+    """Console script `kmeminit-cc`."""
+    return run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

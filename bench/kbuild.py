@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""The kbuild flow against sparse, and the whole-tree prefilter against parsing everything.
+
+Usage: bench/kbuild.py --tree KTREE [--dir mm/] [-j 2] [--skip-kbuild] [--skip-prefilter]
+
+kbuild (on --dir, objects already built, so make only runs the checker):
+  sparse           `make -jN C=2 CHECK=sparse DIR`
+  kmeminit cold    `make -jN C=2 CHECK=kmeminit-cc DIR` on an empty store   (ratio to sparse)
+  kmeminit warm    the same again, nothing changed                          (ratio to sparse)
+  report           `kmeminit report` over that store
+  identical        fingerprints of report == `kmeminit check -p KTREE DIR` (its own store)
+prefilter (every TU of the compile database, empty stores):
+  all              `kmeminit check -p KTREE --no-prefilter`: TUs parsed, wall time
+  prefilter        `kmeminit check -p KTREE --prefilter`: TUs parsed, wall time
+  identical        the two finding sets, by fingerprint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+KMEMINIT = [sys.executable, "-m", "analyzer.cli"]
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+          ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return time.perf_counter() - start, proc
+
+
+def fingerprints(path: Path) -> set[str]:
+    return {f["fingerprint"] for f in json.loads(path.read_text())["findings"]}
+
+
+def parsed(stderr: str) -> int:
+    return sum(int(m) for m in re.findall(r"TUs: (\d+) parsed", stderr))
+
+
+def kbuild(tree: Path, directory: str, jobs: int, tmp: Path) -> None:
+    cc = shutil.which("kmeminit-cc", path=str(BIN)) or "kmeminit-cc"
+    make = ["make", "-s", f"-j{jobs}", "C=2"]
+    sparse, proc = timed([*make, "CHECK=sparse", directory], tree)
+    print(f"sparse          {sparse:7.1f} s  (exit {proc.returncode})")
+    env = dict(os.environ, KMEMINIT_STORE=str(tmp / "kbuild.db"))
+    cold, proc = timed([*make, f"CHECK={cc}", directory], tree, env)
+    print(f"kmeminit cold   {cold:7.1f} s  {cold / sparse:5.2f} x sparse  (exit "
+          f"{proc.returncode}, {proc.stderr.count('[KMI')} TU-local finding lines)")
+    warm, proc = timed([*make, f"CHECK={cc}", directory], tree, env)
+    print(f"kmeminit warm   {warm:7.1f} s  {warm / sparse:5.2f} x sparse")
+    out = tmp / "report.json"
+    rep, proc = timed([*KMEMINIT, "report", "--store", str(tmp / "kbuild.db"), "--format",
+                       "json", "-o", str(out), "--fail-on", "none", "--source-root",
+                       str(tree)], REPO)
+    print(f"report          {rep:7.1f} s  {proc.stderr.strip().splitlines()[-1]}")
+    check_out = tmp / "check.json"
+    chk, proc = timed([*KMEMINIT, "check", "-p", str(tree), directory, "--store",
+                       str(tmp / "check.db"), "--format", "json", "-o", str(check_out),
+                       "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
+    a, b = fingerprints(out), fingerprints(check_out)
+    print(f"check (cold)    {chk:7.1f} s  findings report {len(a)}, check {len(b)}, "
+          f"identical: {a == b} (only report {len(a - b)}, only check {len(b - a)})")
+
+
+def prefilter(tree: Path, jobs: int, tmp: Path) -> None:
+    results = {}
+    for name, flag in (("all", "--no-prefilter"), ("prefilter", "--prefilter")):
+        out = tmp / f"{name}.json"
+        secs, proc = timed([*KMEMINIT, "check", "-p", str(tree), flag, "--store",
+                            str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
+                            "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
+        results[name] = fingerprints(out)
+        rounds = [line for line in proc.stderr.splitlines() if "prefilter" in line]
+        print(f"{name:10} {parsed(proc.stderr):5d} TUs parsed  {secs:7.1f} s  "
+              f"{len(results[name])} findings")
+        for line in rounds:
+            print(f"           {line}")
+    a, b = results["all"], results["prefilter"]
+    print(f"identical: {a == b} (only all {len(a - b)}, only prefilter {len(b - a)})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tree", type=Path, required=True)
+    ap.add_argument("--dir", default="mm/")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-kbuild", action="store_true")
+    ap.add_argument("--skip-prefilter", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
+        if not args.skip_kbuild:
+            kbuild(args.tree.resolve(), args.dir, args.jobs, Path(tmp))
+        if not args.skip_prefilter:
+            prefilter(args.tree.resolve(), args.jobs, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""kmeminit-cc (make C=1 CHECK=kmeminit-cc) and kmeminit report, on the example tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from analyzer.compdb import open_compdb
+from analyzer.config import load_config
+from analyzer.kbuild import KbuildError, entry_for, run, split_argv
+from tests.helpers import EXAMPLE
+
+# What kbuild passes before c_flags for x86_64 (top Makefile + arch/x86/Makefile), with
+# sparse-only options a developer might add through CF.
+CHECKFLAGS = ["-D__linux__", "-Dlinux", "-D__STDC__", "-Dunix", "-D__unix__", "-Wbitwise",
+              "-Wno-return-void", "-Wno-unknown-attribute", "--arch=x86", "-mlittle-endian",
+              "-m64", "-D__x86_64__", "-Wsparse-all", "-fmax-warnings=100", "-Wno-decl"]
+CC = [sys.executable, "-m", "analyzer.cli", "cc"]
+
+
+@pytest.fixture(scope="module")
+def compdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compdb")
+    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+def kbuild_argv(entry: dict, cf: tuple[str, ...] = ()) -> list[str]:
+    """$(CHECKFLAGS) $(c_flags) file.c for a database entry (gcc ... -c -o x.o x.c)."""
+    args = entry["arguments"][1:-1]
+    i = args.index("-c")
+    c_flags = args[:i] + args[i + 3:]
+    return [*CHECKFLAGS, *cf, *c_flags, os.path.relpath(entry["file"], entry["directory"])]
+
+
+def raw_entries(compdb: Path) -> list[dict]:
+    return json.loads((compdb / "compile_commands.json").read_text())
+
+
+def test_sparse_flags_dropped_and_args_as_from_the_database(compdb: Path) -> None:
+    config = load_config()
+    for raw, entry in zip(raw_entries(compdb), open_compdb(compdb, config).entries,
+                          strict=True):
+        argv = kbuild_argv(raw, ("--kmeminit-fail-on=error",))
+        opts, source, gcc, dropped = split_argv(argv, config)
+        assert opts.fail_on == "error"
+        assert source == argv[-1]
+        assert set(CHECKFLAGS) <= set(dropped)
+        _, cc_entry, _ = entry_for(argv, config, str(EXAMPLE))
+        # the same sanitised arguments, hence the same cache key and facts as `check`
+        assert cc_entry.clang_args == entry.clang_args
+        assert cc_entry.file == entry.file
+
+
+def test_unusable_input_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(EXAMPLE)
+    monkeypatch.setenv("KMEMINIT_STORE", str(tmp_path / "facts.db"))
+    assert run([*CHECKFLAGS, "-I./include"]) == 2
+    assert "no .c source file" in capsys.readouterr().err
+    assert run([*CHECKFLAGS, "mm/no_such_file.c"]) == 2
+    assert "source file not found" in capsys.readouterr().err
+    assert run(["--kmeminit-colour=yes", "mm/sparse.c"]) == 2
+    with pytest.raises(KbuildError):
+        split_argv(["--kmeminit-fail-on=sometimes", "x.c"], load_config())
+
+
+def test_crash_is_a_notice_and_exit_0(compdb: Path, tmp_path: Path) -> None:
+    raw = next(e for e in raw_entries(compdb) if e["file"].endswith("page_owner.c"))
+    env = dict(os.environ, KMEMINIT_STORE=str(tmp_path / "facts.db"),
+               KMEMINIT_FAULT="crash:page_owner")
+    proc = subprocess.run([*CC, *kbuild_argv(raw, ("--kmeminit-fail-on=note",))],
+                          cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line]
+    assert len(lines) == 1 and "crashed" in lines[0] and "mm/page_owner.c" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def kbuild_run(compdb: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+    """Every example TU through kmeminit-cc, 8 at a time (make -j8), CF=--kmeminit-fail-on=
+    error; one TU twice, as a rerun after make's dependency files changed would."""
+    store = tmp_path_factory.mktemp("kbuild") / "facts.db"
+    env = dict(os.environ, KMEMINIT_STORE=str(store))
+    env.pop("KMEMINIT_FAULT", None)
+    argvs = [kbuild_argv(e, ("--kmeminit-fail-on=error",)) for e in raw_entries(compdb)]
+    argvs.append(argvs[0])
+
+    def one(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CC, *argv], cwd=EXAMPLE, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    with ThreadPoolExecutor(8) as pool:
+        return store, list(pool.map(one, argvs))
+
+
+def test_concurrent_invocations_store_each_tu_once(
+        compdb: Path, kbuild_run: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
+    store, procs = kbuild_run
+    assert all("Traceback" not in p.stderr for p in procs), [p.stderr for p in procs]
+    db = sqlite3.connect(store)
+    files = [r[0] for r in db.execute("SELECT file FROM tus")]
+    expected = sorted(e.file for e in open_compdb(compdb, load_config()).entries)
+    assert sorted(files) == expected  # each TU exactly once, none lost
+    assert sorted(r[0] for r in db.execute("SELECT file FROM tu_commands")) == expected
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    usrs = [r[0] for r in db.execute("SELECT usr FROM header_functions")]
+    assert usrs and len(usrs) == len(set(usrs))
+
+
+def test_findings_gcc_style_and_fail_on(
+        kbuild_run: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
+    _, procs = kbuild_run
+    for proc in procs:
+        errors = [line for line in proc.stderr.splitlines()
+                  if ": error: " in line and line.rstrip().endswith("]")
+                  and "[KMI" in line]
+        assert proc.returncode == (1 if errors else 0), proc.stderr
+    findings = [line for p in procs for line in p.stderr.splitlines() if "[KMI" in line]
+    assert any(p.returncode == 1 for p in procs)
+    # gcc-style, relative to the object tree: path:line:col: level: message [RULE]
+    assert all(line.split(":")[0].endswith(".c") and not line.startswith("/")
+               for line in findings if not line.startswith(" "))
+
+
+def test_report_equals_check(compdb: Path, tmp_path: Path,
+                             kbuild_run: tuple[Path, list[subprocess.CompletedProcess[str]]]
+                             ) -> None:
+    from analyzer.cli import main
+
+    store, _ = kbuild_run
+    report_out, check_out = tmp_path / "report.json", tmp_path / "check.json"
+    assert main(["report", "--store", str(store), "--format", "json", "-o", str(report_out),
+                 "--fail-on", "none"]) == 0
+    assert main(["check", "-p", str(compdb), "--store", str(tmp_path / "check.db"),
+                 "--source-root", str(EXAMPLE), "--format", "json", "-o", str(check_out),
+                 "--fail-on", "none", "--no-progress", "-j", "2"]) == 0
+
+    def prints(path: Path) -> list[str]:
+        return sorted(f["fingerprint"] for f in json.loads(path.read_text())["findings"])
+
+    assert prints(report_out) and prints(report_out) == prints(check_out)
+    # paths select TUs, as for check
+    assert main(["report", "--store", str(store), "--format", "json", "-o",
+                 str(report_out), "--fail-on", "none", "mm/page_owner.c"]) == 0
+    files = {f["file"] for f in json.loads(report_out.read_text())["findings"]}
+    assert "mm/page_owner.c" in files
+    assert all(f == "mm/page_owner.c" or f.startswith("include/") for f in files)
+
+
+def test_report_without_store_is_a_usage_error(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from analyzer.cli import main
+
+    assert main(["report", "--store", str(tmp_path / "none.db")]) == 2
+    assert "no fact store" in capsys.readouterr().err
