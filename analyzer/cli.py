@@ -134,6 +134,8 @@ class Session:
 
 
 def _open_session(args: argparse.Namespace) -> Session:
+    if hasattr(args, "executor"):
+        _scheduler(args)  # option mistakes are reported before any input is read
     config = load_config(args.config)
     db = open_compdb(Path(args.compdb), config, args.paths, args.source_root)
     root = db.source_root
