@@ -44,12 +44,30 @@ def index_program(compdb: Path, source_root: Path, tmp_path: Path) -> Program:
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
 
 
-def build_example(tmp_path: Path) -> Program:
-    """The example tree's program, its compile database generated into `tmp_path` (a clean
-    clone has none in the tree)."""
+def example_compdb(out: Path) -> Path:
+    """The example tree's compile_commands.json, generated into `out` (a clean clone has
+    none in the tree); returns `out`."""
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(tmp_path)],
+    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(out)],
                    check=True, capture_output=True)
-    return index_program(tmp_path, EXAMPLE, tmp_path)
+    return out
+
+
+def build_example(tmp_path: Path) -> Program:
+    """The example tree's program, indexed into a store in `tmp_path`."""
+    return index_program(example_compdb(tmp_path), EXAMPLE, tmp_path)
+
+
+def install_test_plugin(root: Path, module_source: str, entry: str) -> Path:
+    """A checker plugin as pip would leave it: a module plus a .dist-info with a
+    `kmeminit.checkers` entry point, in `root` (put `root` on sys.path to use it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    name = entry.split("=", 1)[1].strip().split(":")[0]
+    (root / f"{name}.py").write_text(module_source)
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[kmeminit.checkers]\n{entry}\n")
+    return root

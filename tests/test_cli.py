@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import install_test_plugin
 from sarif_fixtures import DOC
 
 from analyzer.cli import main
@@ -52,15 +53,8 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "plugin"
-    root.mkdir()
-    (root / "test_rules_pkg.py").write_text(PLUGIN.format(doc=DOC))
-    info = root / "test_rules_pkg-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: test-rules-pkg\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[kmeminit.checkers]\nnamed = test_rules_pkg:NamedChecker\n")
-    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.syspath_prepend(str(install_test_plugin(
+        tmp_path / "plugin", PLUGIN.format(doc=DOC), "named = test_rules_pkg:NamedChecker")))
     cfg = tmp_path / "k.yaml"
     cfg.write_text("rules:\n  TEST001:\n    functions: [pfn_walk]\n")
     return cfg

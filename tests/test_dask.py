@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from analyzer.compdb import open_compdb
 from analyzer.config import load_config
 from analyzer.index import index_entries
 from analyzer.store import FactStore
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, example_compdb
 
 distributed = pytest.importorskip(
     "distributed", reason="dask.distributed is not installed (pip install 'kmeminit[dask]')")
@@ -28,10 +26,7 @@ def cluster():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def compdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("compdb")
-    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(out)], check=True,
-                   capture_output=True)
-    return out
+    return example_compdb(tmp_path_factory.mktemp("compdb"))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from analyzer.compdb import open_compdb
 from analyzer.config import load_config
 from analyzer.kbuild import KbuildError, entry_for, run, split_argv
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, example_compdb
 
 # What kbuild passes before c_flags for x86_64 (top Makefile + arch/x86/Makefile), with
 # sparse-only options a developer might add through CF.
@@ -27,10 +27,7 @@ CC = [sys.executable, "-m", "analyzer.cli", "cc"]
 
 @pytest.fixture(scope="module")
 def compdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("compdb")
-    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(out)], check=True,
-                   capture_output=True)
-    return out
+    return example_compdb(tmp_path_factory.mktemp("compdb"))
 
 
 def kbuild_argv(entry: dict, cf: tuple[str, ...] = ()) -> list[str]:
