@@ -2,6 +2,7 @@
 """The kbuild flow against sparse, and the whole-tree prefilter against parsing everything.
 
 Usage: bench/kbuild.py --tree KTREE [--dir mm/] [-j 2] [--skip-kbuild] [--skip-prefilter]
+                       [--compdb BIGGER/compile_commands.json]
 
 kbuild (on --dir, objects already built, so make only runs the checker):
   sparse           `make -jN C=2 CHECK=sparse DIR`
@@ -73,11 +74,11 @@ def kbuild(tree: Path, directory: str, jobs: int, tmp: Path) -> None:
           f"identical: {a == b} (only report {len(a - b)}, only check {len(b - a)})")
 
 
-def prefilter(tree: Path, jobs: int, tmp: Path) -> None:
+def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
     results = {}
     for name, flag in (("all", "--no-prefilter"), ("prefilter", "--prefilter")):
         out = tmp / f"{name}.json"
-        secs, proc = timed([*KMEMINIT, "check", "-p", str(tree), flag, "--store",
+        secs, proc = timed([*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
                             str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
                             "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
         results[name] = fingerprints(out)
@@ -97,12 +98,14 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-kbuild", action="store_true")
     ap.add_argument("--skip-prefilter", action="store_true")
+    ap.add_argument("--compdb", type=Path,
+                    help="compile database for the prefilter runs (default: the tree's)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
         if not args.skip_kbuild:
             kbuild(args.tree.resolve(), args.dir, args.jobs, Path(tmp))
         if not args.skip_prefilter:
-            prefilter(args.tree.resolve(), args.jobs, Path(tmp))
+            prefilter((args.compdb or args.tree).resolve(), args.jobs, Path(tmp))
     return 0
 
 
