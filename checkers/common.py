@@ -151,3 +151,12 @@ def hotplug_owned_functions(program: Program, config: Config) -> set[str]:
         return only_reached_from(program, entries.get("hotplug", set())
                                  | entries.get("device", set()))
     return program.memo(("hotplug-owned",), build)
+
+
+def witnesses(program: Program, config: Config, query, kinds: list[str]):
+    """(entry, witness steps) for every candidate entry of these kinds from which the
+    ordering query holds, in candidate_entries' deterministic order."""
+    engine = ordering_engine(program, config)
+    for entry in candidate_entries(program, config, kinds):
+        if engine.holds(entry, query):
+            yield entry, engine.witness(entry, query)

@@ -74,7 +74,7 @@ from analyzer.dataflow.ordering import Query, WitnessStep
 from analyzer.model import EventKind, Level
 from analyzer.program import Program
 from analyzer.results import Finding, Related
-from checkers.common import candidate_entries, ordering_engine, settings, witness_trace
+from checkers.common import settings, witness_trace, witnesses
 
 QUERY = Query.sequence("ONLINE", kills={0: ["INIT"]})
 
@@ -93,13 +93,9 @@ class OnlineBeforeInit:
     config_keys = ("entry_kinds",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        engine = ordering_engine(program, config)
         kinds = settings(config, self.id).get("entry_kinds", ["hotplug", "device"])
         reported: set[tuple[str, int]] = set()
-        for entry in candidate_entries(program, config, kinds):
-            if not engine.holds(entry, QUERY):
-                continue
-            steps = engine.witness(entry, QUERY)
+        for entry, steps in witnesses(program, config, QUERY, kinds):
             online = next(s for s in steps if s.label == "ONLINE")
             key = (online.location.file, online.location.line)
             if key in reported:

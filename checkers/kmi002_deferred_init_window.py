@@ -86,7 +86,7 @@ from analyzer.dataflow.ordering import Query, WitnessStep
 from analyzer.model import Level
 from analyzer.program import Program
 from analyzer.results import Finding, Related
-from checkers.common import candidate_entries, ordering_engine, settings, witness_trace
+from checkers.common import settings, witness_trace, witnesses
 
 QUERY = Query.sequence("VALID", "UNLOCK", "INIT_RANGE",
                        kills={1: ["INIT_RANGE"], 2: ["LOCK"]})
@@ -108,13 +108,9 @@ class DeferredInitWindow:
     config_keys = ("entry_kinds",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        engine = ordering_engine(program, config)
         kinds = settings(config, self.id).get("entry_kinds", ["device", "hotplug"])
         opened: set[str] = set()
-        for entry in candidate_entries(program, config, kinds):
-            if not engine.holds(entry, QUERY):
-                continue
-            steps = engine.witness(entry, QUERY)
+        for _, steps in witnesses(program, config, QUERY, kinds):
             unlock = next(s for s in steps if s.label == "UNLOCK")
             if unlock.usr in opened:
                 continue
