@@ -16,7 +16,7 @@ from pathlib import Path
 from analyzer import __version__
 from analyzer.compdb import CompdbError, CompileEntry, open_compdb
 from analyzer.config import Config, ConfigError, load_config
-from analyzer.fsutil import atomic_write_text
+from analyzer.fsutil import write_output
 from analyzer.index import IndexStats, index_entries
 from analyzer.model import Level, Notification
 from analyzer.program import Program
@@ -318,10 +318,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         text = FORMATS[args.format](sliced, session.source_root)
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     _print_notifications(session.notifications + stats.notifications, session.source_root)
     print(f"kmeminit: graph of {sliced.number_of_nodes()} functions, "
           f"{sliced.number_of_edges()} calls", file=sys.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.fsutil import atomic_write_text
+from analyzer.fsutil import write_output
 from analyzer.program import Program
 
 
@@ -40,10 +40,7 @@ def cmd_origins(args: argparse.Namespace) -> int:
     sets = inventory(engine, names)
     render = format_origins_json if args.format == "json" else format_origins_text
     text = render(pointer, sets, session.source_root)
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     _print_notifications(session.notifications + stats.notifications, session.source_root)
     print(f"kmeminit: {len(sets)} variable(s) of type {pointer}", file=sys.stderr)
     return EXIT_OK

@@ -35,7 +35,7 @@ from analyzer.cli import (
     _print_notifications,
     _select_rules,
 )
-from analyzer.fsutil import atomic_write_text
+from analyzer.fsutil import write_output
 from analyzer.model import Level, Notification
 from analyzer.results import Invocation, RunResult
 
@@ -140,10 +140,7 @@ def finish(result: RunResult, args: argparse.Namespace, session: Session,
     result = dataclasses.replace(result, category=args.category or default_category(session))
     result = _triage(result, inputs, report_unused)
     text, limit_notes = render(result, args.format)
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     _print_notifications(list(result.notifications) + limit_notes, session.source_root)
     if _has_input_errors(session):
         return EXIT_USAGE

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.fsutil import atomic_write_text
+from analyzer.fsutil import write_output
 from analyzer.program import Program
 from analyzer.reserved import report
 
@@ -35,10 +35,7 @@ def cmd_reserved(args: argparse.Namespace) -> int:
         text = to_markdown(data, session.source_root, args.title)
     else:
         text = FORMATS[args.format](data, session.source_root)
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     _print_notifications(session.notifications + stats.notifications, session.source_root)
     print(f"kmeminit: {len(analysis.sites)} PG_reserved sites, {len(analysis.readers)} "
           "readers", file=sys.stderr)

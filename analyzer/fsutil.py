@@ -30,3 +30,13 @@ def atomic_write_text(path: Path | str, text: str) -> None:
         if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # ENOSPC
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def write_output(path: Path | str | None, text: str) -> None:
+    """A command's result: atomically to `path` (-o), else to stdout."""
+    if path:
+        atomic_write_text(path, text)
+    else:
+        import sys
+
+        sys.stdout.write(text)

@@ -71,3 +71,41 @@ def install_test_plugin(root: Path, module_source: str, entry: str) -> Path:
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(f"[kmeminit.checkers]\n{entry}\n")
     return root
+
+
+# A plugin rule for tests: TEST001 flags every function named under rules.TEST001.functions.
+NAMED_PLUGIN = '''\
+"""{doc}"""
+from analyzer.model import Level, Location
+from analyzer.results import Finding
+
+
+class NamedChecker:
+    id = "TEST001"
+    name = "named-functions"
+    level = Level.WARNING
+    precision = "high"
+    tags = ("test",)
+    short = "Flags the functions named in config."
+    full = "One finding per function listed under rules.TEST001.functions."
+    config_keys = ("functions",)
+
+    def check(self, program, config):
+        for name in config.get("rules", "TEST001", "functions", default=[]):
+            for fn in program.named(name):
+                yield Finding.make(self.id, self.level, "{{fn}} is named",
+                                   Location(fn.file, fn.line, 1), fn.name, fn=fn.name)
+'''
+
+
+def named_checker_config(tmp_path: Path, monkeypatch, functions: list[str]) -> Path:
+    """Install the TEST001 plugin (on sys.path for this test) and return a config that asks
+    it to flag `functions`."""
+    from sarif_fixtures import DOC
+
+    monkeypatch.syspath_prepend(str(install_test_plugin(
+        tmp_path / "plugin", NAMED_PLUGIN.format(doc=DOC),
+        "named = test_rules_pkg:NamedChecker")))
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(f"rules:\n  TEST001:\n    functions: [{', '.join(functions)}]\n")
+    return cfg

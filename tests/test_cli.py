@@ -8,35 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import install_test_plugin
-from sarif_fixtures import DOC
+from helpers import named_checker_config
 
 from analyzer.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 
-PLUGIN = '''\
-"""{doc}"""
-from analyzer.model import Level, Location
-from analyzer.results import Finding
-
-
-class NamedChecker:
-    id = "TEST001"
-    name = "named-functions"
-    level = Level.WARNING
-    precision = "high"
-    tags = ("test",)
-    short = "Flags the functions named in config."
-    full = "One finding per function listed under rules.TEST001.functions."
-    config_keys = ("functions",)
-
-    def check(self, program, config):
-        for name in config.get("rules", "TEST001", "functions", default=[]):
-            for fn in program.named(name):
-                yield Finding.make(self.id, self.level, "{{fn}} is named",
-                                   Location(fn.file, fn.line, 1), fn.name, fn=fn.name)
-'''
 
 
 @pytest.fixture
@@ -53,11 +30,7 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.syspath_prepend(str(install_test_plugin(
-        tmp_path / "plugin", PLUGIN.format(doc=DOC), "named = test_rules_pkg:NamedChecker")))
-    cfg = tmp_path / "k.yaml"
-    cfg.write_text("rules:\n  TEST001:\n    functions: [pfn_walk]\n")
-    return cfg
+    return named_checker_config(tmp_path, monkeypatch, ["pfn_walk"])
 
 
 def run(*args: str) -> int:

@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import install_test_plugin
-from sarif_fixtures import DOC
-from test_cli import PLUGIN
+from helpers import named_checker_config
 
 from analyzer.cli import main
 
@@ -53,11 +51,7 @@ def tree(tmp_path: Path) -> Path:
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """TEST001 flags the functions named in the returned config (pfn_walk, outside_fn)."""
-    monkeypatch.syspath_prepend(str(install_test_plugin(
-        tmp_path / "plugin", PLUGIN.format(doc=DOC), "named = test_rules_pkg:NamedChecker")))
-    cfg = tmp_path / "k.yaml"
-    cfg.write_text("rules:\n  TEST001:\n    functions: [pfn_walk, outside_fn]\n")
-    return cfg
+    return named_checker_config(tmp_path, monkeypatch, ["pfn_walk", "outside_fn"])
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], message: str) -> None:
