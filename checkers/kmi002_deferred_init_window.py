@@ -9,6 +9,9 @@ released (`mem_hotplug_done()`), and only afterwards is the range's memmap initi
 (`memmap_init_range()`, `move_pfn_range_to_zone()`, `memmap_init_zone_device()`, per
 `events.INIT_RANGE` in the config).  One result per function in which the window opens
 (the function that drops the lock between the two), with the three steps as a code flow.
+The lock dropped must be the one held when the range became valid: a callee that takes
+and drops the hotplug lock itself (`mem_hotplug_begin()` … `mem_hotplug_done()`, a nested
+or later hotplug operation reached through the call graph) does not open the window.
 
 ## Why it matters in the kernel
 
@@ -88,8 +91,10 @@ from analyzer.program import Program
 from analyzer.results import Finding, Related
 from checkers.common import settings, witness_trace, witnesses
 
+# A LOCK between VALID and UNLOCK means the UNLOCK releases a lock taken after the range
+# became valid (a balanced begin/done pair further down the call graph), not the window.
 QUERY = Query.sequence("VALID", "UNLOCK", "INIT_RANGE",
-                       kills={1: ["INIT_RANGE"], 2: ["LOCK"]})
+                       kills={1: ["INIT_RANGE", "LOCK"], 2: ["LOCK"]})
 WHAT = {"VALID": "pfns become valid", "UNLOCK": "the hotplug lock is dropped",
         "INIT_RANGE": "the memmap is initialised only now"}
 

@@ -122,3 +122,20 @@ def test_three_step_sequence_across_functions() -> None:
         ["A", "C", "B"]
     assert not engine(straight("entry", "add", "init", "do_c"), straight("add", "do_a"),
                       straight("init", "do_b")).holds("c:@F@entry", query)
+
+
+def test_witness_through_recursion_names_every_step() -> None:
+    # The summary fact "rec can complete A then B" is first derived from the non-recursive
+    # branch; a witness must not explain it by the recursive call it is itself expanding.
+    rec = fn("rec", {0: ([], [2]), 1: ([], []),
+                     2: ([], [(3, "n", "true"), (4, "n", "false")]),
+                     3: (["rec", "do_b"], [1]), 4: (["do_a"], [1])})
+    e = engine(rec, straight("entry", "rec"))
+    labels = [s.label for s in e.witness("c:@F@entry", A_THEN_B) if s.label != "call"]
+    assert labels == ["A", "B"]
+    deep = fn("deep", {0: ([], [2]), 1: ([], []),
+                       2: ([], [(3, "n", "true"), (4, "n", "false")]),
+                       3: (["deep"], [1]), 4: (["do_a", "do_b"], [1])})
+    e = engine(deep, straight("entry", "deep"))
+    labels = [s.label for s in e.witness("c:@F@entry", A_THEN_B) if s.label != "call"]
+    assert labels == ["A", "B"]

@@ -89,6 +89,9 @@ class OrderingEngine:
     stores: Mapping[str, Iterable[str]] = field(default_factory=dict)
     _by_name: dict[str, frozenset[str]] = field(default_factory=dict)
     _summaries: dict[Query, dict[str, Summary]] = field(default_factory=dict)
+    # (usr, entry state, exit state) → when the fixpoint first derived it: a witness only
+    # uses callee facts derived earlier, so recursion cannot make it circular
+    _born: dict[Query, dict[tuple[str, int, int], int]] = field(default_factory=dict)
     _relevant_sets: dict[Query, set[str]] = field(default_factory=dict)
     _label_cache: dict[tuple[str, Event], frozenset[str]] = field(default_factory=dict)
 
@@ -171,6 +174,8 @@ class OrderingEngine:
         self._relevant_sets[query] = relevant
         sub = self.program.graph.subgraph(relevant)
         summaries: dict[str, Summary] = {u: {} for u in relevant}
+        born = self._born[query] = {}
+        tick = 0
         condensed = nx.condensation(sub)
         for scc in reversed(list(nx.topological_sort(condensed))):
             members = sorted(condensed.nodes[scc]["members"])
@@ -179,7 +184,11 @@ class OrderingEngine:
                 changed = False
                 for usr in members:
                     new = self._summarise(self.program.functions[usr], query, summaries)
+                    tick += 1
                     if new != summaries[usr]:
+                        for start, exits in new.items():
+                            for end in exits:
+                                born.setdefault((usr, start, end), tick)
                         summaries[usr] = new
                         changed = True
         return summaries
@@ -225,9 +234,11 @@ class OrderingEngine:
         return out
 
     def _transitions(self, fn: Function, node: _Node, query: Query,
-                     summaries: dict[str, Summary]):
+                     summaries: dict[str, Summary], before: int | None = None):
         """(next node, how) pairs.  how = (kind, detail, state before, state after the
-        event's own labels, state after the callee, callee) for witness reconstruction."""
+        event's own labels, state after the callee, callee) for witness reconstruction.
+        With `before`, only callee summary facts derived before that tick are used."""
+        born = self._born.get(query, {})
         block = fn.blocks[node.block]
         if node.pos < len(block.events):
             event = block.events[node.pos]
@@ -241,6 +252,8 @@ class OrderingEngine:
                     continue
                 for target in targets:
                     for after in summaries.get(target, {}).get(mid, frozenset()):
+                        if before is not None and born.get((target, mid, after), 0) >= before:
+                            continue
                         yield _Node(node.block, node.pos + 1, after), (
                             "call", event, node.state, mid, after, target)
             return
@@ -248,7 +261,7 @@ class OrderingEngine:
             yield _Node(edge.target, 0, node.state), ("edge", edge, 0, 0, 0, None)
 
     def _explore(self, fn: Function, start: int, query: Query, summaries: dict[str, Summary],
-                 goal=None, parents: dict | None = None):
+                 goal=None, parents: dict | None = None, before: int | None = None):
         """BFS over (block, position, state), yielding nodes as reached; `parents` (if
         given) receives each node's predecessor and transition."""
         first = _Node(0, 0, start)
@@ -263,7 +276,7 @@ class OrderingEngine:
                 return
             if node.state == query.accept:
                 continue  # acceptance is absorbing; no need to walk on
-            for nxt, how in self._transitions(fn, node, query, summaries):
+            for nxt, how in self._transitions(fn, node, query, summaries, before):
                 k = (nxt.block, nxt.pos, nxt.state)
                 if k not in parents:
                     parents[k] = ((node.block, node.pos, node.state), how)
@@ -293,7 +306,8 @@ class OrderingEngine:
 
         found = None
         parents: dict = {}
-        for node in self._explore(fn, start, query, summaries, goal, parents):
+        before = self._born[query].get((usr, start, end))
+        for node in self._explore(fn, start, query, summaries, goal, parents, before):
             if goal(node):
                 found = node
                 break
