@@ -300,7 +300,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     session = _open_session(args)
     stats = _index(session, args)
-    program = Program.from_store(session.store, [e.file for e in session.entries])
+    program = Program.from_store(session.store, [e.file for e in session.entries]).apply_config(
+        session.config)
     if args.function:
         graph = program.graph
         centre = sorted(_nodes(program, session.config, [args.function]))

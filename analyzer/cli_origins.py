@@ -29,6 +29,7 @@ def cmd_origins(args: argparse.Namespace) -> int:
     session = _open_session(args)
     stats = _index(session, args)
     program = Program.from_store(session.store, [e.file for e in session.entries])
+    program.apply_config(session.config)
     pointer = " ".join(args.pointer.split())
     if pointer.count("*") != 1 or not pointer.endswith("*"):
         raise UsageError(f"--type '{args.pointer}' is not a pointer to a record "

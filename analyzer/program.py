@@ -1,7 +1,12 @@
 """The merged program model: every function's facts and the cross-TU call graph.
 
 Nodes are functions keyed by USR (so two static functions of one name in different files
-stay distinct); a callee with no definition in the analysed set is an external node.  Each
+stay distinct); a callee with no definition in the analysed set is an external node.
+Configured kernel services (allocators, printk, notifier chains, …) are outside the call
+graph: a call to one is not an edge and the service's own calls are not followed, so
+"kmalloc() may reclaim, which may remove a memory block" does not make every allocation a
+hotplug event.  A service's own body is still a function of the program (its walkers are
+checked like any other code).  Each
 edge carries its call sites.  Calls through a struct field resolve through the
 function-pointer stores of all analysed TUs (`.page_free = f`, `ops->page_free = f`):
 `pgmap->ops->page_free(page)` gets an edge to every page_free implementation.
@@ -12,12 +17,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import networkx as nx
 
 from analyzer.model import CallSite, FnPtrStore, Function, TUFacts
 from analyzer.store import FactStore
+
+if TYPE_CHECKING:
+    from analyzer.config import Config
 
 T = TypeVar("T")
 
@@ -42,6 +50,8 @@ class Program:
     _fp_cache: dict[tuple[str | None, str | None], list[str]] | None = None
     _memo: dict[object, object] = field(default_factory=dict)
     unresolved: list[tuple[str, CallSite]] = field(default_factory=list)
+    # kernel services (config `services`): outside the call graph (see the module doc)
+    leaves: frozenset[str] = frozenset()
 
     # -- building --------------------------------------------------------------------
 
@@ -82,6 +92,15 @@ class Program:
         program.fp_stores.extend(fp_stores)
         program._fp_cache = None
         return program
+
+    def apply_config(self, config: Config) -> Program:
+        """Take the configured kernel services as call-graph leaves (idempotent)."""
+        leaves = frozenset(config.names(config.get("services", default=[]) or []))
+        if leaves != self.leaves:
+            self.leaves = leaves
+            self._graph = None
+            self._memo.clear()
+        return self
 
     def memo(self, key: object, factory: Callable[[], T]) -> T:
         """An analysis shared by every checker of a run (engines are built once)."""
@@ -124,8 +143,11 @@ class Program:
         return usrs[0] if len(usrs) == 1 else None
 
     def call_targets(self, site: CallSite) -> list[str]:
-        """Graph nodes a call site may reach (empty for an unresolved indirect call)."""
+        """Graph nodes a call site may reach (empty for an unresolved indirect call, and for
+        a call to a configured service: what a service does is not the caller's)."""
         if not site.indirect:
+            if site.callee in self.leaves:
+                return []
             return [site.callee_usr or f"extern:{site.callee}"]
         if site.record and site.field:
             return self.fp_targets(site.record, site.field)
@@ -145,6 +167,8 @@ class Program:
         for usr, fn in sorted(self.functions.items()):
             graph.add_node(usr, name=fn.name, file=fn.file, line=fn.line, external=False)
         for usr, fn in sorted(self.functions.items()):
+            if fn.name in self.leaves:
+                continue  # a service: what it calls is not followed
             for site in fn.calls:
                 targets = self.call_targets(site)
                 if site.indirect and not targets:

@@ -163,6 +163,8 @@ def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: 
     """
     findings: list[Finding] = []
     notes: list[Notification] = []
+    if hasattr(program, "apply_config"):  # a Program (tests pass stand-ins)
+        program.apply_config(config)
     for checker in checkers:
         try:
             found = list(checker.check(program, config))

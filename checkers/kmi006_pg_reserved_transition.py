@@ -10,7 +10,8 @@ analysed.  The entry points are the configured `entries` (boot, hotplug, device,
 freeing).  Each note gives:
 
 - the shortest call chain from the entry point to the site (the SARIF codeFlow), and how
-  many distinct function chains lead there (each recursion counted once);
+  many distinct function chains lead there (each recursion counted once; above 100 the
+  note says "more than 100" — on a full build everything leads everywhere);
 - whether the site sets or clears the bit;
 - the guarding conditions: for every function on the shortest chain, the conditions of
   the CFG edges that every path from the function's entry to the call (or the site) must
@@ -102,6 +103,10 @@ from analyzer.results import Finding, Step
 from checkers.common import reserved_analysis
 
 _VERB = {"set": "sets", "clear": "clears"}
+# Beyond this many distinct chains the number says only "the whole kernel leads here" (a
+# full build's call graph is one large strongly connected component): it is shown as
+# "more than 100" (the `kmeminit reserved` report keeps the exact number).
+MAX_CHAINS_SHOWN = 100
 
 
 def chain_trace(reach: Reach) -> tuple[Step, ...]:
@@ -148,6 +153,8 @@ class PgReservedTransition:
             args = {"callee": site.callee, "verb": _VERB[site.op], "fn": site.function,
                     "conditions": conditions}
             if reach.entry_usr is not None:
-                args |= {"chains": str(reach.chains), "effect": reach.effect}
+                chains = (str(reach.chains) if reach.chains <= MAX_CHAINS_SHOWN
+                          else f"more than {MAX_CHAINS_SHOWN}")
+                args |= {"chains": chains, "effect": reach.effect}
             yield Finding.make(self.id, self.level, template, site.location, site.function,
                                trace=chain_trace(reach), **args)

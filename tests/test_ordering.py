@@ -139,3 +139,29 @@ def test_witness_through_recursion_names_every_step() -> None:
     e = engine(deep, straight("entry", "deep"))
     labels = [s.label for s in e.witness("c:@F@entry", A_THEN_B) if s.label != "call"]
     assert labels == ["A", "B"]
+
+
+def test_services_are_outside_the_call_graph() -> None:
+    # `alloc` stands for a kernel service whose slow path happens to do A (and calls `deep`)
+    program = Program.from_functions([straight("entry", "alloc", "do_b"),
+                                      straight("alloc", "do_a", "deep"),
+                                      straight("deep", "do_a")])
+    e = OrderingEngine(program, LABELS)
+    assert e.holds("c:@F@entry", A_THEN_B)
+    program.leaves = frozenset({"alloc"})
+    program._graph = None
+    assert not program.graph.has_edge("c:@F@entry", "c:@F@alloc")
+    assert not program.graph.has_edge("c:@F@alloc", "c:@F@deep")
+    assert not OrderingEngine(program, LABELS).holds("c:@F@entry", A_THEN_B)
+    assert OrderingEngine(program, LABELS).holds("c:@F@alloc", Query.sequence("A"))
+
+
+def test_apply_config_takes_services_from_the_config() -> None:
+    from analyzer.config import load_config
+
+    program = Program.from_functions([straight("entry", "kfree", "do_b"),
+                                      straight("kfree", "do_a")])
+    assert program.graph.has_edge("c:@F@entry", "c:@F@kfree")
+    program.apply_config(load_config())
+    assert "kfree" in program.leaves and "__alloc_pages_noprof" in program.leaves
+    assert not program.graph.has_edge("c:@F@entry", "c:@F@kfree")
