@@ -38,7 +38,7 @@ SCHEMA: dict[str, Any] = {
     "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
     "index": {"tu_timeout": (int, float)},
     "kbuild": {"sparse_flags": _STR_LIST, "sparse_prefixes": _STR_LIST},
-    "prefilter": {"min_tus": int, "max_rounds": int, "symbols": _STR_LIST,
+    "prefilter": {"min_tus": int, "max_rounds": int, "max_fanout": int, "symbols": _STR_LIST,
                   "ignore": _STR_LIST},
     "aliases": {"*": _STR_LIST},
     "events": {"*": _STR_LIST},

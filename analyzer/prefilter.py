@@ -1,18 +1,25 @@
-"""Whole-tree prefilter: parse only the TUs the rules can care about.
+"""Whole-tree prefilter: parse only the TUs the rules can care about, in one batch.
 
 1. A TU is relevant when its .c file, or a header it includes directly with quotes (the
    kernel's private headers: "internal.h"), mentions a configured symbol: the event,
    entry, pfn, PG_reserved and altmap names of the config (with their aliases), minus
    `prefilter.ignore` (names every file uses), plus `prefilter.symbols`.  A regular
-   expression over bytes; results are cached by content hash for the run, so a header
-   shared by many TUs is scanned once.  Angle-bracket headers are not scanned: nearly
-   every TU includes <linux/mm.h>, and their inline functions reach the store through
-   any parsed TU that includes them.
-2. The relevant TUs are indexed; the slice is every function that mentions a symbol plus
-   its callers in the indexed code.  Un-indexed TUs that define a function the slice calls
-   (a definition at column 0, kernel style) or that call a non-static slice function by
-   name are added and indexed, and so on until no TU is added or `prefilter.max_rounds`
-   rounds have run.  Each round is logged to stderr.
+   expression over bytes, cached by content hash, so a header shared by many TUs is
+   scanned once.
+2. The set grows along calls until no relevant TU is added.  The growth runs on a lexical
+   call index of the whole database (analyzer/lexindex.py: kernel-style function bodies,
+   every included header's inline functions and macros, ops-table stores), which costs a
+   few seconds where parsing costs minutes, so there are no parse rounds: each rule family
+   states which functions its verdicts depend on (`lexical_demand`), the closure is taken
+   to a fixpoint (at most `prefilter.max_rounds` call levels), and the TUs defining those
+   functions are parsed together with the relevant ones.  What was added, and why, is
+   logged to stderr.
+
+The lexical index over-approximates calls (both #ifdef arms, every same-named function)
+and follows calls through a struct field only for fields with at most
+`prefilter.max_fanout` stored functions in the database (generic dispatch such as a driver
+`probe` or a notifier is not followed); configured `services` are leaves, as in the
+program's call graph.  Calls the preprocessor builds from pasted names are not seen.
 """
 
 from __future__ import annotations
@@ -24,11 +31,9 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from analyzer.compdb import CompileEntry
 from analyzer.config import Config
-from analyzer.program import Program
+from analyzer.lexindex import LexIndex
 from analyzer.store import FactStore
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
@@ -112,107 +117,181 @@ def _quote_includes(entry: CompileEntry, data: bytes) -> list[str]:
     return found
 
 
+def _config_names(config: Config, section: str, *keys: str) -> set[str]:
+    values = config.get(section, default={}) or {}
+    chosen = [values.get(k, []) or [] for k in keys] if keys else list(values.values())
+    return set(config.names(sorted({n for names in chosen for n in names})))
+
+
+def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
+    """The functions (lexical keys) each rule family needs parsed besides the TUs that
+    mention configured symbols, so that its verdicts are those of the whole database:
+
+    events     every caller chain of a function with an ordering event (KMI001, KMI002:
+               their summaries, and which functions are uncalled entries)
+    reserved   functions on a call path from a configured entry point to a PG_reserved
+               site or reader (KMI006, KMI007: chains, conditions, net effects)
+    walkers    for each function converting pfns with pfn_to_page(): either a caller chain
+               up to an uncalled function that is neither `__init` nor a hotplug / device
+               entry (so it is not boot-only nor hotplug-owned), or, when there is none,
+               all its callers; and the callees it may pass a struct page to (KMI003)
+    origins    callers of functions taking or returning the tracked pointer or a struct
+               holding it (KMI004, KMI005: where the altmap comes from)
+    """
+    events = _config_names(config, "events")
+    stores = _config_names(config, "event_stores")
+    entries = _config_names(config, "entries")
+    hot = _config_names(config, "entries", "hotplug", "device")
+    reserved = _config_names(config, "reserved", "set", "clear", "readers", "wrappers_set",
+                             "wrappers_clear")
+    bits = _config_names(config, "reserved", "bits")
+    unsafe = (_config_names(config, "pfn", "converters")
+              - _config_names(config, "pfn", "online_guards"))
+    types = {w for t in [config.get("altmap", "pointer", default=""),
+                         config.get("altmap", "container", default=""),
+                         *(config.get("origins", default={}) or {})]
+             for w in _IDENT.findall(t or "") if w not in ("struct", "union")}
+
+    def mentioning(words: set[str]) -> set[str]:
+        return {k for k, fns in lex.defs.items() if any(fn.mentions & words for fn in fns)}
+
+    storing = {k for k, fns in lex.defs.items() if any(fn.stores & stores for fn in fns)}
+    out: dict[str, set[str]] = {}
+    out["events"] = lex.up(lex.keys_named(events) | storing)
+    sites = lex.keys_named(reserved) | mentioning(bits)
+    out["reserved"] = lex.up(sites) & lex.down(lex.keys_named(entries))
+    walkers = {k for k in mentioning(unsafe) if not any(fn.macro for fn in lex.defs[k])}
+    need: set[str] = set()
+    for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
+        for key in sorted(walkers):
+            if avoid(key):
+                continue
+            chain = lex.path_to_root(key, avoid)
+            need |= set(chain) if chain is not None else lex.up([key], avoid)
+    page_callees = lex.down(walkers, lambda k: any(fn.page_param for fn in lex.defs.get(k, ())))
+    out["walkers"] = need | page_callees
+    typed = {k for k, fns in lex.defs.items() if any(fn.signature & types for fn in fns)}
+    out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
+    return out
+
+
+_ANY_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
+
+
+def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+    """(quote dirs, angle dirs, forced includes) of a compile entry, as the preprocessor
+    searches them."""
+    quote: list[str] = []
+    angle: list[str] = []
+    forced: list[str] = []
+    args = entry.clang_args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        for flag, where in (("-iquote", quote), ("-I", angle), ("-isystem", angle),
+                            ("-idirafter", angle), ("-include", forced)):
+            if arg == flag and i + 1 < len(args):
+                where.append(os.path.join(entry.directory, args[i + 1]))
+                i += 1
+                break
+            if arg.startswith(flag) and len(arg) > len(flag) and flag != "-include":
+                where.append(os.path.join(entry.directory, arg[len(flag):]))
+                break
+        i += 1
+    return tuple(quote + angle), tuple(angle), forced
+
+
+def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
+    """The lexical call index of every TU's .c file and the quoted headers it includes
+    (charged to the TU), plus every header reachable through includes (charged to none)."""
+    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
+                   leaves=frozenset(config.names(config.get("services", default=[]) or [])))
+    seen_headers: set[str] = set()
+    resolved: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+
+    def resolve(kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]) -> str | None:
+        key = (kind, name, here, dirs)
+        if key not in resolved:
+            rel = os.fsdecode(name)
+            found = None
+            for d in ((here,) if kind == b'"' else ()) + dirs:
+                path = os.path.normpath(os.path.join(d, rel))
+                if os.path.isfile(path):
+                    found = path
+                    break
+            resolved[key] = found
+        return resolved[key]
+
+    for entry in entries:
+        data = _read(entry.file)
+        if data is None:
+            continue
+        lex.add(entry.file, data)
+        quote, angle, forced = _search_dirs(entry)
+        for h in _quote_includes(entry, data):
+            hd = _read(h)
+            if hd is not None:
+                lex.add(h, hd, owner=entry.file)
+        todo = [(entry.file, data)] + [(f, None) for f in forced]
+        while todo:
+            path, text = todo.pop()
+            if text is None:
+                if path in seen_headers:
+                    continue
+                seen_headers.add(path)
+                text = _read(path)
+                if text is None:
+                    continue
+                lex.add(path, text, header=True)
+            here = os.path.dirname(path)
+            for kind, name in _ANY_INCLUDE.findall(text):
+                found = resolve(kind, name, here, quote if kind == b'"' else angle)
+                if found is not None and found not in seen_headers:
+                    todo.append((found, None))
+    return lex
+
+
 @dataclass
 class PrefilterReport:
     total: int
     initial: int = 0
-    rounds: list[tuple[int, int]] = field(default_factory=list)  # (by callee, by caller)
+    added: dict[str, int] = field(default_factory=dict)  # rule family → TUs it added
+    levels: int = 0  # call levels the growth followed (its fixpoint, or the bound)
+    bounded: bool = False  # stopped by prefilter.max_rounds before the fixpoint
     kept: int = 0
 
     def summary(self) -> str:
-        grown = "; ".join(f"round {n}: +{a + b} ({a} define callees, {b} call the slice)"
-                          for n, (a, b) in enumerate(self.rounds, 1))
+        grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
+        stop = (f"stopped at the bound of {self.levels} call levels" if self.bounded
+                else f"fixpoint after {self.levels} call levels")
         return (f"kmeminit: prefilter: {self.initial} of {self.total} TUs mention configured "
-                f"symbols{'; ' + grown if grown else ''}; {self.kept} TUs analysed")
-
-
-def slice_names(program: Program, symbols: frozenset[str]) -> tuple[set[str], set[str]]:
-    """(names the slice calls that no indexed TU defines, non-static slice function names)
-    for a program: the slice is what mentions a symbol, plus its callers."""
-    graph = program.graph
-    seeds = {usr for usr, fn in program.functions.items()
-             if fn.name in symbols or any(c.callee in symbols for c in fn.calls)
-             or any(m.name in symbols for m in fn.macros)}
-    members = _ancestors(graph, seeds)
-    callees: set[str] = set()
-    callers: set[str] = set()
-    for usr in members:
-        fn = program.functions.get(usr)
-        if fn is None:
-            continue
-        if fn.linkage == "external" and not fn.from_header:
-            callers.add(fn.name)
-        for _, target in graph.out_edges(usr):
-            if graph.nodes[target]["external"]:
-                callees.add(graph.nodes[target]["name"])
-    return callees, callers
-
-
-def _ancestors(graph: nx.DiGraph, seeds: set[str]) -> set[str]:
-    """The seeds and every node with a call path to one (one reverse traversal)."""
-    seen = {s for s in seeds if s in graph}
-    stack = list(seen)
-    while stack:
-        for caller in graph.predecessors(stack.pop()):
-            if caller not in seen:
-                seen.add(caller)
-                stack.append(caller)
-    return seen
-
-
-def _grow(pending: list[CompileEntry], callees: set[str], callers: set[str]
-          ) -> tuple[list[CompileEntry], list[CompileEntry]]:
-    """Un-indexed TUs defining one of `callees` (at column 0), or calling one of `callers`."""
-    define = (re.compile(rb"^[A-Za-z_][^;{}\n]*\b(?:" + b"|".join(
-        re.escape(n.encode()) for n in sorted(callees)) + rb")\s*\(", re.M) if callees else None)
-    call = (re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(callers))
-                       + rb")\s*\(") if callers else None)
-    by_callee, by_caller = [], []
-    for entry in pending:
-        data = _read(entry.file)
-        if data is None:
-            continue
-        if define is not None and define.search(data):
-            by_callee.append(entry)
-        elif call is not None and call.search(data):
-            by_caller.append(entry)
-    return by_callee, by_caller
+                f"symbols; grown along calls ({stop}): {grown or 'nothing added'}; "
+                f"{self.kept} TUs analysed")
 
 
 def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Config,
                     index: Callable[[list[CompileEntry]], object],
                     log: Callable[[str], None] | None = None
                     ) -> tuple[list[CompileEntry], PrefilterReport]:
-    """Index the relevant TUs of `entries` (through `index`, called once per round with the
-    TUs to add); returns them, in database order, and what was done."""
+    """Choose the relevant TUs of `entries` and index them (one call of `index`); returns
+    them, in database order, and what was done."""
     def say(message: str) -> None:
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
-    symbols = config_symbols(config)
-    scan = TextScan(symbols)
+    scan = TextScan(config_symbols(config))
     report = PrefilterReport(len(entries))
     chosen = {e.file for e in entries if scan.mentions(e)}
     report.initial = len(chosen)
-    index([e for e in entries if e.file in chosen])
-    searched_callees: set[str] = set()
-    searched_callers: set[str] = set()
-    for n in range(1, int(config.get("prefilter", "max_rounds", default=4)) + 1):
-        program = Program.from_store(store, sorted(chosen))
-        callees, callers = slice_names(program, symbols)
-        callees -= searched_callees
-        callers -= searched_callers
-        searched_callees |= callees
-        searched_callers |= callers
-        pending = [e for e in entries if e.file not in chosen]
-        by_callee, by_caller = _grow(pending, callees, callers)
-        report.rounds.append((len(by_callee), len(by_caller)))
-        say(f"kmeminit: prefilter round {n}: {len(callees)} callees, {len(callers)} callers "
-            f"searched; +{len(by_callee) + len(by_caller)} TUs")
-        if not by_callee and not by_caller:
-            break
-        chosen |= {e.file for e in by_callee + by_caller}
-        index(by_callee + by_caller)
+    lex = build_lexindex(entries, config)
+    lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
+    known = {e.file for e in entries}
+    for why, keys in lexical_demand(lex, config).items():
+        files = lex.files_defining(keys) & known
+        report.added[why] = len(files - chosen)
+        chosen |= files
+    report.levels, report.bounded = lex.deepest, lex.bounded
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
     say(report.summary())
+    index(kept)
     return kept, report

@@ -1,4 +1,5 @@
-"""Whole-tree prefilter: relevant TUs by text, grown along calls, bounded, same findings."""
+"""Whole-tree prefilter: relevant TUs by text, grown along the lexical call index to a
+fixpoint, parsed in one batch, bounded, logged, same findings."""
 
 from __future__ import annotations
 
@@ -12,34 +13,45 @@ import pytest
 from analyzer.compdb import open_compdb
 from analyzer.config import Config, load_config
 from analyzer.index import index_entries
-from analyzer.prefilter import config_symbols, prefilter_index
+from analyzer.lexindex import scan_text
+from analyzer.prefilter import build_lexindex, config_symbols, prefilter_index
 from analyzer.store import FactStore
 from tests.helpers import EXAMPLE, compdb_for
 
 SOURCES = {
-    # mentions a configured symbol: relevant
-    "walker.c": "int pfn_valid(unsigned long pfn);\nint helper_b(int x);\n"
-                "int a_walker(unsigned long pfn)\n{\n\treturn pfn_valid(pfn) + helper_b(1);\n}\n",
-    # defines a function the slice calls: added in round 1 (callee)
-    "helper.c": "static int twice(int x) { return 2 * x; }\n"
-                "int helper_b(int x)\n{\n\treturn twice(x);\n}\n",
-    # calls a slice function: added in round 1 (caller), and joins the slice
-    "user.c": "int a_walker(unsigned long pfn);\nint c_user(void)\n{\n\treturn a_walker(3);\n}\n",
-    # calls the caller: added in round 2
-    "top.c": "int c_user(void);\nint top(void)\n{\n\treturn c_user();\n}\n",
+    # mentions configured symbols (a pfn walker): relevant by text
+    "walker.c": "#include <mm.h>\n"
+                "int count_pages(unsigned long start, unsigned long end)\n{\n"
+                "\tunsigned long pfn;\n\tint n = 0;\n\n"
+                "\tfor (pfn = start; pfn < end; pfn++)\n"
+                "\t\tif (pfn_valid(pfn))\n\t\t\tn += page_ok(pfn_to_page(pfn));\n"
+                "\treturn n;\n}\n",
+    # a callee the walker hands its struct page to (KMI003 reads through it): walkers
+    "pageok.c": "#include <mm.h>\nint page_ok(struct page *page)\n{\n"
+                "\treturn page_count(page) > 0;\n}\n",
+    # the walker's caller, and its caller, an uncalled function: the chain that shows the
+    # walker is neither boot-only nor hotplug-owned (walkers)
+    "user.c": "int count_pages(unsigned long start, unsigned long end);\n"
+              "int count_all(void)\n{\n\treturn count_pages(0, 100);\n}\n",
+    "top.c": "int count_all(void);\nlong stats_read(void)\n{\n\treturn count_all();\n}\n",
+    # callers of a function with an ordering event, up to the root (events)
+    "hot.c": "#include <mm.h>\nint grow(int nid)\n{\n\treturn arch_add_memory(nid, 0, 0, 0);\n}\n",
+    "grower.c": "int grow(int nid);\nint driver_grow(void)\n{\n\treturn grow(0);\n}\n",
     # relevant through a private header it includes with quotes
-    "private.c": '#include "private.h"\nint p(void) { return 0; }\n',
+    "private.c": '#include "private.h"\nint p(void)\n{\n\treturn 0;\n}\n',
     "private.h": "#define MARK(page) SetPageReserved(page)\n",
-    # unrelated, and a mention only in a comment-free angle-bracket header
-    "other.c": "#include <global.h>\nint other(void) { return 1; }\n",
-    "inc/global.h": "int pfn_valid(unsigned long pfn);\n",
+    # unrelated; a mention only in an angle-bracket header does not count
+    "other.c": "#include <mm.h>\nint other(void)\n{\n\treturn 1;\n}\n",
+    "inc/mm.h": "struct page;\nint pfn_valid(unsigned long pfn);\nint page_count(struct page *p);\n"
+                "struct page *pfn_to_page(unsigned long pfn);\n"
+                "int page_ok(struct page *page);\n"
+                "int arch_add_memory(int nid, unsigned long s, unsigned long n, void *p);\n",
 }
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> tuple[Path, list]:
+def _tree(tmp_path: Path, sources: dict[str, str]) -> list:
     src = tmp_path / "src"
-    for name, text in SOURCES.items():
+    for name, text in sources.items():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_text(text)
     db = compdb_for(sorted(src.glob("*.c")), src, tmp_path)
@@ -47,7 +59,12 @@ def tree(tmp_path: Path) -> tuple[Path, list]:
     for entry in raw:
         entry["arguments"].insert(1, f"-I{src / 'inc'}")
     db.write_text(json.dumps(raw))
-    return tmp_path, open_compdb(db, load_config(), source_root=str(src)).entries
+    return open_compdb(db, load_config(), source_root=str(src)).entries
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, list]:
+    return tmp_path, _tree(tmp_path, SOURCES)
 
 
 def _run(entries: list, store: FactStore, config: Config) -> tuple[list[str], object, list]:
@@ -62,26 +79,82 @@ def _run(entries: list, store: FactStore, config: Config) -> tuple[list[str], ob
     return sorted(Path(e.file).name for e in kept), report, [batches, logged]
 
 
-def test_relevant_by_text_then_grown_along_calls(tree: tuple[Path, list]) -> None:
+def test_relevant_by_text_then_grown_along_calls_in_one_batch(tree: tuple[Path, list]) -> None:
     tmp, entries = tree
     kept, report, (batches, logged) = _run(entries, FactStore(tmp / "facts.db"), load_config())
-    assert batches[0] == ["private.c", "walker.c"]
-    assert batches[1] == ["helper.c", "user.c"]
-    assert batches[2] == ["top.c"]
-    assert kept == ["helper.c", "private.c", "top.c", "user.c", "walker.c"]  # not other.c
-    assert (report.total, report.initial, report.kept) == (6, 2, 5)
-    assert report.rounds[:2] == [(1, 1), (0, 1)]
-    assert any("round 2" in line for line in logged)
-    assert "2 of 6 TUs mention configured symbols" in logged[-1]
+    assert kept == ["grower.c", "hot.c", "pageok.c", "private.c", "top.c", "user.c",
+                    "walker.c"]  # not other.c
+    assert batches == [kept]  # one parse batch, no rounds
+    assert (report.total, report.initial, report.kept) == (8, 3, 7)
+    assert report.added["events"] == 1  # grower.c
+    assert report.added["walkers"] == 3  # pageok.c, user.c, top.c
+    assert not report.bounded and report.levels >= 2
+    assert "3 of 8 TUs mention configured symbols" in logged[-1]
+    assert "+1 for events" in logged[-1] and "fixpoint" in logged[-1]
 
 
 def test_growth_is_bounded(tree: tuple[Path, list]) -> None:
     tmp, entries = tree
     config = load_config()
     config.data["prefilter"]["max_rounds"] = 1
-    kept, report, _ = _run(entries, FactStore(tmp / "facts.db"), config)
+    kept, report, (_, logged) = _run(entries, FactStore(tmp / "facts.db"), config)
     assert "top.c" not in kept and "user.c" in kept
-    assert len(report.rounds) == 1
+    assert report.bounded and "stopped at the bound of 1 call levels" in logged[-1]
+
+
+def test_generic_dispatch_is_not_followed(tmp_path: Path) -> None:
+    # online_pages() runs from an ops-table callback; with few implementations of that
+    # field the caller through it is needed, with many (a driver-core `probe`) it is not
+    callback = ("#include <mm.h>\nint my_probe(int nid)\n{\n"
+                "\treturn arch_add_memory(nid, 0, 0, 0);\n}\n"
+                "struct my_driver drv = {\n\t.probe = my_probe,\n};\n")
+    core = "struct my_driver;\nint bus_probe(struct my_driver *d)\n{\n\treturn d->probe(0);\n}\n"
+    others = {f"other{i}.c": f"int p{i}(int nid)\n{{\n\treturn 0;\n}}\n"
+              f"struct my_driver d{i} = {{\n\t.probe = p{i},\n}};\n" for i in range(5)}
+    sources = {"cb.c": callback, "core.c": core, "inc/mm.h": SOURCES["inc/mm.h"]}
+    few = _tree(tmp_path / "few", sources)
+    many = _tree(tmp_path / "many", sources | others)
+    config = load_config()
+    kept, _, _ = _run(few, FactStore(tmp_path / "few.db"), config)
+    assert "core.c" in kept
+    kept, _, _ = _run(many, FactStore(tmp_path / "many.db"), config)
+    assert "core.c" not in kept
+
+
+def test_services_are_leaves(tmp_path: Path) -> None:
+    # kfree() is a service: that some kfree path may add memory does not make every
+    # caller of kfree a caller of the hotplug event
+    sources = {"slab.c": "#include <mm.h>\nvoid kfree(void *p)\n{\n"
+                         "\tarch_add_memory(0, 0, 0, 0);\n}\n",
+               "user.c": "void kfree(void *p);\nvoid drop(void *p)\n{\n\tkfree(p);\n}\n",
+               "inc/mm.h": SOURCES["inc/mm.h"]}
+    kept, _, _ = _run(_tree(tmp_path, sources), FactStore(tmp_path / "facts.db"), load_config())
+    assert kept == ["slab.c"]
+
+
+def test_lexical_scan_kernel_style() -> None:
+    text = (b"/* static int not_me(void) { */\n"
+            b"static int __init boot_setup(struct page *page,\n\t\tint n)\n{\n"
+            b"\tms->section_mem_map |= SECTION_IS_ONLINE;\n"
+            b"\tflags = SECTION_MARKED;\n"
+            b"\treturn ops->page_free(page) + helper(\"call(\");\n}\n"
+            b"#define WRAP(x) real_call(x)\n"
+            b"struct ops o = {\n\t.page_free = boot_setup,\n};\n")
+    lex = scan_text("/t/a.c", text)
+    fn, macro = lex.functions
+    assert (fn.name, fn.static, fn.init, fn.page_param) == ("boot_setup", True, True, True)
+    assert fn.calls == {"helper"} and fn.fields_called == {"page_free"}
+    assert "SECTION_IS_ONLINE" in fn.stores and "SECTION_MARKED" not in fn.stores
+    assert (macro.name, macro.macro, macro.calls) == ("WRAP", True, {"real_call"})
+    assert lex.fp_stores == (("page_free", "boot_setup"),)
+
+
+def test_headers_join_the_call_relation(tree: tuple[Path, list]) -> None:
+    _, entries = tree
+    lex = build_lexindex(entries, load_config())
+    assert any(path.endswith("inc/mm.h") for path in lex.files)
+    assert lex.files_defining(["count_pages"]) == {e.file for e in entries
+                                                   if e.file.endswith("walker.c")}
 
 
 def test_symbols_come_from_config() -> None:
@@ -102,5 +175,6 @@ def test_same_findings_with_and_without_prefilter(tmp_path: Path) -> None:
         assert main(["check", "-p", str(tmp_path), "--source-root", str(EXAMPLE), flag,
                      "--store", str(tmp_path / f"{flag}.db"), "--format", "json", "-o",
                      str(out), "--fail-on", "none", "--no-progress", "-j", "2"]) == 0
-        prints.append(sorted(f["fingerprint"] for f in json.loads(out.read_text())["findings"]))
+        prints.append(sorted((f["fingerprint"], f["message"])
+                             for f in json.loads(out.read_text())["findings"]))
     assert prints[0] and prints[0] == prints[1]

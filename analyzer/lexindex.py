@@ -1,0 +1,311 @@
+"""A lexical call index of C sources written in kernel style, for the whole-tree prefilter.
+
+No preprocessing and no parsing: comments and literals are blanked, and function bodies are
+found the way kernel style (checkpatch) writes them — a definition's opening brace alone at
+column 0, its closing brace alone at column 0.  Object-like and function-like macros count as
+functions too (`#define FOO(x) bar(x)` calls bar), so a call hidden behind a local macro is
+still seen.  The result over-approximates calls (both arms of an #ifdef, every function of a
+name) and is cheap: tens of megabytes of C in a few seconds.
+
+What it answers, by name: who calls a function (directly, or through a struct field it is
+stored into: `.page_free = f` and `->page_free(`), what a function calls, which files define
+or mention a name, and whether a definition is `__init` or takes a `struct page *`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+_BLANK = re.compile(rb'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+_BODY = re.compile(rb"^\{[ \t]*\n(.*?)^\}", re.M | re.S)
+_CALL = re.compile(rb"(->|\.)?[ \t]*\b([A-Za-z_]\w*)[ \t]*\(")
+_IDENT = re.compile(rb"\b[A-Za-z_]\w*\b")
+_NAME = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(.*(?:\\\n.*)*)", re.M)
+_FIELD_STORE = re.compile(rb"(?:^|[,{\s])\.[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*&?[ \t]*([A-Za-z_]\w*)"
+                          rb"[ \t]*[,}\n]|->[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*&?[ \t]*"
+                          rb"([A-Za-z_]\w*)[ \t]*;")
+_ASSIGNED = re.compile(rb"(?:->|\.)[ \t]*\w+[ \t]*(?:\[[^\]]*\][ \t]*)?[|]?=(?!=)([^;]*)")
+_STORED = re.compile(rb"(?<![~\w])[A-Za-z_]\w*")
+_KEYWORDS = frozenset(b"if for while switch return sizeof typeof __typeof__ do case else "
+                      b"defined __attribute__ __builtin_expect likely unlikely asm "
+                      b"__asm__ volatile alignof _Alignof".split())
+_INIT = re.compile(rb"\b__init\b|\.init\.text")
+
+
+@dataclass(frozen=True)
+class LexFunction:
+    """One definition (or function-like macro) found in a file."""
+
+    name: str
+    file: str
+    line: int
+    static: bool
+    init: bool  # marked __init: runs at boot only
+    page_param: bool  # takes a struct page * (or folio) parameter
+    signature: frozenset[str]  # identifiers of the declaration (types, attributes)
+    calls: frozenset[str]  # names called directly
+    fields_called: frozenset[str]  # `->f(` / `.f(`: calls through struct fields
+    mentions: frozenset[str]  # every identifier of the body (address-taking, constants)
+    stores: frozenset[str] = frozenset()  # stored into a field (`p->f |= X`, not `~X`)
+    macro: bool = False
+
+
+@dataclass(frozen=True)
+class LexFile:
+    path: str
+    functions: tuple[LexFunction, ...]
+    idents: frozenset[str]
+    fp_stores: tuple[tuple[str, str], ...]  # (field, function name)
+
+
+def _blank(match: re.Match[bytes]) -> bytes:
+    text = match.group(0)
+    return b"\n" * text.count(b"\n") if text.count(b"\n") else b" "
+
+
+def _header(text: bytes, start: int) -> bytes:
+    """The declaration lines right above a body's opening brace."""
+    lines = text[:start].rstrip(b"\n").split(b"\n")
+    out: list[bytes] = []
+    for line in reversed(lines[-12:]):
+        stripped = line.strip()
+        if not stripped or stripped.endswith((b";", b"}")) or stripped.startswith(b"#"):
+            break
+        out.append(line)
+    return b"\n".join(reversed(out))
+
+
+def _calls(body: bytes) -> tuple[set[str], set[str]]:
+    direct: set[str] = set()
+    fields: set[str] = set()
+    for m in _CALL.finditer(body):
+        name = m.group(2)
+        if name in _KEYWORDS:
+            continue
+        (fields if m.group(1) else direct).add(name.decode("latin-1"))
+    return direct, fields
+
+
+def scan_text(path: str, data: bytes) -> LexFile:
+    """The lexical facts of one file's text."""
+    text = _BLANK.sub(_blank, data)
+    functions: list[LexFunction] = []
+    for m in _BODY.finditer(text):
+        head = _header(text, m.start())
+        names = _NAME.findall(head)
+        names = [n for n in names if n not in _KEYWORDS]
+        if not names or b"=" in head.split(names[0])[0]:
+            continue
+        body = m.group(1)
+        direct, fields = _calls(body)
+        words = head.split()
+        stored = {w.decode("latin-1") for rhs in _ASSIGNED.findall(body)
+                  for w in _STORED.findall(rhs)}
+        functions.append(LexFunction(
+            names[0].decode("latin-1"), path, text.count(b"\n", 0, m.start()),
+            b"static" in words, _INIT.search(head) is not None,
+            b"struct page" in head or b"struct folio" in head,
+            frozenset(w.decode("latin-1") for w in _IDENT.findall(head)),
+            frozenset(direct), frozenset(fields),
+            frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), frozenset(stored)))
+    for m in _DEFINE.finditer(text):
+        body = m.group(2)
+        direct, fields = _calls(body)
+        functions.append(LexFunction(
+            m.group(1).decode("latin-1"), path, text.count(b"\n", 0, m.start()) + 1, False,
+            False, False, frozenset(), frozenset(direct), frozenset(fields),
+            frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), macro=True))
+    stores = []
+    for m in _FIELD_STORE.finditer(text):
+        field, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        stores.append((field.decode("latin-1"), value.decode("latin-1")))
+    return LexFile(path, tuple(functions),
+                   frozenset(w.decode("latin-1") for w in set(_IDENT.findall(text))),
+                   tuple(sorted(set(stores))))
+
+
+class LexIndex:
+    """Call relations over many files (each text scanned once per content).  Nodes are
+    names, except that a static function of a .c file is `name@file`, so same-named static
+    helpers of different files stay apart."""
+
+    def __init__(self, max_fanout: int | None = None,
+                 leaves: frozenset[str] = frozenset()) -> None:
+        self.max_fanout = max_fanout  # field calls with more stored targets are not edges
+        self.leaves = leaves  # services: outside the call relation (see Program)
+        self.max_levels = 1 << 30  # call levels a closure follows
+        self.deepest = 0  # the most levels a closure needed
+        self.bounded = False  # a closure was cut short by max_levels
+        self.files: dict[str, LexFile] = {}
+        self._by_hash: dict[bytes, LexFile] = {}
+        self.defs: dict[str, list[LexFunction]] = defaultdict(list)
+        self.callers: dict[str, set[str]] = defaultdict(set)
+        self.calls: dict[str, set[str]] = defaultdict(set)
+        self.field_callers: dict[str, set[str]] = defaultdict(set)  # field → caller keys
+        self.fields_called: dict[str, set[str]] = defaultdict(set)  # key → fields
+        self.stored_in: dict[str, set[str]] = defaultdict(set)  # key → fields
+        self.field_targets: dict[str, set[str]] = defaultdict(set)  # field → keys
+        self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
+        self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
+        self.header_owners: dict[str, list[str]] = defaultdict(list)  # key → TUs
+
+    def add(self, path: str, data: bytes, owner: str | None = None,
+            header: bool = False) -> LexFile:
+        """Scan a file's text.  `owner` (a TU's .c file) is the file charged with what a
+        quoted header it includes defines and mentions; a `header` (an angle-bracket
+        include) is charged to no TU: its inline functions and macros only join the call
+        relation, and come with any TU that includes it."""
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        lex = self._by_hash.get(digest)
+        if lex is None:
+            lex = self._by_hash[digest] = scan_text(path, data)
+        tu = owner or path
+        local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
+            if owner is None and not header else set()
+
+        def key(name: str) -> str:
+            return f"{name}@{path}" if name in local else name
+
+        for fn in lex.functions:
+            k = key(fn.name)
+            if header:
+                pass
+            elif owner is None:
+                self.defined_in[k].add(tu)
+            elif tu not in self.header_owners[k]:
+                self.header_owners[k].append(tu)
+            if fn not in self.defs[k]:
+                self.defs[k].append(fn)
+                self.add_function(k, (key(c) for c in fn.calls), fn.fields_called)
+        if not header:
+            for name in lex.idents:
+                self.mentioned_in[name].add(tu)
+        for field_name, target in lex.fp_stores:
+            self.stored_in[key(target)].add(field_name)
+            self.field_targets[field_name].add(key(target))
+        self.files.setdefault(path, lex)
+        return lex
+
+    def add_function(self, key: str, calls: Iterable[str], fields: Iterable[str] = ()) -> None:
+        """A function's calls (also those known from elsewhere: a parsed header function)."""
+        for callee in calls:
+            self.callers[callee].add(key)
+            self.calls[key].add(callee)
+        for field_name in fields:
+            self.field_callers[field_name].add(key)
+            self.fields_called[key].add(field_name)
+
+    def _dispatch(self, field_name: str) -> bool:
+        """Whether calls through this field count: not a generic dispatch field (a driver
+        core `probe`, a notifier, a file operation) with many implementations."""
+        return self.max_fanout is None or \
+            len(self.field_targets.get(field_name, ())) <= self.max_fanout
+
+    def _leaf(self, key: str) -> bool:
+        return key.split("@", 1)[0] in self.leaves
+
+    def callers_of(self, key: str) -> set[str]:
+        if self._leaf(key):
+            return set()  # a call to a service is not an edge
+        out = set(self.callers.get(key, ()))
+        for field_name in self.stored_in.get(key, ()):
+            if self._dispatch(field_name):
+                out |= self.field_callers.get(field_name, set())
+        return {c for c in out if not self._leaf(c)}
+
+    def callees_of(self, key: str) -> set[str]:
+        if self._leaf(key):
+            return set()
+        out = set(self.calls.get(key, ()))
+        for field_name in self.fields_called.get(key, ()):
+            if self._dispatch(field_name):
+                out |= self.field_targets.get(field_name, set())
+        return {c for c in out if not self._leaf(c)}
+
+    def is_init(self, key: str) -> bool:
+        fns = self.defs.get(key, ())
+        return bool(fns) and all(fn.init for fn in fns)
+
+    def _closure(self, keys: Iterable[str], step: Callable[[str], set[str]],
+                 accept: Callable[[str], bool], expand: Callable[[str], bool]) -> set[str]:
+        """Level-by-level closure, at most `max_levels` levels (recorded in `deepest`, and
+        `bounded` when the bound cut it short)."""
+        seen = set(keys)
+        frontier = [k for k in seen if expand(k)]
+        level = 0
+        while frontier:
+            if level >= self.max_levels:
+                self.bounded = True
+                break
+            level += 1
+            nxt = []
+            for k in frontier:
+                for other in step(k):
+                    if other not in seen and accept(other):
+                        seen.add(other)
+                        if expand(other):
+                            nxt.append(other)
+            frontier = nxt
+        self.deepest = max(self.deepest, level)
+        return seen
+
+    def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None) -> set[str]:
+        """The keys and every key with a call path to one; keys `stop` accepts are
+        included but their callers are not followed."""
+        return self._closure(keys, self.callers_of, lambda k: True,
+                             lambda k: stop is None or not stop(k))
+
+    def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None
+             ) -> set[str]:
+        """The keys and every key they reach by calls (into keys `follow` accepts)."""
+        return self._closure(keys, self.callees_of,
+                             lambda k: follow is None or follow(k), lambda k: True)
+
+    def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
+        """A shortest caller chain from `key` up to a function nothing calls, through no key
+        `avoid` accepts (macros are not roots: their users are), or None (also when no
+        root is within `max_levels`)."""
+        parents: dict[str, str | None] = {key: None}
+        depth = {key: 0}
+        queue = deque([key])
+        while queue:
+            k = queue.popleft()
+            callers = self.callers_of(k)
+            if not callers and self.defs.get(k) and not all(fn.macro for fn in self.defs[k]):
+                chain = []
+                node: str | None = k
+                while node is not None:
+                    chain.append(node)
+                    node = parents[node]
+                self.deepest = max(self.deepest, depth[k])
+                return chain
+            if depth[k] >= self.max_levels:
+                self.bounded = True
+                continue
+            for c in sorted(callers):
+                if c not in parents and not avoid(c):
+                    parents[c] = k
+                    depth[c] = depth[k] + 1
+                    queue.append(c)
+        return None
+
+    def keys_named(self, names: Iterable[str]) -> set[str]:
+        """Keys of these names: the global name and every static of that name."""
+        wanted = set(names)
+        return {k for k in self.defs if k.split("@", 1)[0] in wanted} | wanted
+
+    def files_defining(self, keys: Iterable[str]) -> set[str]:
+        """The TUs to parse to have these functions: their .c files, else (a function only
+        a quoted header defines) the first TU that includes it."""
+        out: set[str] = set()
+        for k in keys:
+            if self.defined_in.get(k):
+                out |= self.defined_in[k]
+            elif self.header_owners.get(k):
+                out.add(self.header_owners[k][0])
+        return out
