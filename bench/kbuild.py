@@ -45,6 +45,10 @@ def fingerprints(path: Path) -> set[str]:
     return {f["fingerprint"] for f in json.loads(path.read_text())["findings"]}
 
 
+def by_fingerprint(path: Path) -> dict[str, dict]:
+    return {f["fingerprint"]: f for f in json.loads(path.read_text())["findings"]}
+
+
 def parsed(stderr: str) -> int:
     return sum(int(m) for m in re.findall(r"TUs: (\d+) parsed", stderr))
 
@@ -89,6 +93,11 @@ def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
             print(f"           {line}")
     a, b = results["all"], results["prefilter"]
     print(f"identical: {a == b} (only all {len(a - b)}, only prefilter {len(b - a)})")
+    full, pre = by_fingerprint(tmp / "all.json"), by_fingerprint(tmp / "prefilter.json")
+    both = sorted(set(full) & set(pre))
+    messages = sum(full[k]["message"] != pre[k]["message"] for k in both)
+    traces = sum(full[k]["trace"] != pre[k]["trace"] for k in both)
+    print(f"of the {len(both)} shared findings: {messages} messages and {traces} traces differ")
 
 
 def main() -> int:
