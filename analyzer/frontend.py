@@ -25,6 +25,7 @@ from clang import cindex as ci
 from analyzer.facts import CFGBuilder, LineIndex, lex, macro_uses, section_markers
 from analyzer.model import (
     EXIT_BLOCK,
+    GLOBAL_FP,
     Assign,
     CallSite,
     EventKind,
@@ -511,6 +512,11 @@ class _TU:
         root = _tree(var)
         init = next((n for n in reversed(root.kids) if n.k == K_INIT_LIST), None)
         if init is None:
+            # `static online_page_callback_t online_page_callback = generic_online_page;`
+            target = self.function_ref(root.kids[-1]) if root.kids else None
+            if target is not None:
+                yield FnPtrStore(GLOBAL_FP, self.usr(var), target[0], target[1],
+                                 self.loc(root.kids[-1].c))
             return
         for record, fld, value in self.init_items(init):
             target = self.function_ref(value)
@@ -799,6 +805,11 @@ class _FunctionWalker:
             if fn is not None:
                 self.stores.append(FnPtrStore(target.record, target.field, fn[0], fn[1],
                                               loc, self.name))
+        elif target.kind is ValueKind.GLOBAL and target.usr:
+            fn = self.x.function_ref(value)
+            if fn is not None:
+                self.stores.append(FnPtrStore(GLOBAL_FP, target.usr, fn[0], fn[1], loc,
+                                              self.name))
 
     def _if(self, n: _Node) -> None:
         if len(n.kids) < 2:
@@ -1099,6 +1110,11 @@ class _FunctionWalker:
             name = x.decl_name(ref) if ref is not None else x.spelling(s.c)
             if ref is not None and ref._kind_id == K_FUNCTION:
                 return name, x.usr(ref), False, None, None
+            if ref is not None and ref._kind_id == K_VAR and \
+                    self.lib.clang_getCursorLinkage(ref) > 1:
+                # a file-scope function pointer (`online_page_callback(page, order)`):
+                # resolved through the functions stored into that variable
+                return name, None, True, GLOBAL_FP, x.usr(ref)
             return name, None, True, None, None
         if s.k == K_MEMBER_EXPR:
             ref = x.referenced(s.c)

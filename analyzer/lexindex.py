@@ -29,6 +29,8 @@ _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(.*(?:\\\n.*)*)"
 _FIELD_STORE = re.compile(rb"(?:^|[,{\s])\.[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*&?[ \t]*([A-Za-z_]\w*)"
                           rb"[ \t]*[,}\n]|->[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*&?[ \t]*"
                           rb"([A-Za-z_]\w*)[ \t]*;")
+_VAR_STORE = re.compile(rb"(?:(?<![\w.>])([A-Za-z_]\w*)|\([ \t]*\*[ \t]*([A-Za-z_]\w*)[ \t]*\)"
+                        rb"[ \t]*\([^()]*\))[ \t]*=[ \t]*&?[ \t]*([A-Za-z_]\w*)[ \t]*;")
 _ASSIGNED = re.compile(rb"(?:->|\.)[ \t]*\w+[ \t]*(?:\[[^\]]*\][ \t]*)?[|]?=(?!=)([^;]*)")
 _STORED = re.compile(rb"(?<![~\w])[A-Za-z_]\w*")
 _KEYWORDS = frozenset(b"if for while switch return sizeof typeof __typeof__ do case else "
@@ -61,6 +63,7 @@ class LexFile:
     functions: tuple[LexFunction, ...]
     idents: frozenset[str]
     fp_stores: tuple[tuple[str, str], ...]  # (field, function name)
+    var_stores: tuple[tuple[str, str], ...] = ()  # (variable, name): `cb = f;`
 
 
 def _blank(match: re.Match[bytes]) -> bytes:
@@ -124,9 +127,11 @@ def scan_text(path: str, data: bytes) -> LexFile:
     for m in _FIELD_STORE.finditer(text):
         field, value = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         stores.append((field.decode("latin-1"), value.decode("latin-1")))
+    variables = {((m.group(1) or m.group(2)).decode("latin-1"), m.group(3).decode("latin-1"))
+                 for m in _VAR_STORE.finditer(text)}
     return LexFile(path, tuple(functions),
                    frozenset(w.decode("latin-1") for w in set(_IDENT.findall(text))),
-                   tuple(sorted(set(stores))))
+                   tuple(sorted(set(stores))), tuple(sorted(variables)))
 
 
 class LexIndex:
@@ -150,6 +155,7 @@ class LexIndex:
         self.fields_called: dict[str, set[str]] = defaultdict(set)  # key → fields
         self.stored_in: dict[str, set[str]] = defaultdict(set)  # key → fields
         self.field_targets: dict[str, set[str]] = defaultdict(set)  # field → keys
+        self.held_in: dict[str, set[str]] = defaultdict(set)  # key → variables holding it
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
         self.header_owners: dict[str, list[str]] = defaultdict(list)  # key → TUs
@@ -188,6 +194,10 @@ class LexIndex:
         for field_name, target in lex.fp_stores:
             self.stored_in[key(target)].add(field_name)
             self.field_targets[field_name].add(key(target))
+        for variable, target in lex.var_stores:
+            # `online_page_callback = generic_online_page;`: whoever calls the variable
+            # calls the function (any plain `a = b;` counts; b need not be a function)
+            self.held_in[key(target)].add(variable)
         self.files.setdefault(path, lex)
         return lex
 
@@ -213,6 +223,8 @@ class LexIndex:
         if self._leaf(key):
             return set()  # a call to a service is not an edge
         out = set(self.callers.get(key, ()))
+        for variable in self.held_in.get(key, ()):
+            out |= self.callers.get(variable, set())
         for field_name in self.stored_in.get(key, ()):
             if self._dispatch(field_name):
                 out |= self.field_callers.get(field_name, set())

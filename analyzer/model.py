@@ -184,10 +184,15 @@ class Function:
     blocks: tuple[Block, ...] = ()
 
 
+GLOBAL_FP = "<global>"  # the record of a file-scope function-pointer variable
+
+
 @dataclass(frozen=True)
 class FnPtrStore:
     """A function stored into a function-pointer field: `.page_free = f` in an ops table,
-    or `ops->page_free = f`.  `function` is None for the enclosing scope of a static table."""
+    or `ops->page_free = f`; or into a file-scope function-pointer variable
+    (`online_page_callback = f`), recorded as record GLOBAL_FP and the variable's USR as
+    the field.  `function` is None for the enclosing scope of a static table."""
 
     record: str
     field: str

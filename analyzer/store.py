@@ -20,7 +20,7 @@ from pathlib import Path
 
 from analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreError(Exception):

@@ -178,3 +178,23 @@ def test_same_findings_with_and_without_prefilter(tmp_path: Path) -> None:
         prints.append(sorted((f["fingerprint"], f["message"])
                              for f in json.loads(out.read_text())["findings"]))
     assert prints[0] and prints[0] == prints[1]
+
+
+def test_function_pointer_variables_are_followed(tmp_path: Path) -> None:
+    # generic_online_page() clears PG_reserved; online_pages_range() reaches it only through
+    # the online_page_callback variable, and add_memory() (an entry) calls it
+    sources = {"free.c": "#include <mm.h>\nvoid generic_online_page(struct page *page)\n{\n"
+                         "\tClearPageReserved(page);\n}\n",
+               "range.c": "struct page;\nvoid generic_online_page(struct page *page);\n"
+                          "static void (*online_page_callback)(struct page *) = "
+                          "generic_online_page;\n"
+                          "void online_pages_range(struct page *page)\n{\n"
+                          "\tonline_page_callback(page);\n}\n",
+               "entry.c": "struct page;\nvoid online_pages_range(struct page *page);\n"
+                          "int add_memory(struct page *page)\n{\n"
+                          "\tonline_pages_range(page);\n\treturn 0;\n}\n",
+               "inc/mm.h": SOURCES["inc/mm.h"] + "void ClearPageReserved(struct page *p);\n"}
+    kept, report, _ = _run(_tree(tmp_path, sources), FactStore(tmp_path / "facts.db"),
+                           load_config())
+    assert kept == ["entry.c", "free.c", "range.c"]
+    assert report.added["reserved"] == 1  # range.c; entry.c mentions add_memory

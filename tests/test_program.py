@@ -138,3 +138,49 @@ def test_stack_global_and_helper_origins(program: Program, origins: OriginEngine
     [site] = [c for c in via.calls if c.callee == "sparse_add_section"]
     assert set(origins.of_value(via, site.args[3])) == {
         Origin("embedded", "struct dev_pagemap.altmap")}
+
+
+GLOBAL_FP_SOURCE = """\
+struct page;
+typedef void (*online_page_callback_t)(struct page *page, unsigned int order);
+void __free_pages_core(struct page *page, unsigned int order, int context);
+
+void generic_online_page(struct page *page, unsigned int order)
+{
+	__free_pages_core(page, order, 1);
+}
+
+static online_page_callback_t online_page_callback = generic_online_page;
+
+static void driver_online_page(struct page *page, unsigned int order)
+{
+}
+
+int set_online_page_callback(online_page_callback_t cb)
+{
+	online_page_callback = driver_online_page;
+	return 0;
+}
+
+static online_page_callback_t unused_callback;
+
+void online_pages_range(struct page *page)
+{
+	(*online_page_callback)(page, 0);
+	unused_callback(page, 1);
+}
+"""
+
+
+def test_calls_through_file_scope_function_pointers(tmp_path: Path) -> None:
+    """memory hotplug frees onlined pages through `online_page_callback`: the initialiser
+    and every assignment of a function to the variable are its targets."""
+    src = tmp_path / "hotplug.c"
+    src.write_text(GLOBAL_FP_SOURCE)
+    program = build_program([src], tmp_path)
+    [caller] = program.by_name["online_pages_range"]
+    graph = program.graph
+    assert {graph.nodes[t]["name"] for t in graph.successors(caller)} == \
+        {"generic_online_page", "driver_online_page"}
+    assert all(graph.edges[caller, t]["indirect"] for t in graph.successors(caller))
+    assert [site.callee for _, site in program.unresolved] == ["unused_callback"]
