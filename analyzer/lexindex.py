@@ -31,6 +31,9 @@ _FIELD_STORE = re.compile(rb"(?:^|[,{\s])\.[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*&?[ 
                           rb"([A-Za-z_]\w*)[ \t]*;")
 _VAR_STORE = re.compile(rb"(?:(?<![\w.>])([A-Za-z_]\w*)|\([ \t]*\*[ \t]*([A-Za-z_]\w*)[ \t]*\)"
                         rb"[ \t]*\([^()]*\))[ \t]*=[ \t]*&?[ \t]*([A-Za-z_]\w*)[ \t]*;")
+_GLOBAL_DECL = re.compile(rb"^(?![ \t]|#|typedef\b|struct\s+\w+\s*\{|return\b)[A-Za-z_][^(;{}=\n]*?"
+                          rb"(?:\b([A-Za-z_]\w*)|\(\s*\*\s*([A-Za-z_]\w*)\s*\)\s*\([^()]*\))"
+                          rb"\s*(?:=|;)", re.M)
 _ASSIGNED = re.compile(rb"(?:->|\.)[ \t]*\w+[ \t]*(?:\[[^\]]*\][ \t]*)?[|]?=(?!=)([^;]*)")
 _STORED = re.compile(rb"(?<![~\w])[A-Za-z_]\w*")
 _KEYWORDS = frozenset(b"if for while switch return sizeof typeof __typeof__ do case else "
@@ -64,6 +67,7 @@ class LexFile:
     idents: frozenset[str]
     fp_stores: tuple[tuple[str, str], ...]  # (field, function name)
     var_stores: tuple[tuple[str, str], ...] = ()  # (variable, name): `cb = f;`
+    globals: frozenset[str] = frozenset()  # variables declared at file scope
 
 
 def _blank(match: re.Match[bytes]) -> bytes:
@@ -129,9 +133,11 @@ def scan_text(path: str, data: bytes) -> LexFile:
         stores.append((field.decode("latin-1"), value.decode("latin-1")))
     variables = {((m.group(1) or m.group(2)).decode("latin-1"), m.group(3).decode("latin-1"))
                  for m in _VAR_STORE.finditer(text)}
+    declared = {(m.group(1) or m.group(2)).decode("latin-1")
+                for m in _GLOBAL_DECL.finditer(text)}
     return LexFile(path, tuple(functions),
                    frozenset(w.decode("latin-1") for w in set(_IDENT.findall(text))),
-                   tuple(sorted(set(stores))), tuple(sorted(variables)))
+                   tuple(sorted(set(stores))), tuple(sorted(variables)), frozenset(declared))
 
 
 class LexIndex:
@@ -156,6 +162,7 @@ class LexIndex:
         self.stored_in: dict[str, set[str]] = defaultdict(set)  # key → fields
         self.field_targets: dict[str, set[str]] = defaultdict(set)  # field → keys
         self.held_in: dict[str, set[str]] = defaultdict(set)  # key → variables holding it
+        self.globals: set[str] = set()  # file-scope variables of every file scanned
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
         self.header_owners: dict[str, list[str]] = defaultdict(list)  # key → TUs
@@ -194,9 +201,10 @@ class LexIndex:
         for field_name, target in lex.fp_stores:
             self.stored_in[key(target)].add(field_name)
             self.field_targets[field_name].add(key(target))
+        self.globals |= lex.globals
         for variable, target in lex.var_stores:
             # `online_page_callback = generic_online_page;`: whoever calls the variable
-            # calls the function (any plain `a = b;` counts; b need not be a function)
+            # calls the function (kept for file-scope variables only, see callers_of)
             self.held_in[key(target)].add(variable)
         self.files.setdefault(path, lex)
         return lex
@@ -224,7 +232,8 @@ class LexIndex:
             return set()  # a call to a service is not an edge
         out = set(self.callers.get(key, ()))
         for variable in self.held_in.get(key, ()):
-            out |= self.callers.get(variable, set())
+            if variable in self.globals:
+                out |= self.callers.get(variable, set())
         for field_name in self.stored_in.get(key, ()):
             if self._dispatch(field_name):
                 out |= self.field_callers.get(field_name, set())
