@@ -45,6 +45,7 @@ SCHEMA: dict[str, Any] = {
     "event_stores": {"*": _STR_LIST},
     "entries": {"*": _STR_LIST},
     "services": _STR_LIST,
+    "dispatch": _STR_LIST,
     "origins": {"*": {"allocators": _STR_LIST, "embedded_helpers": {"*": str}}},
     "altmap": {"pointer": str, "container": str, "member": str,
                "recovery_macros": _STR_LIST, "offset_macros": _STR_LIST},

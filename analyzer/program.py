@@ -6,7 +6,9 @@ Configured kernel services (allocators, printk, notifier chains, …) are outsid
 graph: a call to one is not an edge and the service's own calls are not followed, so
 "kmalloc() may reclaim, which may remove a memory block" does not make every allocation a
 hotplug event.  A service's own body is still a function of the program (its walkers are
-checked like any other code).  Each
+checked like any other code).  Calls through the generic dispatch tables of other
+subsystems (config `dispatch`: file, inode and bus operations, notifiers, work items, …)
+are left unresolved: a callback registered there is an entry of its own.  Each
 edge carries its call sites.  Calls through a struct field resolve through the
 function-pointer stores of all analysed TUs (`.page_free = f`, `ops->page_free = f`):
 `pgmap->ops->page_free(page)` gets an edge to every page_free implementation.
@@ -52,6 +54,8 @@ class Program:
     unresolved: list[tuple[str, CallSite]] = field(default_factory=list)
     # kernel services (config `services`): outside the call graph (see the module doc)
     leaves: frozenset[str] = frozenset()
+    # generic dispatch tables (config `dispatch`): calls through them are not resolved
+    dispatch: frozenset[str] = frozenset()
 
     # -- building --------------------------------------------------------------------
 
@@ -94,10 +98,11 @@ class Program:
         return program
 
     def apply_config(self, config: Config) -> Program:
-        """Take the configured kernel services as call-graph leaves (idempotent)."""
+        """Take the configured kernel services and dispatch tables (idempotent)."""
         leaves = frozenset(config.names(config.get("services", default=[]) or []))
-        if leaves != self.leaves:
-            self.leaves = leaves
+        dispatch = frozenset(config.get("dispatch", default=[]) or [])
+        if (leaves, dispatch) != (self.leaves, self.dispatch):
+            self.leaves, self.dispatch = leaves, dispatch
             self._graph = None
             self._memo.clear()
         return self
@@ -149,7 +154,7 @@ class Program:
             if site.callee in self.leaves:
                 return []
             return [site.callee_usr or f"extern:{site.callee}"]
-        if site.record and site.field:
+        if site.record and site.field and site.record not in self.dispatch:
             return self.fp_targets(site.record, site.field)
         return []
 

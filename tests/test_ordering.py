@@ -165,3 +165,20 @@ def test_apply_config_takes_services_from_the_config() -> None:
     program.apply_config(load_config())
     assert "kfree" in program.leaves and "__alloc_pages_noprof" in program.leaves
     assert not program.graph.has_edge("c:@F@entry", "c:@F@kfree")
+
+
+def test_generic_dispatch_tables_are_not_resolved() -> None:
+    from analyzer.config import load_config
+
+    stores = [FnPtrStore("struct file_operations", "read", "my_read", "c:@F@my_read",
+                         Location("/t/d.c", 5, 1)),
+              FnPtrStore("struct dev_pagemap_ops", "page_free", "my_free", "c:@F@my_free",
+                         Location("/t/d.c", 6, 1))]
+    program = Program.from_functions([straight("entry", "file_operations.read",
+                                                "dev_pagemap_ops.page_free"),
+                                      straight("my_read", "do_a"), straight("my_free", "do_b")],
+                                     stores)
+    assert program.graph.has_edge("c:@F@entry", "c:@F@my_read")
+    program.apply_config(load_config())
+    assert not program.graph.has_edge("c:@F@entry", "c:@F@my_read")
+    assert program.graph.has_edge("c:@F@entry", "c:@F@my_free")  # mm's own ops table
