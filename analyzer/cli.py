@@ -132,6 +132,11 @@ class Session:
     store: FactStore
     notifications: list[Notification]
 
+    def program(self) -> Program:
+        """The selected TUs' program, with the config's services and dispatch tables."""
+        return Program.from_store(self.store, [e.file for e in self.entries]).apply_config(
+            self.config)
+
 
 def _open_session(args: argparse.Namespace) -> Session:
     if hasattr(args, "executor"):
@@ -249,7 +254,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     triage = _report().load_triage(args, session)
     checkers, load_notes = _load_checkers(_select_rules(args), session.config)
     stats = _index(session, args)
-    program = Program.from_store(session.store, [e.file for e in session.entries])
+    program = session.program()
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
@@ -300,8 +305,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     session = _open_session(args)
     stats = _index(session, args)
-    program = Program.from_store(session.store, [e.file for e in session.entries]).apply_config(
-        session.config)
+    program = session.program()
     if args.function:
         graph = program.graph
         centre = sorted(_nodes(program, session.config, [args.function]))

@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from analyzer.fsutil import write_output
-from analyzer.program import Program
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,8 +27,7 @@ def cmd_origins(args: argparse.Namespace) -> int:
 
     session = _open_session(args)
     stats = _index(session, args)
-    program = Program.from_store(session.store, [e.file for e in session.entries])
-    program.apply_config(session.config)
+    program = session.program()
     pointer = " ".join(args.pointer.split())
     if pointer.count("*") != 1 or not pointer.endswith("*"):
         raise UsageError(f"--type '{args.pointer}' is not a pointer to a record "

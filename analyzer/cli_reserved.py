@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from analyzer.fsutil import write_output
-from analyzer.program import Program
 from analyzer.reserved import report
 
 
@@ -26,8 +25,7 @@ def cmd_reserved(args: argparse.Namespace) -> int:
 
     session = _open_session(args)
     stats = _index(session, args)
-    program = Program.from_store(session.store, [e.file for e in session.entries])
-    program.apply_config(session.config)
+    program = session.program()
     analysis = reserved_analysis(program, session.config)
     if args.what_if_drop and not analysis.find_sites(args.what_if_drop):
         raise UsageError(f"no PG_reserved set/clear site at {args.what_if_drop}")

@@ -210,7 +210,7 @@ class LexIndex:
         return lex
 
     def add_function(self, key: str, calls: Iterable[str], fields: Iterable[str] = ()) -> None:
-        """A function's calls (also those known from elsewhere: a parsed header function)."""
+        """Record a function's direct calls and calls through struct fields."""
         for callee in calls:
             self.callers[callee].add(key)
             self.calls[key].add(callee)

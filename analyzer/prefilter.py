@@ -3,9 +3,9 @@
 1. A TU is relevant when its .c file, or a header it includes directly with quotes (the
    kernel's private headers: "internal.h"), mentions a configured symbol: the event,
    entry, pfn, PG_reserved and altmap names of the config (with their aliases), minus
-   `prefilter.ignore` (names every file uses), plus `prefilter.symbols`.  A regular
-   expression over bytes, cached by content hash, so a header shared by many TUs is
-   scanned once.
+   `prefilter.ignore` (names every file uses), plus `prefilter.symbols`.  Mentions are
+   read from the same lexical index as the growth (comments and strings do not count;
+   each file is read once, each content scanned once).
 2. The set grows along calls until no relevant TU is added.  The growth runs on a lexical
    call index of the whole database (analyzer/lexindex.py: kernel-style function bodies,
    every included header's inline functions and macros, ops-table stores), which costs a
@@ -24,11 +24,10 @@ program's call graph.  Calls the preprocessor builds from pasted names are not s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from analyzer.compdb import CompileEntry
@@ -36,7 +35,6 @@ from analyzer.config import Config
 from analyzer.lexindex import LexIndex
 from analyzer.store import FactStore
 
-_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -60,61 +58,12 @@ def config_symbols(config: Config) -> frozenset[str]:
     return frozenset(names - set(config.get("prefilter", "ignore", default=[]) or []))
 
 
-def _words(names: Iterable[str]) -> re.Pattern[bytes]:
-    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rb"\b(?:" + alternatives + rb")\b")
-
-
 def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
             return f.read()
     except OSError:
         return None
-
-
-class TextScan:
-    """Which files mention the symbols, cached by content hash."""
-
-    def __init__(self, symbols: frozenset[str]) -> None:
-        self.pattern = _words(symbols) if symbols else None
-        self._by_hash: dict[bytes, bool] = {}
-
-    def file_mentions(self, path: str) -> tuple[bool, bytes | None]:
-        data = _read(path)
-        if data is None or self.pattern is None:
-            return False, data
-        digest = hashlib.blake2b(data, digest_size=16).digest()
-        if digest not in self._by_hash:
-            self._by_hash[digest] = self.pattern.search(data) is not None
-        return self._by_hash[digest], data
-
-    def mentions(self, entry: CompileEntry) -> bool:
-        hit, data = self.file_mentions(entry.file)
-        if hit or data is None:
-            return hit
-        return any(self.file_mentions(h)[0] for h in _quote_includes(entry, data))
-
-
-def _quote_includes(entry: CompileEntry, data: bytes) -> list[str]:
-    """The files a .c includes with quotes, resolved like the preprocessor does (its own
-    directory, then -iquote and -I directories)."""
-    dirs = [os.path.dirname(entry.file)]
-    args = entry.clang_args
-    for i, arg in enumerate(args):
-        if arg in ("-iquote", "-I") and i + 1 < len(args):
-            dirs.append(args[i + 1])
-        elif arg.startswith("-I") and len(arg) > 2:
-            dirs.append(arg[2:])
-    found = []
-    for name in _INCLUDE.findall(data):
-        rel = os.fsdecode(name)
-        for d in dirs:
-            path = os.path.join(d, rel)
-            if os.path.isfile(path):
-                found.append(path)
-                break
-    return found
 
 
 def _config_names(config: Config, section: str, *keys: str) -> set[str]:
@@ -228,10 +177,6 @@ def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
             continue
         lex.add(entry.file, data)
         quote, angle, forced = _search_dirs(entry)
-        for h in _quote_includes(entry, data):
-            hd = _read(h)
-            if hd is not None:
-                lex.add(h, hd, owner=entry.file)
         todo = [(entry.file, data)] + [(f, None) for f in forced]
         while todo:
             path, text = todo.pop()
@@ -246,7 +191,15 @@ def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
             here = os.path.dirname(path)
             for kind, name in _ANY_INCLUDE.findall(text):
                 found = resolve(kind, name, here, quote if kind == b'"' else angle)
-                if found is not None and found not in seen_headers:
+                if found is None:
+                    continue
+                if path == entry.file and kind == b'"':
+                    # the TU's private header ("internal.h"): its mentions and
+                    # definitions are the TU's
+                    private = _read(found)
+                    if private is not None:
+                        lex.add(found, private, owner=entry.file)
+                if found not in seen_headers:
                     todo.append((found, None))
     return lex
 
@@ -278,13 +231,13 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     def say(message: str) -> None:
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
-    scan = TextScan(config_symbols(config))
     report = PrefilterReport(len(entries))
-    chosen = {e.file for e in entries if scan.mentions(e)}
-    report.initial = len(chosen)
     lex = build_lexindex(entries, config)
-    lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
     known = {e.file for e in entries}
+    chosen = {tu for name in config_symbols(config) for tu in lex.mentioned_in.get(name, ())}
+    chosen &= known
+    report.initial = len(chosen)
+    lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
     for why, keys in lexical_demand(lex, config).items():
         files = lex.files_defining(keys) & known
         report.added[why] = len(files - chosen)

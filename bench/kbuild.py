@@ -41,12 +41,12 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
     return time.perf_counter() - start, proc
 
 
-def fingerprints(path: Path) -> set[str]:
-    return {f["fingerprint"] for f in json.loads(path.read_text())["findings"]}
-
-
 def by_fingerprint(path: Path) -> dict[str, dict]:
     return {f["fingerprint"]: f for f in json.loads(path.read_text())["findings"]}
+
+
+def fingerprints(path: Path) -> set[str]:
+    return set(by_fingerprint(path))
 
 
 def parsed(stderr: str) -> int:
@@ -85,16 +85,16 @@ def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
         secs, proc = timed([*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
                             str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
                             "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
-        results[name] = fingerprints(out)
+        results[name] = by_fingerprint(out)
         rounds = [line for line in proc.stderr.splitlines() if "prefilter" in line]
         print(f"{name:10} {parsed(proc.stderr):5d} TUs parsed  {secs:7.1f} s  "
               f"{len(results[name])} findings")
         for line in rounds:
             print(f"           {line}")
-    a, b = results["all"], results["prefilter"]
+    full, pre = results["all"], results["prefilter"]
+    a, b = set(full), set(pre)
     print(f"identical: {a == b} (only all {len(a - b)}, only prefilter {len(b - a)})")
-    full, pre = by_fingerprint(tmp / "all.json"), by_fingerprint(tmp / "prefilter.json")
-    both = sorted(set(full) & set(pre))
+    both = sorted(a & b)
     messages = sum(full[k]["message"] != pre[k]["message"] for k in both)
     traces = sum(full[k]["trace"] != pre[k]["trace"] for k in both)
     print(f"of the {len(both)} shared findings: {messages} messages and {traces} traces differ")
