@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# the wheel test installs kmeminit beside sarif-tools (a top-level `sarif` package)
+	$(BIN)/python -m pip download -q --no-deps -d $(VENV)/wheels sarif-tools==3.0.5
 	rm -f $(VENV)/.installed-*
 	touch $@
 

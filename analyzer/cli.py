@@ -13,15 +13,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzer import __version__
-from analyzer.compdb import CompdbError, CompileEntry, open_compdb
-from analyzer.config import Config, ConfigError, load_config
-from analyzer.fsutil import write_output
-from analyzer.index import IndexStats, index_entries
-from analyzer.model import Level, Notification
-from analyzer.program import Program
-from analyzer.results import Invocation, RunResult
-from analyzer.store import FactStore
+from kmeminit.analyzer import version
+from kmeminit.analyzer.compdb import CompdbError, CompileEntry, open_compdb
+from kmeminit.analyzer.config import Config, ConfigError, load_config
+from kmeminit.analyzer.fsutil import write_output
+from kmeminit.analyzer.index import IndexStats, index_entries
+from kmeminit.analyzer.model import Level, Notification
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Invocation, RunResult
+from kmeminit.analyzer.store import FactStore
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmeminit",
         description="Static analyzer for Linux-kernel memory-init invariants.")
-    parser.add_argument("--version", action="version", version=f"kmeminit {__version__}")
+    parser.add_argument("--version", action="version", version=f"kmeminit {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("index", help="build or update the fact store")
     _add_input_options(p)
@@ -162,7 +162,7 @@ def _index(session: Session, args: argparse.Namespace) -> IndexStats:
                               timeout, progress, scheduler=scheduler)
         print(stats.summary(), file=sys.stderr)
         return stats
-    from analyzer.prefilter import prefilter_index
+    from kmeminit.analyzer.prefilter import prefilter_index
 
     stats = IndexStats()
 
@@ -192,7 +192,7 @@ def _scheduler(args: argparse.Namespace) -> str | None:
         return None
     if not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS")
-    from analyzer.dask_executor import DaskUnavailable, client_for
+    from kmeminit.analyzer.dask_executor import DaskUnavailable, client_for
 
     try:
         client_for(args.scheduler).close()  # fail early, in one line, if unreachable
@@ -204,8 +204,8 @@ def _scheduler(args: argparse.Namespace) -> str | None:
 
 
 def _print_notifications(notes: list[Notification], root: str) -> None:
-    from sarif.paths import SourceTree, sorted_notifications
-    from sarif.text import format_notification
+    from kmeminit.sarif.paths import SourceTree, sorted_notifications
+    from kmeminit.sarif.text import format_notification
 
     tree = SourceTree(root)
     for note in sorted_notifications(notes):
@@ -231,7 +231,7 @@ def _select_rules(args: argparse.Namespace) -> set[str] | None:
 
 
 def _load_checkers(enabled: set[str] | None, config: Config) -> tuple[list, list[Notification]]:
-    from checkers import load_checkers
+    from kmeminit.checkers import load_checkers
 
     checkers, notes = load_checkers(enabled, config)
     unknown = [n for n in notes if n.message.startswith("unknown rule id")]
@@ -241,13 +241,13 @@ def _load_checkers(enabled: set[str] | None, config: Config) -> tuple[list, list
 
 
 def _metas(checkers: list) -> list:
-    from checkers.base import rule_meta
+    from kmeminit.checkers.base import rule_meta
 
     return [rule_meta(type(c), c.level) for c in checkers]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from checkers import run_checkers
+    from kmeminit.checkers import run_checkers
 
     start = _now()
     session = _open_session(args)
@@ -301,7 +301,7 @@ def _nodes(program: Program, config: Config, names: list[str]) -> set[str]:
 def cmd_graph(args: argparse.Namespace) -> int:
     import networkx as nx
 
-    from sarif.graph import FORMATS
+    from kmeminit.sarif.graph import FORMATS
 
     session = _open_session(args)
     stats = _index(session, args)
@@ -331,7 +331,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _report():  # noqa: ANN202 - the module: imported late, it imports this one
-    from analyzer import cli_report
+    from kmeminit.analyzer import cli_report
 
     return cli_report
 
@@ -341,7 +341,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _kbuild():  # noqa: ANN202 - the module: imported late, it imports this one
-    from analyzer import cli_kbuild
+    from kmeminit.analyzer import cli_kbuild
 
     return cli_kbuild
 
@@ -351,7 +351,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _reserved():  # noqa: ANN202 - the module: imported late, it imports this one
-    from analyzer import cli_reserved
+    from kmeminit.analyzer import cli_reserved
 
     return cli_reserved
 
@@ -361,7 +361,7 @@ def cmd_reserved(args: argparse.Namespace) -> int:
 
 
 def _origins():  # noqa: ANN202 - the module: imported late, it imports this one
-    from analyzer import cli_origins
+    from kmeminit.analyzer import cli_origins
 
     return cli_origins
 
@@ -388,7 +388,7 @@ def _terminate(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cc"]:  # kbuild's argv is gcc's, not ours: no argparse
-        from analyzer.kbuild import run
+        from kmeminit.analyzer.kbuild import run
 
         return run(argv[1:])
     parser = build_parser()

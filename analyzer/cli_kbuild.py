@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from analyzer.cli import Session, UsageError, _load_checkers, _metas, _now, _select_rules
-from analyzer.compdb import CompileEntry, _wanted, guess_source_root
-from analyzer.config import load_config
-from analyzer.kbuild import default_store
-from analyzer.program import Program
-from analyzer.store import FactStore
+from kmeminit.analyzer.cli import Session, UsageError, _load_checkers, _metas, _now, _select_rules
+from kmeminit.analyzer.compdb import CompileEntry, _wanted, guess_source_root
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.kbuild import default_store
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,9 +56,9 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analyzer import cli_report
-    from analyzer.results import RunResult
-    from checkers import run_checkers
+    from kmeminit.analyzer import cli_report
+    from kmeminit.analyzer.results import RunResult
+    from kmeminit.checkers import run_checkers
 
     start = _now()
     session = open_report_session(args)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.fsutil import write_output
+from kmeminit.analyzer.fsutil import write_output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,10 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_origins(args: argparse.Namespace) -> int:
-    from analyzer.cli import EXIT_OK, UsageError, _index, _open_session, _print_notifications
-    from analyzer.dataflow.inventory import inventory
-    from checkers.common import origin_engine
-    from sarif.origins_report import format_origins_json, format_origins_text
+    from kmeminit.analyzer.cli import (
+        EXIT_OK,
+        UsageError,
+        _index,
+        _open_session,
+        _print_notifications,
+    )
+    from kmeminit.analyzer.dataflow.inventory import inventory
+    from kmeminit.checkers.common import origin_engine
+    from kmeminit.sarif.origins_report import format_origins_json, format_origins_text
 
     session = _open_session(args)
     stats = _index(session, args)

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from analyzer import vcs
-from analyzer.cli import (
+from kmeminit.analyzer import vcs
+from kmeminit.analyzer.cli import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
@@ -35,9 +35,9 @@ from analyzer.cli import (
     _print_notifications,
     _select_rules,
 )
-from analyzer.fsutil import write_output
-from analyzer.model import Level, Notification
-from analyzer.results import Invocation, RunResult
+from kmeminit.analyzer.fsutil import write_output
+from kmeminit.analyzer.model import Level, Notification
+from kmeminit.analyzer.results import Invocation, RunResult
 
 
 def add_report_options(p: argparse.ArgumentParser) -> None:
@@ -84,8 +84,8 @@ class TriageInputs:
 
 
 def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
-    from sarif.baseline import BaselineError, read_baseline
-    from sarif.suppressions import SUPPRESSIONS_FILE, load_suppressions
+    from kmeminit.sarif.baseline import BaselineError, read_baseline
+    from kmeminit.sarif.suppressions import SUPPRESSIONS_FILE, load_suppressions
 
     baseline = None
     if args.baseline is not None:
@@ -104,8 +104,8 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
 
 
 def _triage(result: RunResult, inputs: TriageInputs, report_unused: bool) -> RunResult:
-    from sarif.baseline import apply_baseline
-    from sarif.suppressions import apply_suppressions
+    from kmeminit.sarif.baseline import apply_baseline
+    from kmeminit.sarif.suppressions import apply_suppressions
 
     if inputs.baseline is not None:
         result = apply_baseline(result, inputs.baseline)
@@ -117,9 +117,9 @@ def _triage(result: RunResult, inputs: TriageInputs, report_unused: bool) -> Run
 
 def render(result: RunResult, fmt: str) -> tuple[str, list[Notification]]:
     """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
-    from sarif.jsonout import to_json_report
-    from sarif.text import format_text
-    from sarif.writer import build_sarif, dumps
+    from kmeminit.sarif.jsonout import to_json_report
+    from kmeminit.sarif.text import format_text
+    from kmeminit.sarif.writer import build_sarif, dumps
 
     if fmt == "text":
         return format_text(result), []
@@ -133,7 +133,7 @@ def finish(result: RunResult, args: argparse.Namespace, session: Session,
            inputs: TriageInputs, report_unused: bool = True) -> int:
     """Apply baseline and suppressions, write the output, print the notifications; the exit
     code counts only reported findings (new and not suppressed)."""
-    from sarif.paths import reported_findings
+    from kmeminit.sarif.paths import reported_findings
 
     if result.provenance is None:
         result = dataclasses.replace(result, provenance=vcs.provenance(session.source_root))
@@ -153,9 +153,9 @@ def finish(result: RunResult, args: argparse.Namespace, session: Session,
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Findings in head (the working tree, or --head) whose fingerprint base has not."""
-    from analyzer.diff import Facts, program_at
-    from checkers import run_checkers
-    from sarif.paths import SourceTree
+    from kmeminit.analyzer.diff import Facts, program_at
+    from kmeminit.checkers import run_checkers
+    from kmeminit.sarif.paths import SourceTree
 
     start = _now()
     session = _open_session(args)

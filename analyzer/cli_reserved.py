@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analyzer.fsutil import write_output
-from analyzer.reserved import report
+from kmeminit.analyzer.fsutil import write_output
+from kmeminit.analyzer.reserved import report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,9 +19,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_reserved(args: argparse.Namespace) -> int:
-    from analyzer.cli import EXIT_OK, UsageError, _index, _open_session, _print_notifications
-    from checkers.common import reserved_analysis
-    from sarif.reserved_report import FORMATS, to_markdown
+    from kmeminit.analyzer.cli import (
+        EXIT_OK,
+        UsageError,
+        _index,
+        _open_session,
+        _print_notifications,
+    )
+    from kmeminit.checkers.common import reserved_analysis
+    from kmeminit.sarif.reserved_report import FORMATS, to_markdown
 
     session = _open_session(args)
     stats = _index(session, args)

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzer.config import Config
-from analyzer.model import Level, Notification
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.model import Level, Notification
 
 
 class CompdbError(Exception):

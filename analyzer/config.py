@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONFIG = Path(str(importlib.resources.files("config") / "default.yaml"))
+DEFAULT_CONFIG = Path(str(importlib.resources.files("kmeminit.config") / "default.yaml"))
 
 
 class ConfigError(Exception):

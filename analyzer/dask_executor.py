@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from analyzer.model import Level, Notification, TUFacts
+from kmeminit.analyzer.model import Level, Notification, TUFacts
 
 if TYPE_CHECKING:
-    from analyzer.compdb import CompileEntry
-    from analyzer.index import IndexStats, Progress
-    from analyzer.store import FactStore, HashCache
+    from kmeminit.analyzer.compdb import CompileEntry
+    from kmeminit.analyzer.index import IndexStats, Progress
+    from kmeminit.analyzer.store import FactStore, HashCache
 
 
 class DaskUnavailable(Exception):
@@ -31,8 +31,8 @@ def parse_on_worker(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | s
     """The task body: one TU's facts, or a one-line reason it could not be parsed."""
     import dataclasses
 
-    from analyzer import frontend
-    from analyzer.index import _inject_fault
+    from kmeminit.analyzer import frontend
+    from kmeminit.analyzer.index import _inject_fault
 
     _inject_fault(kwargs["file"])
     accepted = {f.name for f in dataclasses.fields(frontend.ParseTask)}

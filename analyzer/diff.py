@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzer import vcs
-from analyzer.compdb import CompileEntry
-from analyzer.config import Config
-from analyzer.index import IndexStats, index_entries
-from analyzer.model import Function, TUFacts
-from analyzer.program import Program
-from analyzer.store import FactStore
+from kmeminit.analyzer import vcs
+from kmeminit.analyzer.compdb import CompileEntry
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.index import IndexStats, index_entries
+from kmeminit.analyzer.model import Function, TUFacts
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
 
 
 @dataclass

@@ -14,7 +14,7 @@ import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
-from analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, Edge, Event, EventKind
+from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, Edge, Event, EventKind
 
 # ---------------------------------------------------------------------------------------
 # CFG construction

@@ -22,8 +22,8 @@ from typing import Any
 
 from clang import cindex as ci
 
-from analyzer.facts import CFGBuilder, LineIndex, lex, macro_uses, section_markers
-from analyzer.model import (
+from kmeminit.analyzer.facts import CFGBuilder, LineIndex, lex, macro_uses, section_markers
+from kmeminit.analyzer.model import (
     EXIT_BLOCK,
     GLOBAL_FP,
     Assign,

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from analyzer import __version__
-from analyzer.compdb import CompileEntry
-from analyzer.config import Config
-from analyzer.model import Level, Notification, TUFacts
-from analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
+from kmeminit.analyzer import version
+from kmeminit.analyzer.compdb import CompileEntry
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.model import Level, Notification, TUFacts
+from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _frontend_options(config: Config) -> dict[str, Any]:
 
 def tu_key(entry: CompileEntry, options: dict[str, Any]) -> str:
     """Hash of everything besides file contents that decides a TU's facts."""
-    salt = f"{__version__}/{SCHEMA_VERSION}/{sorted(options.items())}"
+    salt = f"{version()}/{SCHEMA_VERSION}/{sorted(options.items())}"
     return args_digest(entry.clang_args, salt)
 
 
@@ -71,7 +71,7 @@ def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, inherited by fork
     import dataclasses
 
-    from analyzer import frontend
+    from kmeminit.analyzer import frontend
 
     accepted = {f.name for f in dataclasses.fields(frontend.ParseTask)}
     skip: set[str] = set()
@@ -180,7 +180,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     if todo:
         known = sorted(store.known_header_usrs(hashes) | known_usrs)
         if scheduler is not None:
-            from analyzer.dask_executor import run_dask
+            from kmeminit.analyzer.dask_executor import run_dask
 
             run_dask(scheduler, todo, known, store, hashes, options, timeout, stats,
                      Progress(len(todo), progress), on_facts)

@@ -20,9 +20,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzer.compdb import CompileEntry, Sanitizer
-from analyzer.config import Config, ConfigError, load_config
-from analyzer.model import Level, Notification
+from kmeminit.analyzer.compdb import CompileEntry, Sanitizer
+from kmeminit.analyzer.config import Config, ConfigError, load_config
+from kmeminit.analyzer.model import Level, Notification
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 OWN_PREFIX = "--kmeminit-"
@@ -139,8 +139,8 @@ def run(argv: list[str]) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from analyzer.index import index_entries
-    from analyzer.store import FactStore
+    from kmeminit.analyzer.index import index_entries
+    from kmeminit.analyzer.store import FactStore
 
     cwd = os.getcwd()
     first = load_config(None)
@@ -167,10 +167,10 @@ def _run(argv: list[str]) -> int:
 
 def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptions, cwd: str,
                notes: list[Notification]) -> int:
-    from analyzer.program import Program
-    from checkers import load_checkers, run_checkers
-    from sarif.paths import SourceTree
-    from sarif.text import _finding_lines, format_notification
+    from kmeminit.analyzer.program import Program
+    from kmeminit.checkers import load_checkers, run_checkers
+    from kmeminit.sarif.paths import SourceTree
+    from kmeminit.sarif.text import _finding_lines, format_notification
 
     enabled = ({r.strip().upper() for r in opts.rules.split(",") if r.strip()}
                if opts.rules else None)

@@ -30,10 +30,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from analyzer.compdb import CompileEntry
-from analyzer.config import Config
-from analyzer.lexindex import LexIndex
-from analyzer.store import FactStore
+from kmeminit.analyzer.compdb import CompileEntry
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.lexindex import LexIndex
+from kmeminit.analyzer.store import FactStore
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 

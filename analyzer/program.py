@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import networkx as nx
 
-from analyzer.model import CallSite, FnPtrStore, Function, TUFacts
-from analyzer.store import FactStore
+from kmeminit.analyzer.model import CallSite, FnPtrStore, Function, TUFacts
+from kmeminit.analyzer.store import FactStore
 
 if TYPE_CHECKING:
-    from analyzer.config import Config
+    from kmeminit.analyzer.config import Config
 
 T = TypeVar("T")
 

@@ -29,8 +29,16 @@ from functools import cached_property
 
 import networkx as nx
 
-from analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Edge, Event, EventKind, Function, Location
-from analyzer.program import Program
+from kmeminit.analyzer.model import (
+    ENTRY_BLOCK,
+    EXIT_BLOCK,
+    Edge,
+    Event,
+    EventKind,
+    Function,
+    Location,
+)
+from kmeminit.analyzer.program import Program
 
 SET, CLEAR, KEEP = "set", "clear", "keep"
 _NO_ENTRY = "none"

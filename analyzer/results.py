@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.model import Level, Location, Notification
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
+from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 
 SCHEMA_VERSION = 3
 

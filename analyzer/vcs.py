@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
-from analyzer.results import Provenance
+from kmeminit.analyzer.results import Provenance
 
 
 class GitError(Exception):

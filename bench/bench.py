@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analyzer.compdb import open_compdb  # noqa: E402
-from analyzer.config import load_config  # noqa: E402
+from kmeminit.analyzer.compdb import open_compdb  # noqa: E402
+from kmeminit.analyzer.config import load_config  # noqa: E402
 
 
 def clang_floor(clang: str, entries: list, repeat: int) -> tuple[float, dict[str, float]]:
@@ -48,8 +48,8 @@ def clang_floor(clang: str, entries: list, repeat: int) -> tuple[float, dict[str
 
 
 def kmeminit_index(tree: Path, paths: list[str], store: Path, jobs: int) -> float:
-    cmd = [sys.executable, "-m", "analyzer.cli", "index", "-p", str(tree), "--store", str(store),
-           "-j", str(jobs), "--no-progress", *paths]
+    cmd = [sys.executable, "-m", "kmeminit.analyzer.cli", "index", "-p", str(tree),
+           "--store", str(store), "-j", str(jobs), "--no-progress", *paths]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start

@@ -16,12 +16,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analyzer.compdb import open_compdb  # noqa: E402
-from analyzer.config import load_config  # noqa: E402
-from analyzer.dataflow.ordering import OrderingEngine, Query  # noqa: E402
-from analyzer.dataflow.origins import OriginEngine, OriginSpec  # noqa: E402
-from analyzer.program import Program  # noqa: E402
-from analyzer.store import FactStore  # noqa: E402
+from kmeminit.analyzer.compdb import open_compdb  # noqa: E402
+from kmeminit.analyzer.config import load_config  # noqa: E402
+from kmeminit.analyzer.dataflow.ordering import OrderingEngine, Query  # noqa: E402
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec  # noqa: E402
+from kmeminit.analyzer.program import Program  # noqa: E402
+from kmeminit.analyzer.store import FactStore  # noqa: E402
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-KMEMINIT = [sys.executable, "-m", "analyzer.cli"]
+KMEMINIT = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from analyzer.model import Level, Notification
-from analyzer.results import Finding
-from checkers.base import COMMON_RULE_KEYS, Checker, checker_problems, rule_meta
+from kmeminit.analyzer.model import Level, Notification
+from kmeminit.analyzer.results import Finding
+from kmeminit.checkers.base import COMMON_RULE_KEYS, Checker, checker_problems, rule_meta
 
 ENTRY_POINT_GROUP = "kmeminit.checkers"
 
@@ -187,13 +187,13 @@ def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: 
 
 
 # Explicit, in id order: a rule is added here in the same change that adds its module.
-from checkers.kmi001_online_before_init import OnlineBeforeInit  # noqa: E402
-from checkers.kmi002_deferred_init_window import DeferredInitWindow  # noqa: E402
-from checkers.kmi003_pfn_walker_uninit_memmap import PfnWalkerUninitMemmap  # noqa: E402
-from checkers.kmi004_altmap_pgmap_proxy import AltmapPgmapProxy  # noqa: E402
-from checkers.kmi005_altmap_unsafe_container_of import AltmapUnsafeContainerOf  # noqa: E402, E501
-from checkers.kmi006_pg_reserved_transition import PgReservedTransition  # noqa: E402
-from checkers.kmi007_pg_reserved_reader import PgReservedReader  # noqa: E402
+from kmeminit.checkers.kmi001_online_before_init import OnlineBeforeInit  # noqa: E402
+from kmeminit.checkers.kmi002_deferred_init_window import DeferredInitWindow  # noqa: E402
+from kmeminit.checkers.kmi003_pfn_walker_uninit_memmap import PfnWalkerUninitMemmap  # noqa: E402
+from kmeminit.checkers.kmi004_altmap_pgmap_proxy import AltmapPgmapProxy  # noqa: E402
+from kmeminit.checkers.kmi005_altmap_unsafe_container_of import AltmapUnsafeContainerOf  # noqa: E402, E501
+from kmeminit.checkers.kmi006_pg_reserved_transition import PgReservedTransition  # noqa: E402
+from kmeminit.checkers.kmi007_pg_reserved_reader import PgReservedReader  # noqa: E402
 
 BUILTIN_CHECKERS: tuple[type, ...] = (
     OnlineBeforeInit,

@@ -12,12 +12,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from analyzer.config import Config
-from analyzer.dataflow.origins import Origin, OriginEngine, bare_expression
-from analyzer.model import Function, Location, MacroUse, Value, ValueKind
-from analyzer.program import Program
-from analyzer.results import Step
-from checkers.common import origin_engine
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, bare_expression
+from kmeminit.analyzer.model import Function, Location, MacroUse, Value, ValueKind
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Step
+from kmeminit.checkers.common import origin_engine
 
 # The operand an offsetof() is subtracted from: `(char *)altmap - offsetof(...)`
 _MINUEND = re.compile(

@@ -26,8 +26,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
-from analyzer.model import Level
-from analyzer.results import Finding, RuleMeta
+from kmeminit.analyzer.model import Level
+from kmeminit.analyzer.results import Finding, RuleMeta
 
 REQUIRED_SECTIONS = ("What it finds", "Why it matters in the kernel", "Example", "Fix",
                      "Known false positives", "Precision")

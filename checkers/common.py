@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import networkx as nx
 
-from analyzer.config import Config
-from analyzer.dataflow.ordering import OrderingEngine, WitnessStep
-from analyzer.dataflow.origins import OriginEngine, OriginSpec
-from analyzer.model import Event, EventKind, Function
-from analyzer.program import Program
-from analyzer.reserved import ReservedAnalysis, ReservedSpec
-from analyzer.results import Step
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.ordering import OrderingEngine, WitnessStep
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec
+from kmeminit.analyzer.model import Event, EventKind, Function
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reserved import ReservedAnalysis, ReservedSpec
+from kmeminit.analyzer.results import Step
 
 
 def ordering_engine(program: Program, config: Config) -> OrderingEngine:

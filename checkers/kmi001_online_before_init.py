@@ -69,12 +69,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.config import Config
-from analyzer.dataflow.ordering import Query, WitnessStep
-from analyzer.model import EventKind, Level
-from analyzer.program import Program
-from analyzer.results import Finding, Related
-from checkers.common import settings, witness_trace, witnesses
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.ordering import Query, WitnessStep
+from kmeminit.analyzer.model import EventKind, Level
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Related
+from kmeminit.checkers.common import settings, witness_trace, witnesses
 
 QUERY = Query.sequence("ONLINE", kills={0: ["INIT"]})
 
@@ -125,7 +125,7 @@ class OnlineBeforeInit:
 
 def _later_init(program: Program, config: Config, online: WitnessStep):
     """(location, callee) of the first INIT call after the online step in its function."""
-    from analyzer.dataflow.cfg import event_sites, reaches
+    from kmeminit.analyzer.dataflow.cfg import event_sites, reaches
 
     fn = program.functions[online.usr]
     init = config.name_sets("events").get("INIT", frozenset())

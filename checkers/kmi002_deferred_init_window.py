@@ -84,12 +84,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.config import Config
-from analyzer.dataflow.ordering import Query, WitnessStep
-from analyzer.model import Level
-from analyzer.program import Program
-from analyzer.results import Finding, Related
-from checkers.common import settings, witness_trace, witnesses
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.ordering import Query, WitnessStep
+from kmeminit.analyzer.model import Level
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Related
+from kmeminit.checkers.common import settings, witness_trace, witnesses
 
 # A LOCK between VALID and UNLOCK means the UNLOCK releases a lock taken after the range
 # became valid (a balanced begin/done pair further down the call graph), not the window.

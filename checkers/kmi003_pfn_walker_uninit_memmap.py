@@ -92,12 +92,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from analyzer.config import Config
-from analyzer.dataflow.cfg import event_sites, reaches
-from analyzer.model import EventKind, Function, Level, Location, Value, ValueKind
-from analyzer.program import Program
-from analyzer.results import Finding, Related, Step
-from checkers.common import boot_only_functions, hotplug_owned_functions, loop_blocks
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.cfg import event_sites, reaches
+from kmeminit.analyzer.model import EventKind, Function, Level, Location, Value, ValueKind
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.checkers.common import boot_only_functions, hotplug_owned_functions, loop_blocks
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 

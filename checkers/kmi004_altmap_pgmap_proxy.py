@@ -92,12 +92,12 @@ from typing import ClassVar
 
 import networkx as nx
 
-from analyzer.config import Config
-from analyzer.dataflow.origins import Origin, OriginEngine
-from analyzer.model import Level, Location
-from analyzer.program import Program
-from analyzer.results import Finding, Related, Step
-from checkers.altmap import (
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.checkers.altmap import (
     AltmapSpec,
     ParamUse,
     engine_and_spec,

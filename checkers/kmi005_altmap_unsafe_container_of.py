@@ -96,10 +96,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from analyzer.model import Level
-from analyzer.program import Program
-from analyzer.results import Finding, Related
-from checkers.altmap import engine_and_spec, origin_list, recoveries, recovery_origins, witness
+from kmeminit.analyzer.model import Level
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Related
+from kmeminit.checkers.altmap import (
+    engine_and_spec,
+    origin_list,
+    recoveries,
+    recovery_origins,
+    witness,
+)
 
 
 class AltmapUnsafeContainerOf:

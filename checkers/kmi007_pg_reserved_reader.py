@@ -70,11 +70,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.config import Config
-from analyzer.model import Level
-from analyzer.program import Program
-from analyzer.results import Finding, Step
-from checkers.common import reserved_analysis
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.model import Level
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Finding, Step
+from kmeminit.checkers.common import reserved_analysis
 
 
 class PgReservedReader:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from analyzer.results import RunResult
-from sarif.fingerprints import FINGERPRINT_KEY
-from sarif.paths import SourceTree
+from kmeminit.analyzer.results import RunResult
+from kmeminit.sarif.fingerprints import FINGERPRINT_KEY
+from kmeminit.sarif.paths import SourceTree
 
 
 class BaselineError(Exception):

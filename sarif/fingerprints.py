@@ -13,7 +13,7 @@ import hashlib
 import sys
 from array import array
 
-from analyzer.results import Finding
+from kmeminit.analyzer.results import Finding
 
 FINGERPRINT_KEY = "kmeminit/v1"
 LINE_HASH_KEY = "primaryLocationLineHash"

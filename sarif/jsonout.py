@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import analyzer
-from analyzer.model import Location, Notification
-from analyzer.results import Finding, RunResult, Triage
-from sarif.paths import SourceTree, sorted_findings, sorted_notifications
-from sarif.writer import write_json_atomic
+from kmeminit import analyzer
+from kmeminit.analyzer.model import Location, Notification
+from kmeminit.analyzer.results import Finding, RunResult, Triage
+from kmeminit.sarif.paths import SourceTree, sorted_findings, sorted_notifications
+from kmeminit.sarif.writer import write_json_atomic
 
 
 def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def _notification(tree: SourceTree, note: Notification) -> dict[str, Any]:
 def to_json_report(result: RunResult) -> dict[str, Any]:
     tree = SourceTree.of(result)
     return {
-        "version": analyzer.__version__,
+        "version": analyzer.version(),
         "findings": [_finding(tree, f, result.triage)
                      for f in sorted_findings(result.findings, tree)],
         "notifications": [_notification(tree, n)

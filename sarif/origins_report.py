@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from analyzer.dataflow.inventory import OriginSet
-from analyzer.results import Step
-from sarif.paths import SourceTree
+from kmeminit.analyzer.dataflow.inventory import OriginSet
+from kmeminit.analyzer.results import Step
+from kmeminit.sarif.paths import SourceTree
 
 
 def format_origins_text(pointer: str, sets: list[OriginSet], root: str) -> str:

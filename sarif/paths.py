@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from analyzer.model import Notification
-from analyzer.results import Finding, RunResult
-from sarif.fingerprints import kmeminit_fingerprint, line_hashes
+from kmeminit.analyzer.model import Notification
+from kmeminit.analyzer.results import Finding, RunResult
+from kmeminit.sarif.fingerprints import kmeminit_fingerprint, line_hashes
 
 # Only the line ends the compiler counts: str.splitlines() would also split at the form
 # feeds that some kernel files contain and shift every later line number.

@@ -23,10 +23,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from analyzer.config import ConfigError, load_yaml
-from analyzer.model import Level, Notification
-from analyzer.results import RunResult
-from sarif.paths import SourceTree
+from kmeminit.analyzer.config import ConfigError, load_yaml
+from kmeminit.analyzer.model import Level, Notification
+from kmeminit.analyzer.results import RunResult
+from kmeminit.sarif.paths import SourceTree
 
 SUPPRESSIONS_FILE = ".kmeminit-suppressions.yaml"
 _KEYS = ("fingerprint", "rule", "path", "function", "reason", "expires")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from analyzer.model import Level, Location, Notification
-from analyzer.results import Finding, RunResult
-from sarif.paths import SourceTree, reported_findings, sorted_notifications
+from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.results import Finding, RunResult
+from kmeminit.sarif.paths import SourceTree, reported_findings, sorted_notifications
 
 # `[text](id)` links to related locations are SARIF markup; on a terminal keep the text.
 _LINK = re.compile(r"\[([^\]]*)\]\((\d+)\)")

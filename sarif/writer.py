@@ -28,12 +28,18 @@ from typing import Any
 import attr
 import sarif_om as om
 
-import analyzer
-from analyzer.fsutil import atomic_write_text
-from analyzer.model import Level, Location, Notification
-from analyzer.results import Finding, RuleMeta, RunResult
-from sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
-from sarif.paths import SourceTree, file_uri, relative_uri, sorted_findings, sorted_notifications
+from kmeminit import analyzer
+from kmeminit.analyzer.fsutil import atomic_write_text
+from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.results import Finding, RuleMeta, RunResult
+from kmeminit.sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
+from kmeminit.sarif.paths import (
+    SourceTree,
+    file_uri,
+    relative_uri,
+    sorted_findings,
+    sorted_notifications,
+)
 
 TOOL_NAME = "kmeminit"
 INFORMATION_URI = "https://github.com/kmeminit/kmeminit"
@@ -233,8 +239,8 @@ class _Builder:
             om.ToolComponent,
             name=TOOL_NAME,
             information_uri=INFORMATION_URI,
-            semantic_version=analyzer.__version__,
-            version=analyzer.__version__,
+            semantic_version=analyzer.version(),
+            version=analyzer.version(),
             rules=[self._rule(r) for r in self.rules],
         )
 

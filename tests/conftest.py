@@ -45,10 +45,10 @@ def kernel_tree() -> Path:
 def kernel_store(kernel_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 6.12 slice indexed once per session (KMEMINIT_KERNEL_STORE keeps the store
     between sessions, so only changed TUs are reparsed)."""
-    from analyzer.compdb import open_compdb
-    from analyzer.config import load_config
-    from analyzer.index import index_entries
-    from analyzer.store import FactStore
+    from kmeminit.analyzer.compdb import open_compdb
+    from kmeminit.analyzer.config import load_config
+    from kmeminit.analyzer.index import index_entries
+    from kmeminit.analyzer.store import FactStore
 
     config = load_config()
     selected = open_compdb(kernel_tree, config, KERNEL_SLICE).entries
@@ -64,10 +64,10 @@ def kernel_store(kernel_tree: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def kernel_program(kernel_tree: Path, kernel_store: Path):
-    from analyzer.compdb import open_compdb
-    from analyzer.config import load_config
-    from analyzer.program import Program
-    from analyzer.store import FactStore
+    from kmeminit.analyzer.compdb import open_compdb
+    from kmeminit.analyzer.config import load_config
+    from kmeminit.analyzer.program import Program
+    from kmeminit.analyzer.store import FactStore
 
     selected = open_compdb(kernel_tree, load_config(), KERNEL_SLICE).entries
     return Program.from_store(FactStore(kernel_store), [e.file for e in selected])
@@ -89,7 +89,7 @@ def sarif_validator():  # type: ignore[no-untyped-def]
 def _every_sarif_is_valid(monkeypatch: pytest.MonkeyPatch, sarif_validator) -> None:  # type: ignore[no-untyped-def]
     """Every SARIF log the suite produces in-process is validated against the schema: all
     writers (to_sarif, write_sarif, the CLI) go through sarif.writer.build_sarif."""
-    import sarif.writer as writer
+    import kmeminit.sarif.writer as writer
 
     real = writer.build_sarif
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from analyzer.compdb import open_compdb
-from analyzer.config import load_config
-from analyzer.index import index_entries
-from analyzer.program import Program
-from analyzer.store import FactStore
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
 
 KERNEL_INCLUDE = Path(__file__).resolve().parent.parent / "examples" / "minikernel" / "include"
 
@@ -76,8 +76,8 @@ def install_test_plugin(root: Path, module_source: str, entry: str) -> Path:
 # A plugin rule for tests: TEST001 flags every function named under rules.TEST001.functions.
 NAMED_PLUGIN = '''\
 """{doc}"""
-from analyzer.model import Level, Location
-from analyzer.results import Finding
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding
 
 
 class NamedChecker:

@@ -11,12 +11,12 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
-from analyzer.compdb import open_compdb
-from analyzer.config import load_config
-from analyzer.index import index_entries
-from analyzer.program import Program
-from analyzer.store import FactStore
-from checkers import load_checkers, run_checkers
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
+from kmeminit.checkers import load_checkers, run_checkers
 
 
 def mutant_program(tree: Path, store: Path, slice_: list[str], rel: str, old: str, new: str,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.model import Level, Location, Notification
-from analyzer.results import Finding, Invocation, Related, RuleMeta, RunResult, Step
+from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.results import Finding, Invocation, Related, RuleMeta, RunResult, Step
 
 PAGE_OWNER = """\
 // SPDX-License-Identifier: GPL-2.0

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from helpers import build_program, compdb_for
 
-from analyzer.cli import main
-from analyzer.config import Config, load_config
-from analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec, bare_expression
-from analyzer.program import Program
-from checkers import load_checkers, run_checkers
-from checkers.altmap import AltmapSpec, recoveries
+from kmeminit.analyzer.cli import main
+from kmeminit.analyzer.config import Config, load_config
+from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec, bare_expression
+from kmeminit.analyzer.program import Program
+from kmeminit.checkers import load_checkers, run_checkers
+from kmeminit.checkers.altmap import AltmapSpec, recoveries
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EMBEDDED = Origin("embedded", "struct dev_pagemap.altmap")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.facts import CFGBuilder, reaches
-from analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, EventKind, Function
+from kmeminit.analyzer.facts import CFGBuilder, reaches
+from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, EventKind, Function
 
 FIXTURES = Path(__file__).parent / "fixtures" / "frontend"
 CALL = EventKind.CALL
@@ -81,7 +81,7 @@ def test_builder_break_outside_loop_goes_to_exit() -> None:
 
 @pytest.fixture(scope="module")
 def cfg_functions() -> dict[str, Function]:
-    from analyzer.frontend import ParseTask, parse_tu
+    from kmeminit.analyzer.frontend import ParseTask, parse_tu
     facts = parse_tu(ParseTask(str(FIXTURES / "cfg.c"), ("-std=gnu11",), str(FIXTURES)))
     assert not facts.notifications
     return {f.name: f for f in facts.functions}
@@ -196,7 +196,7 @@ def test_statement_expression(cfg_functions: dict[str, Function]) -> None:
 
 
 def test_deep_nesting_is_flattened_with_a_note(tmp_path: Path) -> None:
-    from analyzer import frontend
+    from kmeminit.analyzer import frontend
     depth = frontend.MAX_DEPTH + 50
     expr = "f(" * depth + "0" + ")" * depth
     src = tmp_path / "deep.c"

@@ -7,16 +7,16 @@ from types import SimpleNamespace
 import pytest
 from sarif_fixtures import DOC
 
-import checkers
-from analyzer.config import Config
-from analyzer.model import Level
-from checkers import load_checkers, rule_meta, run_checkers
-from checkers.base import checker_problems, doc_problems
+from kmeminit import checkers
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.model import Level
+from kmeminit.checkers import load_checkers, rule_meta, run_checkers
+from kmeminit.checkers.base import checker_problems, doc_problems
 
 PLUGIN = '''\
 """{doc}"""
-from analyzer.model import Level, Location
-from analyzer.results import Finding
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding
 
 
 class TeamChecker:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import named_checker_config
 
-from analyzer.cli import main
+from kmeminit.analyzer.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def test_missing_source_is_an_input_error_but_results_are_written(
 
 def test_no_traceback_from_the_console_script(tmp_path: Path) -> None:
     (tmp_path / "compile_commands.json").write_text("not json")
-    proc = subprocess.run([sys.executable, "-m", "analyzer.cli", "check", "-p", str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+    proc = subprocess.run([sys.executable, "-m", "kmeminit.analyzer.cli", "check", "-p",
+                           str(tmp_path)], capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import CompdbError, Sanitizer, load_entries, open_compdb
-from analyzer.config import load_config
+from kmeminit.analyzer.compdb import CompdbError, Sanitizer, load_entries, open_compdb
+from kmeminit.analyzer.config import load_config
 
 KERNEL_CMD = [
     "gcc", "-Wp,-MMD,mm/.memremap.o.d", "-nostdinc", "-I./arch/x86/include", "-I./include",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.config import ConfigError, load_config
+from kmeminit.analyzer.config import ConfigError, load_config
 
 
 def _cfg(tmp_path: Path, text: str) -> Path:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import open_compdb
-from analyzer.config import load_config
-from analyzer.index import index_entries
-from analyzer.store import FactStore
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.store import FactStore
 from tests.helpers import EXAMPLE, example_compdb
 
 distributed = pytest.importorskip(
@@ -61,7 +61,7 @@ def test_dask_gives_the_facts_of_local_workers(cluster, entries: list, tmp_path:
 
 def test_cli_executor_dask(cluster, compdb: Path, entries: list, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    from analyzer.cli import main
+    from kmeminit.analyzer.cli import main
 
     rc = main(["index", "-p", str(compdb), "--source-root", str(EXAMPLE),
                "--store", str(tmp_path / "cli.db"), "--executor", "dask", "--scheduler",
@@ -72,7 +72,7 @@ def test_cli_executor_dask(cluster, compdb: Path, entries: list, tmp_path: Path,
 
 
 def test_executor_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    from analyzer.cli import main
+    from kmeminit.analyzer.cli import main
 
     assert main(["index", "-p", str(EXAMPLE), "--executor", "dask"]) == 2
     assert "--scheduler" in capsys.readouterr().err

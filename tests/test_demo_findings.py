@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import build_example
 
-from analyzer.config import load_config
-from checkers import load_checkers, run_checkers
+from kmeminit.analyzer.config import load_config
+from kmeminit.checkers import load_checkers, run_checkers
 
 ROOT = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
 MARKER = re.compile(r"kmeminit demo: (KMI\d{3})")

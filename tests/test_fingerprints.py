@@ -5,10 +5,14 @@ from pathlib import Path
 import pytest
 from sarif_fixtures import PAGE_OWNER, make_result, make_tree
 
-from analyzer.model import Level, Location
-from analyzer.results import Finding
-from sarif import to_sarif
-from sarif.fingerprints import kmeminit_fingerprint, line_hashes, primary_location_line_hash
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding
+from kmeminit.sarif import to_sarif
+from kmeminit.sarif.fingerprints import (
+    kmeminit_fingerprint,
+    line_hashes,
+    primary_location_line_hash,
+)
 
 # From github/codeql-action src/fingerprints.test.ts: the algorithm's own expectations.
 UPSTREAM = [

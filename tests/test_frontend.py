@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.frontend import ParseTask, parse_tu
-from analyzer.model import Function, Level, TUFacts, ValueKind, from_json, to_json
+from kmeminit.analyzer.frontend import ParseTask, parse_tu
+from kmeminit.analyzer.model import Function, Level, TUFacts, ValueKind, from_json, to_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "frontend"
 GOLDEN = Path(__file__).parent / "golden" / "facts_memhp.json"
@@ -234,7 +234,7 @@ def test_golden_facts(memhp: TUFacts, update_golden: bool) -> None:
 
 
 def test_frontend_bug_costs_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
-    from analyzer import frontend
+    from kmeminit.analyzer import frontend
 
     real = frontend._FunctionWalker._call
 

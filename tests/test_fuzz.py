@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.compdb import CompdbError, open_compdb
-from analyzer.config import ConfigError, load_config
-from analyzer.frontend import ParseTask, parse_tu
-from analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Function
+from kmeminit.analyzer.compdb import CompdbError, open_compdb
+from kmeminit.analyzer.config import ConfigError, load_config
+from kmeminit.analyzer.frontend import ParseTask, parse_tu
+from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Function
 
 pytestmark = pytest.mark.fuzz
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import load_entries
-from analyzer.config import load_config
-from analyzer.index import index_entries
-from analyzer.program import Program
-from analyzer.store import FactStore
+from kmeminit.analyzer.compdb import load_entries
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
 
 HEADER = """#ifndef H_H
 #define H_H
@@ -128,7 +128,7 @@ def test_two_indexers_on_one_store(tree: Path) -> None:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "analyzer.cli", "index", "-p", str(tree), "-j", "1",
+    cmd = [sys.executable, "-m", "kmeminit.analyzer.cli", "index", "-p", str(tree), "-j", "1",
            "--no-progress"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]

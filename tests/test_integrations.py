@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 from sarif_fixtures import make_result, make_tree
 
-from analyzer.model import Level, Location
-from analyzer.results import Finding
-from sarif import format_text
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding
+from kmeminit.sarif import format_text
 
 REPO = Path(__file__).resolve().parent.parent
 GITHUB = REPO / "examples" / "github"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import open_compdb
-from analyzer.config import load_config
-from analyzer.kbuild import KbuildError, entry_for, run, split_argv
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.kbuild import KbuildError, entry_for, run, split_argv
 from tests.helpers import EXAMPLE, example_compdb
 
 # What kbuild passes before c_flags for x86_64 (top Makefile + arch/x86/Makefile), with
@@ -22,7 +22,7 @@ from tests.helpers import EXAMPLE, example_compdb
 CHECKFLAGS = ["-D__linux__", "-Dlinux", "-D__STDC__", "-Dunix", "-D__unix__", "-Wbitwise",
               "-Wno-return-void", "-Wno-unknown-attribute", "--arch=x86", "-mlittle-endian",
               "-m64", "-D__x86_64__", "-Wsparse-all", "-fmax-warnings=100", "-Wno-decl"]
-CC = [sys.executable, "-m", "analyzer.cli", "cc"]
+CC = [sys.executable, "-m", "kmeminit.analyzer.cli", "cc"]
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_findings_gcc_style_and_fail_on(
 def test_report_equals_check(compdb: Path, tmp_path: Path,
                              kbuild_run: tuple[Path, list[subprocess.CompletedProcess[str]]]
                              ) -> None:
-    from analyzer.cli import main
+    from kmeminit.analyzer.cli import main
 
     store, _ = kbuild_run
     report_out, check_out = tmp_path / "report.json", tmp_path / "check.json"
@@ -157,7 +157,7 @@ def test_report_equals_check(compdb: Path, tmp_path: Path,
 
 def test_report_without_store_is_a_usage_error(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from analyzer.cli import main
+    from kmeminit.analyzer.cli import main
 
     assert main(["report", "--store", str(tmp_path / "none.db")]) == 2
     assert "no fact store" in capsys.readouterr().err

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from conftest import KERNEL_SLICE
 
-from analyzer.compdb import open_compdb
-from analyzer.config import Config, load_config
-from analyzer.dataflow.inventory import inventory
-from analyzer.index import index_entries
-from analyzer.program import Program
-from analyzer.store import FactStore
-from checkers import load_checkers, run_checkers
-from checkers.common import origin_engine
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import Config, load_config
+from kmeminit.analyzer.dataflow.inventory import inventory
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.store import FactStore
+from kmeminit.checkers import load_checkers, run_checkers
+from kmeminit.checkers.common import origin_engine
 
 pytestmark = pytest.mark.kernel
 

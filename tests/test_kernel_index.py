@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.dataflow.cfg import call_precedes
-from analyzer.program import Program
+from kmeminit.analyzer.dataflow.cfg import call_precedes
+from kmeminit.analyzer.program import Program
 
 pytestmark = pytest.mark.kernel
 

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.kernel
 
-KMEMINIT = [sys.executable, "-m", "analyzer.cli"]
+KMEMINIT = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.kernel
 
-KMEMINIT = [sys.executable, "-m", "analyzer.cli"]
+KMEMINIT = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 
 
 def test_prefilter_gives_the_findings_of_the_whole_database(kernel_tree: Path,

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from analyzer.config import load_config
-from analyzer.dataflow.ordering import OrderingEngine, Query
-from analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec
-from analyzer.program import Program
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.dataflow.ordering import OrderingEngine, Query
+from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec
+from kmeminit.analyzer.program import Program
 
 pytestmark = pytest.mark.kernel
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.config import load_config
-from analyzer.program import Program
-from checkers.common import reserved_analysis
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.program import Program
+from kmeminit.checkers.common import reserved_analysis
 
 pytestmark = pytest.mark.kernel
 

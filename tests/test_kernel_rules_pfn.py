@@ -11,7 +11,7 @@ import pytest
 from conftest import KERNEL_SLICE
 from kernel_mutation import findings, mutant_program
 
-from analyzer.program import Program
+from kmeminit.analyzer.program import Program
 
 pytestmark = pytest.mark.kernel
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from analyzer.dataflow.ordering import OrderingEngine, Query
-from analyzer.model import Block, CallSite, Edge, Event, EventKind, FnPtrStore, Function, Location
-from analyzer.program import Program
+from kmeminit.analyzer.dataflow.ordering import OrderingEngine, Query
+from kmeminit.analyzer.model import (
+    Block,
+    CallSite,
+    Edge,
+    Event,
+    EventKind,
+    FnPtrStore,
+    Function,
+    Location,
+)
+from kmeminit.analyzer.program import Program
 
 
 def fn(name: str, blocks: dict[int, tuple[list[str], list]], file: str = "/t/a.c") -> Function:
@@ -157,7 +166,7 @@ def test_services_are_outside_the_call_graph() -> None:
 
 
 def test_apply_config_takes_services_from_the_config() -> None:
-    from analyzer.config import load_config
+    from kmeminit.analyzer.config import load_config
 
     program = Program.from_functions([straight("entry", "kfree", "do_b"),
                                       straight("kfree", "do_a")])
@@ -168,7 +177,7 @@ def test_apply_config_takes_services_from_the_config() -> None:
 
 
 def test_generic_dispatch_tables_are_not_resolved() -> None:
-    from analyzer.config import load_config
+    from kmeminit.analyzer.config import load_config
 
     stores = [FnPtrStore("struct file_operations", "read", "my_read", "c:@F@my_read",
                          Location("/t/d.c", 5, 1)),

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.compdb import open_compdb
-from analyzer.config import Config, load_config
-from analyzer.index import index_entries
-from analyzer.lexindex import scan_text
-from analyzer.prefilter import build_lexindex, config_symbols, prefilter_index
-from analyzer.store import FactStore
+from kmeminit.analyzer.compdb import open_compdb
+from kmeminit.analyzer.config import Config, load_config
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.lexindex import scan_text
+from kmeminit.analyzer.prefilter import build_lexindex, config_symbols, prefilter_index
+from kmeminit.analyzer.store import FactStore
 from tests.helpers import EXAMPLE, compdb_for
 
 SOURCES = {
@@ -165,7 +165,7 @@ def test_symbols_come_from_config() -> None:
 
 
 def test_same_findings_with_and_without_prefilter(tmp_path: Path) -> None:
-    from analyzer.cli import main
+    from kmeminit.analyzer.cli import main
 
     subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(tmp_path)],
                    check=True, capture_output=True)

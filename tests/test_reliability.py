@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from helpers import named_checker_config
 
-from analyzer.cli import main
+from kmeminit.analyzer.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "analyzer.cli"]
+CLI = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 A_C = "int pfn_walk(int pfn)\n{\n\treturn pfn + 1;\n}\n"
 
 
@@ -366,7 +366,7 @@ def test_libclang_failing_to_create_a_tu(tree: Path, monkeypatch: pytest.MonkeyP
 def test_frontend_exception_costs_one_tu_and_is_retried(
         tree: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from analyzer import frontend
+    from kmeminit.analyzer import frontend
 
     real = frontend.parse_tu
 
@@ -395,7 +395,7 @@ def test_disk_full_while_writing_output_keeps_the_previous_file(
     def full(_fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("analyzer.fsutil.os.fsync", full)
+    monkeypatch.setattr("kmeminit.analyzer.fsutil.os.fsync", full)
     capsys.readouterr()
     assert main(["check", "-p", str(tree), "--format", "sarif", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

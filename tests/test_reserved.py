@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from helpers import build_example, build_program
 
-from analyzer.config import load_config
-from analyzer.reserved import report
-from checkers.common import reserved_analysis
-from sarif.reserved_report import to_dot, to_json, to_markdown
+from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.reserved import report
+from kmeminit.checkers.common import reserved_analysis
+from kmeminit.sarif.reserved_report import to_dot, to_json, to_markdown
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MINIKERNEL = Path(__file__).resolve().parent.parent / "examples" / "minikernel"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import build_program
 
-from analyzer.config import load_config
-from checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
-from checkers.base import doc_problems, rule_doc
+from kmeminit.analyzer.config import load_config
+from kmeminit.checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
+from kmeminit.checkers.base import doc_problems, rule_doc
 
 SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 C_BLOCK = re.compile(r"```c\n(.*?)```", re.DOTALL)

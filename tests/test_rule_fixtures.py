@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import build_program
 
-from analyzer.config import load_config
-from checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
+from kmeminit.analyzer.config import load_config
+from kmeminit.checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RULE_DIRS = sorted(p for p in FIXTURES.glob("KMI*") if p.is_dir())

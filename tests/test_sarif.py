@@ -8,10 +8,10 @@ import jsonschema
 import pytest
 from sarif_fixtures import make_result, make_tree
 
-import sarif.writer as writer
-from analyzer.model import Level, Location
-from analyzer.results import Finding, Step
-from sarif import to_sarif, write_sarif
+import kmeminit.sarif.writer as writer
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding, Step
+from kmeminit.sarif import to_sarif, write_sarif
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0-rtm.5.json"
 

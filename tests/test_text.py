@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sarif_fixtures import make_result, make_tree
 
-from analyzer.model import Level, Location, Notification
-from analyzer.results import Finding
-from sarif import format_notifications, format_text, summary_line, to_json_report, to_sarif
+from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.results import Finding
+from kmeminit.sarif import format_notifications, format_text, summary_line, to_json_report, to_sarif
 
 GCC = re.compile(r"^(\s*)([^:\s]+):(\d+):(\d+): (note|warning|error): (.*)$")
 

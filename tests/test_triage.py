@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sarif_fixtures import make_result, make_tree
 
-import sarif.writer as writer
-from analyzer.config import ConfigError
-from analyzer.model import Level, Location
-from analyzer.results import Finding, Provenance, Related, Step
-from sarif import format_text, to_json_report, to_sarif
-from sarif.baseline import BaselineError, apply_baseline, read_baseline
-from sarif.paths import SourceTree, reported_findings
-from sarif.suppressions import apply_suppressions, load_suppressions
-from sarif.writer import build_sarif, dumps
+import kmeminit.sarif.writer as writer
+from kmeminit.analyzer.config import ConfigError
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.results import Finding, Provenance, Related, Step
+from kmeminit.sarif import format_text, to_json_report, to_sarif
+from kmeminit.sarif.baseline import BaselineError, apply_baseline, read_baseline
+from kmeminit.sarif.paths import SourceTree, reported_findings
+from kmeminit.sarif.suppressions import apply_suppressions, load_suppressions
+from kmeminit.sarif.writer import build_sarif, dumps
 
 TODAY = dt.date(2026, 1, 15)
 

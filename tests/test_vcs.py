@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import vcs
+from kmeminit.analyzer import vcs
 
 
 @pytest.mark.parametrize("url, uri", [

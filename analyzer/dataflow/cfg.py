@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Event, EventKind, Function
+from kmeminit.analyzer.model import Event, EventKind, Function
 
 
 def event_sites(fn: Function, kind: EventKind, index: int) -> Iterator[tuple[int, int]]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.dataflow.origins import Origin, OriginEngine, Var, show
-from analyzer.model import Location
-from analyzer.results import Step
+from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, Var, show
+from kmeminit.analyzer.model import Location
+from kmeminit.analyzer.results import Step
 
 
 @dataclass(frozen=True)

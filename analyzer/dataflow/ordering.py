@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location, ValueKind
-from analyzer.program import Program
+from kmeminit.analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location, ValueKind
+from kmeminit.analyzer.program import Program
 
 _NONE: frozenset[str] = frozenset()
 

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analyzer.model import Function, Location, Param, Value, ValueKind
-from analyzer.program import Program
-from analyzer.results import Step
+from kmeminit.analyzer.model import Function, Location, Param, Value, ValueKind
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.results import Step
 
 # A variable of the flow graph: ("param", usr, index) | ("local", usr, name) |
 # ("field", record, field) | ("ret", usr) | ("global", name)
