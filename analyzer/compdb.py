@@ -199,7 +199,7 @@ def _checked(data: list, lines: list[int], compdb: Path) -> list[tuple[str, str,
     return out
 
 
-def _wanted(file: str, root: str, filters: list[str], exclude: list[str]) -> bool:
+def wanted(file: str, root: str, filters: list[str], exclude: list[str]) -> bool:
     rel = os.path.relpath(file, root)
     if any(rel.startswith(x) for x in exclude):
         return False
@@ -226,7 +226,7 @@ def open_compdb(path: Path, config: Config, filters: list[str] | None = None,
     entries: list[CompileEntry] = []
     seen: dict[str, tuple[str, ...]] = {}
     for file, directory, raw, where in checked:
-        if not _wanted(file, root, filters or [], exclude):
+        if not wanted(file, root, filters or [], exclude):
             continue
         if not os.path.isfile(file):
             notes.append(Notification(Level.ERROR, "source file of compile command not found",

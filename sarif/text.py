@@ -24,7 +24,7 @@ def _where(tree: SourceTree, loc: Location) -> str:
     return f"{tree.display(loc.file)}:{loc.line}:{loc.col}"
 
 
-def _finding_lines(tree: SourceTree, finding: Finding) -> list[str]:
+def finding_lines(tree: SourceTree, finding: Finding) -> list[str]:
     lines = [f"{_where(tree, finding.location)}: {finding.level.value}: "
              f"{_plain(finding.message)} [{finding.rule}]"]
     lines += [f"    {_where(tree, r.location)}: note: {r.message}" for r in finding.related]
@@ -69,7 +69,7 @@ def format_text(result: RunResult, summary: bool = True) -> str:
     """Findings not unchanged since the baseline and not suppressed, gcc-style."""
     tree = SourceTree.of(result)
     shown = reported_findings(result, tree)
-    lines = [line for finding in shown for line in _finding_lines(tree, finding)]
+    lines = [line for finding in shown for line in finding_lines(tree, finding)]
     if summary:
         lines.append(summary_line(result, shown))
     return "".join(line + "\n" for line in lines)

@@ -15,8 +15,8 @@ from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.rules import load_checkers, run_checkers
 from kmeminit.analyzer.store import FactStore
-from kmeminit.checkers import load_checkers, run_checkers
 
 
 def mutant_program(tree: Path, store: Path, slice_: list[str], rel: str, old: str, new: str,

@@ -13,7 +13,7 @@ from kmeminit.analyzer.cli import main
 from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec, bare_expression
 from kmeminit.analyzer.program import Program
-from kmeminit.checkers import load_checkers, run_checkers
+from kmeminit.analyzer.rules import load_checkers, run_checkers
 from kmeminit.checkers.altmap import AltmapSpec, recoveries
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

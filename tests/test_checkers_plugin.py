@@ -8,10 +8,16 @@ import pytest
 from sarif_fixtures import DOC
 
 from kmeminit import checkers
+from kmeminit.analyzer import rules
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.model import Level
-from kmeminit.checkers import load_checkers, rule_meta, run_checkers
-from kmeminit.checkers.base import checker_problems, doc_problems
+from kmeminit.analyzer.rules import (
+    checker_problems,
+    doc_problems,
+    load_checkers,
+    rule_meta,
+    run_checkers,
+)
 
 PLUGIN = '''\
 """{doc}"""
@@ -144,7 +150,7 @@ def test_reserved_prefix_and_builtin_validation(monkeypatch):
 
     assert any("reserved" in p for p in checker_problems(Fake, builtin=False))
     monkeypatch.setattr(checkers, "BUILTIN_CHECKERS", (Fake,))
-    with pytest.raises(checkers.CheckerError, match="doc lacks"):
+    with pytest.raises(rules.CheckerError, match="doc lacks"):
         load_checkers(None, None)
 
 

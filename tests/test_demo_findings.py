@@ -10,7 +10,7 @@ import pytest
 from helpers import build_example
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.checkers import load_checkers, run_checkers
+from kmeminit.analyzer.rules import load_checkers, run_checkers
 
 ROOT = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
 MARKER = re.compile(r"kmeminit demo: (KMI\d{3})")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from kmeminit.analyzer.cli.cc import KbuildError, entry_for, run, split_argv
 from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.kbuild import KbuildError, entry_for, run, split_argv
 from tests.helpers import EXAMPLE, example_compdb
 
 # What kbuild passes before c_flags for x86_64 (top Makefile + arch/x86/Makefile), with

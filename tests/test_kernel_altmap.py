@@ -22,8 +22,8 @@ from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.dataflow.inventory import inventory
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.rules import load_checkers, run_checkers
 from kmeminit.analyzer.store import FactStore
-from kmeminit.checkers import load_checkers, run_checkers
 from kmeminit.checkers.common import origin_engine
 
 pytestmark = pytest.mark.kernel

@@ -10,8 +10,13 @@ import pytest
 from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
-from kmeminit.checkers.base import doc_problems, rule_doc
+from kmeminit.analyzer.rules import (
+    builtin_checkers,
+    doc_problems,
+    load_checkers,
+    rule_doc,
+    run_checkers,
+)
 
 SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 C_BLOCK = re.compile(r"```c\n(.*?)```", re.DOTALL)
@@ -35,12 +40,12 @@ def findings_for(rule: str, code: str, tmp_path: Path) -> list:
     return [f for f in findings if f.rule == rule]
 
 
-@pytest.mark.parametrize("checker", BUILTIN_CHECKERS, ids=lambda c: c.id)
+@pytest.mark.parametrize("checker", builtin_checkers(), ids=lambda c: c.id)
 def test_doc_sections(checker: type) -> None:
     assert doc_problems(rule_doc(checker)) == []
 
 
-@pytest.mark.parametrize("checker", BUILTIN_CHECKERS, ids=lambda c: c.id)
+@pytest.mark.parametrize("checker", builtin_checkers(), ids=lambda c: c.id)
 def test_doc_example_fires_and_fix_is_clean(checker: type, tmp_path: Path) -> None:
     doc = rule_doc(checker)
     [example] = blocks(doc, "Example")

@@ -16,7 +16,7 @@ import pytest
 from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.checkers import BUILTIN_CHECKERS, load_checkers, run_checkers
+from kmeminit.analyzer.rules import builtin_checkers, load_checkers, run_checkers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RULE_DIRS = sorted(p for p in FIXTURES.glob("KMI*") if p.is_dir())
@@ -33,7 +33,7 @@ def annotations(path: Path, rule: str) -> tuple[set[tuple[str, int]], set[tuple[
 
 
 def test_every_builtin_rule_has_fixtures() -> None:
-    assert {c.id for c in BUILTIN_CHECKERS} <= {d.name for d in RULE_DIRS}
+    assert {c.id for c in builtin_checkers()} <= {d.name for d in RULE_DIRS}
 
 
 @pytest.mark.parametrize("rule_dir", RULE_DIRS, ids=lambda p: p.name)

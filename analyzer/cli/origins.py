@@ -6,10 +6,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kmeminit.analyzer.cli.options import add_input_options
+from kmeminit.analyzer.cli.session import (
+    EXIT_OK,
+    UsageError,
+    index,
+    open_session,
+    print_notifications,
+)
 from kmeminit.analyzer.fsutil import write_output
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("origins", help="inventory the origins of a pointer type's "
+                                       "parameters and fields, with witness chains")
+    add_input_options(p)
     p.add_argument("--type", dest="pointer", default="struct vmem_altmap *",
                    help="the pointer type (default: 'struct vmem_altmap *'); allocators and "
                         "helpers come from the config's origins section for it")
@@ -17,22 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only this function's parameters (repeatable; aliases apply)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(run=run)
 
 
-def cmd_origins(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.cli import (
-        EXIT_OK,
-        UsageError,
-        _index,
-        _open_session,
-        _print_notifications,
-    )
+def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.dataflow.inventory import inventory
     from kmeminit.checkers.common import origin_engine
     from kmeminit.sarif.origins_report import format_origins_json, format_origins_text
 
-    session = _open_session(args)
-    stats = _index(session, args)
+    session = open_session(args)
+    stats = index(session, args)
     program = session.program()
     pointer = " ".join(args.pointer.split())
     if pointer.count("*") != 1 or not pointer.endswith("*"):
@@ -46,6 +51,6 @@ def cmd_origins(args: argparse.Namespace) -> int:
     render = format_origins_json if args.format == "json" else format_origins_text
     text = render(pointer, sets, session.source_root)
     write_output(args.output, text)
-    _print_notifications(session.notifications + stats.notifications, session.source_root)
+    print_notifications(session.notifications + stats.notifications, session.source_root)
     print(f"kmeminit: {len(sets)} variable(s) of type {pointer}", file=sys.stderr)
     return EXIT_OK

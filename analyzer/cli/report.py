@@ -12,15 +12,24 @@ import os
 import sys
 from pathlib import Path
 
-from kmeminit.analyzer.cli import Session, UsageError, _load_checkers, _metas, _now, _select_rules
-from kmeminit.analyzer.compdb import CompileEntry, _wanted, guess_source_root
+from kmeminit.analyzer.cli import output
+from kmeminit.analyzer.cli.options import add_output_options, add_report_options
+from kmeminit.analyzer.cli.session import (
+    Session,
+    UsageError,
+    default_store,
+    invocation,
+    load_rules,
+    now,
+    rule_metas,
+    selected_rules,
+)
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.kbuild import default_store
-from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.store import FactStore
 
 
-def add_report_arguments(p: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="run the rules over what the store holds (after "
+                                      "make C=1 CHECK=kmeminit-cc) and write results")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="report only TUs under these paths (relative to the source root)")
     p.add_argument("--store", metavar="PATH", type=Path,
@@ -33,9 +42,15 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
                    help="YAML merged over config/default.yaml")
     p.add_argument("--debug", action="store_true",
                    help="re-raise checker exceptions instead of reporting them")
+    add_output_options(p)
+    add_report_options(p)
+    p.set_defaults(run=run)
 
 
 def open_report_session(args: argparse.Namespace) -> Session:
+    from kmeminit.analyzer.compdb import CompileEntry, guess_source_root, wanted
+    from kmeminit.analyzer.store import FactStore
+
     config = load_config(args.config)
     path = args.store or default_store(os.getcwd())
     if not path.is_file():
@@ -49,29 +64,28 @@ def open_report_session(args: argparse.Namespace) -> Session:
             else guess_source_root([(c.file, c.directory) for c in commands]))
     exclude = list(config.get("compdb", "exclude", default=[]) or [])
     entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
-               for c in commands if _wanted(c.file, root, args.paths, exclude)]
+               for c in commands if wanted(c.file, root, args.paths, exclude)]
     if args.paths and not entries:
         raise UsageError(f"{path}: no stored TU under {' '.join(args.paths)}")
     return Session(config, entries, root, store, list(store.notifications))
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer import cli_report
+def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.checkers import run_checkers
+    from kmeminit.analyzer.rules import run_checkers
 
-    start = _now()
+    start = now()
     session = open_report_session(args)
-    triage = cli_report.load_triage(args, session)
-    checkers, load_notes = _load_checkers(_select_rules(args), session.config)
+    triage = output.load_triage(args, session)
+    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
     files = [e.file for e in session.entries]
     notes = list(session.notifications) + load_notes
     for file in files:
         notes.extend(session.store.tu_notifications(file))
-    program = Program.from_store(session.store, files)
+    program = session.program()
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
     print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
-    result = RunResult(tuple(_metas(checkers)), tuple(findings), tuple(notes + run_notes),
-                       cli_report.invocation(start, session, True),
+    result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
+                       invocation(start, session, True),
                        {"functions": str(len(program.functions))})
-    return cli_report.finish(result, args, session, triage)
+    return output.finish(result, args, session, triage)

@@ -20,11 +20,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmeminit.analyzer.cli.session import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    FAIL_ON,
+    UsageError,
+    default_store,
+    fails,
+    load_rules,
+    selected_rules,
+)
 from kmeminit.analyzer.compdb import CompileEntry, Sanitizer
 from kmeminit.analyzer.config import Config, ConfigError, load_config
 from kmeminit.analyzer.model import Level, Notification
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 OWN_PREFIX = "--kmeminit-"
 # kbuild's c_flags start with the dependency-file option: what precedes it is CHECKFLAGS.
 _C_FLAGS_START = ("-Wp,-MMD,", "-Wp,-MD,")
@@ -50,7 +60,7 @@ def _own_option(arg: str, opts: dict[str, object]) -> None:
     if not eq or not value:
         raise KbuildError(f"{arg}: expected {OWN_PREFIX}NAME=VALUE")
     if name == "fail-on":
-        if value not in ("note", "warning", "error", "none"):
+        if value not in FAIL_ON:
             raise KbuildError(f"{arg}: fail-on must be note, warning, error or none")
         opts["fail_on"] = value
     elif name in ("store", "config"):
@@ -109,12 +119,6 @@ def entry_for(argv: list[str], config: Config, cwd: str
                               tuple(sparse + dropped), arch), sparse
 
 
-def default_store(cwd: str) -> Path:
-    """KMEMINIT_STORE, else .kmeminit/facts.db under the object tree (make's cwd)."""
-    env = os.environ.get("KMEMINIT_STORE")
-    return Path(env) if env else Path(cwd) / ".kmeminit" / "facts.db"
-
-
 def _notice(message: str) -> None:
     print(f"kmeminit-cc: {message}", file=sys.stderr)
 
@@ -126,7 +130,7 @@ def run(argv: list[str]) -> int:
     except KbuildError as exc:
         _notice(f"error: {exc}")
         return EXIT_USAGE
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         _notice(f"error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -168,13 +172,11 @@ def _run(argv: list[str]) -> int:
 def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptions, cwd: str,
                notes: list[Notification]) -> int:
     from kmeminit.analyzer.program import Program
-    from kmeminit.checkers import load_checkers, run_checkers
+    from kmeminit.analyzer.rules import run_checkers
     from kmeminit.sarif.paths import SourceTree
-    from kmeminit.sarif.text import _finding_lines, format_notification
+    from kmeminit.sarif.text import finding_lines, format_notification
 
-    enabled = ({r.strip().upper() for r in opts.rules.split(",") if r.strip()}
-               if opts.rules else None)
-    checkers, load_notes = load_checkers(enabled, config)
+    checkers, load_notes = load_rules(selected_rules(opts.rules), config)
     tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
     headers = store.header_functions_called(  # type: ignore[attr-defined]
         [fn for tu in tus for fn in tu.functions])
@@ -184,15 +186,11 @@ def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptio
                  key=lambda f: (f.location.line, f.location.col, f.rule))
     tree = SourceTree(cwd)
     for finding in own:
-        print("\n".join(_finding_lines(tree, finding)), file=sys.stderr)
+        print("\n".join(finding_lines(tree, finding)), file=sys.stderr)
     for note in notes + load_notes + run_notes:
         if note.level is not Level.NOTE:
             print(format_notification(note, tree), file=sys.stderr)
-    if opts.fail_on != "none":
-        threshold = Level(opts.fail_on).rank
-        if any(f.level.rank >= threshold for f in own):
-            return EXIT_FINDINGS
-    return EXIT_OK
+    return EXIT_FINDINGS if fails(own, opts.fail_on) else EXIT_OK
 
 
 def main() -> int:

@@ -6,31 +6,35 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kmeminit.analyzer.cli.options import add_input_options
+from kmeminit.analyzer.cli.session import (
+    EXIT_OK,
+    UsageError,
+    index,
+    open_session,
+    print_notifications,
+)
 from kmeminit.analyzer.fsutil import write_output
-from kmeminit.analyzer.reserved import report
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reserved", help="report who sets, clears and reads PG_reserved")
+    add_input_options(p)
     p.add_argument("--format", choices=("md", "json", "dot"), default="md")
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--what-if-drop", metavar="FILE:LINE|FUNC",
                    help="list the readers whose behaviour could change without this site")
     p.add_argument("--title", default="PG_reserved report", help="markdown title")
+    p.set_defaults(run=run)
 
 
-def cmd_reserved(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.cli import (
-        EXIT_OK,
-        UsageError,
-        _index,
-        _open_session,
-        _print_notifications,
-    )
+def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.reserved import report
     from kmeminit.checkers.common import reserved_analysis
     from kmeminit.sarif.reserved_report import FORMATS, to_markdown
 
-    session = _open_session(args)
-    stats = _index(session, args)
+    session = open_session(args)
+    stats = index(session, args)
     program = session.program()
     analysis = reserved_analysis(program, session.config)
     if args.what_if_drop and not analysis.find_sites(args.what_if_drop):
@@ -41,7 +45,7 @@ def cmd_reserved(args: argparse.Namespace) -> int:
     else:
         text = FORMATS[args.format](data, session.source_root)
     write_output(args.output, text)
-    _print_notifications(session.notifications + stats.notifications, session.source_root)
+    print_notifications(session.notifications + stats.notifications, session.source_root)
     print(f"kmeminit: {len(analysis.sites)} PG_reserved sites, {len(analysis.readers)} "
           "readers", file=sys.stderr)
     return EXIT_OK

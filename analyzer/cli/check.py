@@ -1,0 +1,50 @@
+"""`kmeminit check`: index the selected TUs, run the enabled rules, write the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kmeminit.analyzer.cli import output
+from kmeminit.analyzer.cli.options import (
+    add_input_options,
+    add_output_options,
+    add_report_options,
+)
+from kmeminit.analyzer.cli.session import (
+    index,
+    invocation,
+    load_rules,
+    now,
+    open_session,
+    rule_metas,
+    selected_rules,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="index, run the enabled checkers, write results")
+    add_input_options(p)
+    add_output_options(p)
+    add_report_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.results import RunResult
+    from kmeminit.analyzer.rules import run_checkers
+
+    start = now()
+    session = open_session(args)
+    triage = output.load_triage(args, session)
+    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    stats = index(session, args)
+    program = session.program()
+    if not checkers:
+        print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
+    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    notes = session.notifications + load_notes + stats.notifications + run_notes
+    result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
+                       invocation(start, session, stats.failed == 0),
+                       {"functions": str(len(program.functions))})
+    return output.finish(result, args, session, triage)
