@@ -71,10 +71,12 @@ from collections.abc import Iterator
 
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.dataflow.ordering import Query, WitnessStep
-from kmeminit.analyzer.model import EventKind, Level
+from kmeminit.analyzer.kernel import kernel_facts
+from kmeminit.analyzer.kernel.events import MemmapEvents, witness_trace
+from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding, Related
-from kmeminit.checkers.common import settings, witness_trace, witnesses
+from kmeminit.analyzer.rules import rule_config
 
 QUERY = Query.sequence("ONLINE", kills={0: ["INIT"]})
 
@@ -93,20 +95,21 @@ class OnlineBeforeInit:
     config_keys = ("entry_kinds",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        kinds = settings(config, self.id).get("entry_kinds", ["hotplug", "device"])
+        kinds = rule_config(config, self.id).get("entry_kinds", ["hotplug", "device"])
+        events = kernel_facts(program, config).events
         reported: set[tuple[str, int]] = set()
-        for entry, steps in witnesses(program, config, QUERY, kinds):
+        for entry, steps in events.witnesses(QUERY, kinds):
             online = next(s for s in steps if s.label == "ONLINE")
             key = (online.location.file, online.location.line)
             if key in reported:
                 continue
             reported.add(key)
-            yield self._finding(program, config, entry, steps, online)
+            yield self._finding(program, events, entry, steps, online)
 
-    def _finding(self, program: Program, config: Config, entry: str,
+    def _finding(self, program: Program, events: MemmapEvents, entry: str,
                  steps: list[WitnessStep], online: WitnessStep) -> Finding:
         related = ()
-        late = _later_init(program, config, online)
+        late = events.later_call(online, "INIT")
         if late is not None:
             related = (Related(1, late[0], f"the memmap is initialised only here, by "
                                            f"{late[1]}()"),)
@@ -122,18 +125,3 @@ class OnlineBeforeInit:
             trace=witness_trace(steps, {"ONLINE": "pfns go online"}),
             what=what, entry=program.name_of(entry))
 
-
-def _later_init(program: Program, config: Config, online: WitnessStep):
-    """(location, callee) of the first INIT call after the online step in its function."""
-    from kmeminit.analyzer.dataflow.cfg import event_sites, reaches
-
-    fn = program.functions[online.usr]
-    init = config.name_sets("events").get("INIT", frozenset())
-    online_sites = [site for c in fn.calls if c.location == online.location
-                    for site in event_sites(fn, EventKind.CALL, c.index)]
-    for call in fn.calls:
-        if call.callee in init and any(
-                reaches(fn, o, s) for o in online_sites
-                for s in event_sites(fn, EventKind.CALL, call.index)):
-            return call.location, call.callee
-    return None

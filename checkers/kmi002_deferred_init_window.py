@@ -86,10 +86,12 @@ from collections.abc import Iterator
 
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.dataflow.ordering import Query, WitnessStep
+from kmeminit.analyzer.kernel import kernel_facts
+from kmeminit.analyzer.kernel.events import witness_trace
 from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding, Related
-from kmeminit.checkers.common import settings, witness_trace, witnesses
+from kmeminit.analyzer.rules import rule_config
 
 # A LOCK between VALID and UNLOCK means the UNLOCK releases a lock taken after the range
 # became valid (a balanced begin/done pair further down the call graph), not the window.
@@ -113,9 +115,9 @@ class DeferredInitWindow:
     config_keys = ("entry_kinds",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        kinds = settings(config, self.id).get("entry_kinds", ["device", "hotplug"])
+        kinds = rule_config(config, self.id).get("entry_kinds", ["device", "hotplug"])
         opened: set[str] = set()
-        for _, steps in witnesses(program, config, QUERY, kinds):
+        for _, steps in kernel_facts(program, config).events.witnesses(QUERY, kinds):
             unlock = next(s for s in steps if s.label == "UNLOCK")
             if unlock.usr in opened:
                 continue

@@ -93,18 +93,19 @@ from typing import ClassVar
 import networkx as nx
 
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine
-from kmeminit.analyzer.model import Level, Location
-from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.results import Finding, Related, Step
-from kmeminit.checkers.altmap import (
+from kmeminit.analyzer.dataflow.origins import OriginEngine
+from kmeminit.analyzer.kernel import kernel_facts
+from kmeminit.analyzer.kernel.altmap import (
     AltmapSpec,
     ParamUse,
-    engine_and_spec,
     origin_list,
     param_use,
     witness,
 )
+from kmeminit.analyzer.model import Level, Location
+from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
+from kmeminit.analyzer.results import Finding, Related, Step
 
 Key = tuple[str, int]  # (function usr, parameter index)
 
@@ -126,7 +127,9 @@ class AltmapPgmapProxy:
     config_keys: ClassVar[tuple[str, ...]] = ("pgmap_only_origins",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        engine, spec = engine_and_spec(program, config)
+        facts = kernel_facts(program, config)
+        spec = facts.altmap
+        engine = facts.origins(spec.pointer)
         survey = bool(config.get("rules", self.id, "pgmap_only_origins", default=False))
         uses: dict[Key, ParamUse] = {}
         for usr, fn in program.functions.items():

@@ -96,16 +96,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
+from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.kernel import kernel_facts
+from kmeminit.analyzer.kernel.altmap import origin_list, recoveries, recovery_origins, witness
 from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding, Related
-from kmeminit.checkers.altmap import (
-    engine_and_spec,
-    origin_list,
-    recoveries,
-    recovery_origins,
-    witness,
-)
 
 
 class AltmapUnsafeContainerOf:
@@ -124,8 +120,10 @@ class AltmapUnsafeContainerOf:
         "type confusion that reads outside the altmap's object.")
     config_keys: ClassVar[tuple[str, ...]] = ()
 
-    def check(self, program: Program, config: object) -> Iterator[Finding]:
-        engine, spec = engine_and_spec(program, config)  # type: ignore[arg-type]
+    def check(self, program: Program, config: Config) -> Iterator[Finding]:
+        facts = kernel_facts(program, config)
+        spec = facts.altmap
+        engine = facts.origins(spec.pointer)
         for fn in sorted(program.functions.values(), key=lambda f: (f.file, f.line)):
             for rec in recoveries(fn, spec):
                 origins = recovery_origins(engine, rec)

@@ -96,32 +96,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.reserved import Reach
-from kmeminit.analyzer.results import Finding, Step
-from kmeminit.checkers.common import reserved_analysis
+from kmeminit.analyzer.results import Finding
 
 _VERB = {"set": "sets", "clear": "clears"}
 # Beyond this many distinct chains the number says only "the whole kernel leads here" (a
 # full build's call graph is one large strongly connected component): it is shown as
 # "more than 100" (the `kmeminit reserved` report keeps the exact number).
 MAX_CHAINS_SHOWN = 100
-
-
-def chain_trace(reach: Reach) -> tuple[Step, ...]:
-    """The shortest chain as trace steps, with each function's guarding conditions."""
-    steps = []
-    last = len(reach.chain) - 1
-    for depth, step in enumerate(reach.chain):
-        if depth == last:
-            text = f"{step.callee}() {_VERB[reach.site.op]} PG_reserved"
-        else:
-            text = f"calls {step.callee}()"
-        if step.conditions:
-            text += f" (when {' && '.join(step.conditions)})"
-        steps.append(Step(step.location, text, depth, step.function))
-    return tuple(steps)
 
 
 class PgReservedTransition:
@@ -137,7 +121,7 @@ class PgReservedTransition:
     config_keys = ()
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        analysis = reserved_analysis(program, config)
+        analysis = kernel_facts(program, config).reserved
         for reach in analysis.reaches:
             site = reach.site
             conditions = " && ".join(reach.conditions) or "nothing"
@@ -157,4 +141,4 @@ class PgReservedTransition:
                           else f"more than {MAX_CHAINS_SHOWN}")
                 args |= {"chains": chains, "effect": reach.effect}
             yield Finding.make(self.id, self.level, template, site.location, site.function,
-                               trace=chain_trace(reach), **args)
+                               trace=analysis.reach_trace(reach), **args)

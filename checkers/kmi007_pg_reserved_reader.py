@@ -71,10 +71,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding, Step
-from kmeminit.checkers.common import reserved_analysis
 
 
 class PgReservedReader:
@@ -90,18 +90,14 @@ class PgReservedReader:
     config_keys = ()
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        analysis = reserved_analysis(program, config)
+        analysis = kernel_facts(program, config).reserved
         for reader in analysis.readers:
             entries = analysis.reader_entries(reader)
             shown = ", ".join(f"{name}() ({kind})" for kind, name, _ in entries) or "none"
             walker = "inside a pfn walker" if reader.in_walker else "not in a pfn walker"
             trace: tuple[Step, ...] = ()
             if entries:
-                chain = analysis.chain_to(entries[0][2], reader.usr)
-                trace = tuple(Step(s.location, f"calls {s.callee}()", depth, s.function)
-                              for depth, s in enumerate(chain)) + (
-                    Step(reader.location, f"{reader.callee}() reads PG_reserved",
-                         len(chain), reader.function),)
+                trace = analysis.reader_trace(reader, entries[0][2])
             yield Finding.make(
                 self.id, self.level,
                 "{callee}() reads PG_reserved in {fn}(), " + walker

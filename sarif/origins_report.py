@@ -1,4 +1,4 @@
-"""Text and JSON renderings of an origin inventory (analyzer/dataflow/inventory.py).
+"""Text and JSON renderings of an origin inventory (analyzer.reports.OriginsReport).
 
 Text, one block per variable, gcc-style location first:
 
@@ -17,15 +17,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kmeminit.analyzer.dataflow.inventory import OriginSet
+from kmeminit.analyzer.reports import OriginsReport
 from kmeminit.analyzer.results import Step
 from kmeminit.sarif.paths import SourceTree
 
 
-def format_origins_text(pointer: str, sets: list[OriginSet], root: str) -> str:
+def format_origins_text(report: OriginsReport, root: str) -> str:
     tree = SourceTree(root)
     lines = []
-    for item in sets:
+    for item in report.sets:
         where = f"{tree.display(item.location.file)}:{item.location.line}: " \
             if item.location else ""
         owner = f"{item.function}(): " if item.function else ""
@@ -36,7 +36,7 @@ def format_origins_text(pointer: str, sets: list[OriginSet], root: str) -> str:
                 continue
             lines.append(f"  {origin}:")
             lines += [f"    {_step_text(tree, s)}" for s in chain]
-    head = f"# origins of {pointer}: {len(sets)} variable(s)"
+    head = f"# origins of {report.pointer}: {len(report.sets)} variable(s)"
     return "\n".join([head, *lines]) + "\n"
 
 
@@ -45,9 +45,9 @@ def _step_text(tree: SourceTree, step: Step) -> str:
     return f"{tree.display(step.location.file)}:{step.location.line}: {fn}{step.message}"
 
 
-def origins_json(pointer: str, sets: list[OriginSet], root: str) -> dict[str, Any]:
+def origins_json(report: OriginsReport, root: str) -> dict[str, Any]:
     tree = SourceTree(root)
-    return {"type": pointer, "variables": [{
+    return {"type": report.pointer, "variables": [{
         "variable": item.variable,
         "function": item.function,
         "file": tree.display(item.location.file) if item.location else None,
@@ -58,8 +58,8 @@ def origins_json(pointer: str, sets: list[OriginSet], root: str) -> dict[str, An
                                   "line": s.location.line, "function": s.function,
                                   "message": s.message} for s in chain]}
                     for o, chain in item.origins],
-    } for item in sets]}
+    } for item in report.sets]}
 
 
-def format_origins_json(pointer: str, sets: list[OriginSet], root: str) -> str:
-    return json.dumps(origins_json(pointer, sets, root), indent=2, ensure_ascii=False) + "\n"
+def format_origins_json(report: OriginsReport, root: str) -> str:
+    return json.dumps(origins_json(report, root), indent=2, ensure_ascii=False) + "\n"

@@ -11,10 +11,11 @@ from helpers import build_program, compdb_for
 
 from kmeminit.analyzer.cli import main
 from kmeminit.analyzer.config import Config, load_config
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec, bare_expression
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec, bare_expression
+from kmeminit.analyzer.kernel.altmap import AltmapSpec, recoveries
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.rules import load_checkers, run_checkers
-from kmeminit.checkers.altmap import AltmapSpec, recoveries
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EMBEDDED = Origin("embedded", "struct dev_pagemap.altmap")

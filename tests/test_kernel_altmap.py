@@ -21,10 +21,10 @@ from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.dataflow.inventory import inventory
 from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.rules import load_checkers, run_checkers
 from kmeminit.analyzer.store import FactStore
-from kmeminit.checkers.common import origin_engine
 
 pytestmark = pytest.mark.kernel
 
@@ -44,7 +44,7 @@ def run(program: Program, rules: set[str], config: Config | None = None) -> list
 
 
 def kinds_of(program: Program) -> dict[str, set[str]]:
-    sets = inventory(origin_engine(program, load_config(), ALTMAP), PATH_FUNCTIONS)
+    sets = inventory(kernel_facts(program, load_config()).origins(ALTMAP), PATH_FUNCTIONS).sets
     return {f"{s.function}:{s.variable}": set(s.kinds) for s in sets}
 
 

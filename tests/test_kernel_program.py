@@ -11,8 +11,9 @@ import pytest
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.dataflow.ordering import OrderingEngine, Query
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
 
 pytestmark = pytest.mark.kernel
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.program import Program
-from kmeminit.checkers.common import reserved_analysis
 
 pytestmark = pytest.mark.kernel
 
@@ -61,7 +61,7 @@ def _grep(program: Program, kernel_tree: Path, pattern: re.Pattern[str]
 
 @pytest.fixture(scope="module")
 def analysis(kernel_program: Program):
-    return reserved_analysis(kernel_program, load_config())
+    return kernel_facts(kernel_program, load_config()).reserved
 
 
 def test_every_set_and_clear_is_in_the_inventory(kernel_program: Program, kernel_tree: Path,

@@ -10,8 +10,9 @@ from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.dataflow.ordering import OrderingEngine, Query
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, OriginSpec
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "program"
 FILES = ["statics_a.c", "statics_b.c", "ops_driver.c", "ops_core.c", "ordering.c", "origins.c"]

@@ -10,8 +10,7 @@ import pytest
 from helpers import build_example, build_program
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.reserved import report
-from kmeminit.checkers.common import reserved_analysis
+from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.sarif.reserved_report import to_dot, to_json, to_markdown
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -22,7 +21,7 @@ MINIKERNEL = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
 def transitions(tmp_path_factory: pytest.TempPathFactory):
     program = build_program([FIXTURES / "KMI006" / "transitions.c"],
                             tmp_path_factory.mktemp("kmi006"))
-    return reserved_analysis(program, load_config(FIXTURES / "KMI006" / "kmeminit.yaml"))
+    return kernel_facts(program, load_config(FIXTURES / "KMI006" / "kmeminit.yaml")).reserved
 
 
 def _reach(analysis, function: str, entry: str):
@@ -62,7 +61,7 @@ def test_bitops_and_folios(transitions) -> None:
 
 def test_readers_walkers_and_entries(tmp_path: Path) -> None:
     program = build_program([FIXTURES / "KMI007" / "readers.c"], tmp_path)
-    analysis = reserved_analysis(program, load_config(FIXTURES / "KMI007" / "kmeminit.yaml"))
+    analysis = kernel_facts(program, load_config(FIXTURES / "KMI007" / "kmeminit.yaml")).reserved
     walkers = {r.function: r.in_walker for r in analysis.readers}
     assert walkers == {"fx_count_reserved": True, "fx_page_is_refcounted": False,
                        "fx_folio_movable": False, "fx_raw_test": False}
@@ -78,7 +77,7 @@ def minikernel(tmp_path_factory: pytest.TempPathFactory):
 
 def test_minikernel_effects_and_what_if_drop(minikernel) -> None:
     program, config = minikernel
-    analysis = reserved_analysis(program, config)
+    analysis = kernel_facts(program, config).reserved
     effects = {program.name_of(u): analysis.entry_effect(u) for _, u in analysis.entry_kinds()}
     assert effects["memremap_pages"] == "left reserved"
     assert effects["online_pages"] == "either"
@@ -92,7 +91,7 @@ def test_minikernel_effects_and_what_if_drop(minikernel) -> None:
 
 def test_report_formats(minikernel) -> None:
     program, config = minikernel
-    data = report(reserved_analysis(program, config), "mm/mm_init.c:62")
+    data = kernel_facts(program, config).reserved.report("mm/mm_init.c:62")
     root = str(MINIKERNEL)
     md = to_markdown(data, root)
     assert "### device: `memremap_pages()` — net effect: left reserved" in md
@@ -107,9 +106,9 @@ def test_report_formats(minikernel) -> None:
 def test_docs_match_the_example_tree(minikernel) -> None:
     """docs/reserved-minikernel.md is what `kmeminit reserved` prints for the example."""
     program, config = minikernel
-    data = report(reserved_analysis(program, config), "mm/mm_init.c:62")
+    data = kernel_facts(program, config).reserved.report("mm/mm_init.c:62")
     docs = Path(__file__).resolve().parent.parent / "docs"
     expected = to_markdown(data, str(MINIKERNEL), "PG_reserved report: examples/minikernel")
     assert (docs / "reserved-minikernel.md").read_text() == expected
     assert (docs / "reserved-minikernel.dot").read_text() == to_dot(
-        report(reserved_analysis(program, config)), str(MINIKERNEL))
+        kernel_facts(program, config).reserved.report(), str(MINIKERNEL))

@@ -1,5 +1,6 @@
 """`kmeminit origins`: the origin inventory of one pointer type (wiring only; the analysis
-is analyzer.dataflow.inventory, the rendering sarif.origins_report)."""
+is analyzer.dataflow.inventory over the kernel facts' origin engine, the rendering
+sarif.origins_report)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.dataflow.inventory import inventory
-    from kmeminit.checkers.common import origin_engine
+    from kmeminit.analyzer.kernel import kernel_facts
     from kmeminit.sarif.origins_report import format_origins_json, format_origins_text
 
     session = open_session(args)
@@ -43,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if pointer.count("*") != 1 or not pointer.endswith("*"):
         raise UsageError(f"--type '{args.pointer}' is not a pointer to a record "
                          "(like 'struct vmem_altmap *')")
-    engine = origin_engine(program, session.config, pointer)
+    engine = kernel_facts(program, session.config).origins(pointer)
     names = set(session.config.names(args.functions)) if args.functions else None
     if names is not None and not any(program.named(n) for n in names):
         raise UsageError(f"no function named {', '.join(args.functions)} in the analysed code")
-    sets = inventory(engine, names)
+    found = inventory(engine, names)
     render = format_origins_json if args.format == "json" else format_origins_text
-    text = render(pointer, sets, session.source_root)
+    text = render(found, session.source_root)
     write_output(args.output, text)
     print_notifications(session.notifications + stats.notifications, session.source_root)
-    print(f"kmeminit: {len(sets)} variable(s) of type {pointer}", file=sys.stderr)
+    print(f"kmeminit: {len(found.sets)} variable(s) of type {pointer}", file=sys.stderr)
     return EXIT_OK

@@ -1,5 +1,5 @@
 """`kmeminit reserved`: the PG_reserved report (wiring only; the analysis is
-analyzer.reserved, the rendering sarif.reserved_report)."""
+analyzer.kernel.reserved, the rendering sarif.reserved_report)."""
 
 from __future__ import annotations
 
@@ -29,17 +29,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.reserved import report
-    from kmeminit.checkers.common import reserved_analysis
+    from kmeminit.analyzer.kernel import kernel_facts
     from kmeminit.sarif.reserved_report import FORMATS, to_markdown
 
     session = open_session(args)
     stats = index(session, args)
     program = session.program()
-    analysis = reserved_analysis(program, session.config)
+    analysis = kernel_facts(program, session.config).reserved
     if args.what_if_drop and not analysis.find_sites(args.what_if_drop):
         raise UsageError(f"no PG_reserved set/clear site at {args.what_if_drop}")
-    data = report(analysis, args.what_if_drop)
+    data = analysis.report(args.what_if_drop)
     if args.format == "md":
         text = to_markdown(data, session.source_root, args.title)
     else:

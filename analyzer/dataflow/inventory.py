@@ -1,30 +1,17 @@
 """The origin inventory of one pointer type: every parameter and struct field of that type
 (and the tracked fields of structs passed by pointer), each with its origin set and one
-witness chain per origin — what a reviewer reads before changing an API.  Plain data for
-the formatters in sarif/origins_report.py."""
+witness chain per origin — what a reviewer reads before changing an API.  Typed data
+(analyzer.reports) for the formatters in sarif/origins_report.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, Var, show
+from kmeminit.analyzer.dataflow.origins import OriginEngine, Var, show
 from kmeminit.analyzer.model import Location
+from kmeminit.analyzer.reports import Origin, OriginSet, OriginsReport
 from kmeminit.analyzer.results import Step
 
 
-@dataclass(frozen=True)
-class OriginSet:
-    variable: str  # "parameter 'altmap'", "parameter params->altmap", "struct memory_block.altmap"
-    function: str | None
-    location: Location | None
-    origins: tuple[tuple[Origin, tuple[Step, ...]], ...]
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted({o.kind for o, _ in self.origins}))
-
-
-def inventory(engine: OriginEngine, functions: set[str] | None = None) -> list[OriginSet]:
+def inventory(engine: OriginEngine, functions: set[str] | None = None) -> OriginsReport:
     """Origin sets of the tracked variables; with `functions` (names), only the parameters
     and struct-parameter fields of those functions."""
     program = engine.program
@@ -46,7 +33,7 @@ def inventory(engine: OriginEngine, functions: set[str] | None = None) -> list[O
         for var in engine.variables():
             if var[0] == "field":
                 out.append(OriginSet(show(var), None, None, _sorted(engine, var)))
-    return out
+    return OriginsReport(engine.spec.pointer, tuple(out))
 
 
 def _sorted(engine: OriginEngine, var: Var) -> tuple[tuple[Origin, tuple[Step, ...]], ...]:

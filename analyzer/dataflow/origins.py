@@ -19,31 +19,12 @@ from dataclasses import dataclass, field
 
 from kmeminit.analyzer.model import Function, Location, Param, Value, ValueKind
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.results import Step
 
 # A variable of the flow graph: ("param", usr, index) | ("local", usr, name) |
 # ("field", record, field) | ("ret", usr) | ("global", name)
 Var = tuple
-
-
-@dataclass(frozen=True, order=True)
-class Origin:
-    """kind: null | embedded | heap | stack | global | unknown; detail: for embedded the
-    `record.field`, for heap the allocator, for stack/global the variable, for unknown why."""
-
-    kind: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return {"null": "NULL", "embedded": f"embedded in {self.detail}",
-                "heap": f"standalone heap object ({self.detail})",
-                "stack": f"standalone stack object '{self.detail}'",
-                "global": f"standalone global object '{self.detail}'",
-                }.get(self.kind, f"unknown ({self.detail})")
-
-    @property
-    def standalone(self) -> bool:
-        return self.kind in ("heap", "stack", "global")
 
 
 @dataclass(frozen=True)

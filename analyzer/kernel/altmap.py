@@ -1,5 +1,6 @@
-"""What KMI004 and KMI005 share: the altmap / dev_pagemap relation from config, the sites
-that recover a dev_pagemap from an altmap, and how a function uses its altmap parameter.
+"""The altmap / dev_pagemap relation (KMI004, KMI005, `kmeminit origins`): the relation
+from config, the origin engine for a pointer type, the sites that recover a dev_pagemap
+from an altmap, and how a function uses its altmap parameter.
 
 Uses are read from the facts the frontend records as text (call arguments, assignments,
 returns, branch conditions, configured macro arguments), so a use in a statement with
@@ -13,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.dataflow.origins import Origin, OriginEngine, bare_expression
+from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec, bare_expression
 from kmeminit.analyzer.model import Function, Location, MacroUse, Value, ValueKind
 from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.results import Step
-from kmeminit.checkers.common import origin_engine
 
 # The operand an offsetof() is subtracted from: `(char *)altmap - offsetof(...)`
 _MINUEND = re.compile(
@@ -179,9 +180,15 @@ def _whole(value: Value | None) -> str:
     return "" if value is None or value.kind is ValueKind.CALL else value.text
 
 
-def engine_and_spec(program: Program, config: Config) -> tuple[OriginEngine, AltmapSpec]:
-    spec = AltmapSpec.from_config(config)
-    return origin_engine(program, config, spec.pointer), spec
+def origin_engine(program: Program, config: Config,
+                  pointer: str = "struct vmem_altmap *") -> OriginEngine:
+    """The origin engine for one pointer type, its allocators and embedded-member helpers
+    from the config's `origins` section."""
+    section = config.get("origins", pointer, default={}) or {}
+    helpers = section.get("embedded_helpers", {}) or {}
+    return OriginEngine(program, OriginSpec(
+        pointer, config.names(section.get("allocators", []) or []),
+        tuple(sorted(helpers.items()))))
 
 
 def origin_list(origins: dict[Origin, tuple[Step, ...]]) -> str:

@@ -1,0 +1,84 @@
+"""Call chains: reachability, shortest chains with the conditions guarding each call, and
+how many distinct chains lead from one function to another (each recursion counted once).
+Results are cached per source: a report asks the same entry points many questions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from kmeminit.analyzer.dataflow.cfg import event_blocks, guarding_conditions
+from kmeminit.analyzer.model import Event, EventKind, Location
+from kmeminit.analyzer.program import Program
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """A call on a chain (caller, the call's location, callee) or, last, the site."""
+
+    usr: str
+    function: str
+    location: Location
+    callee: str
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass
+class CallChains:
+    program: Program
+    _desc: dict[str, set[str]] = field(default_factory=dict)
+    _anc: dict[str, set[str]] = field(default_factory=dict)
+    _paths: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def descendants(self, usr: str) -> set[str]:
+        """`usr` and every function it reaches."""
+        if usr not in self._desc:
+            self._desc[usr] = nx.descendants(self.program.graph, usr) | {usr}
+        return self._desc[usr]
+
+    def ancestors(self, usr: str) -> set[str]:
+        """`usr` and every function that reaches it."""
+        if usr not in self._anc:
+            self._anc[usr] = nx.ancestors(self.program.graph, usr) | {usr}
+        return self._anc[usr]
+
+    def shortest(self, source: str, target: str) -> list[str] | None:
+        """A shortest chain of function USRs source → target, or None."""
+        if source not in self._paths:
+            self._paths[source] = nx.single_source_shortest_path(self.program.graph, source)
+        return self._paths[source].get(target)
+
+    def count(self, source: str, target: str) -> int:
+        """Function chains source → target, each recursion (SCC) collapsed."""
+        nodes = self.descendants(source) & self.ancestors(target)
+        if not nodes:
+            return 0
+        condensed = nx.condensation(self.program.graph.subgraph(nodes))
+        mapping = condensed.graph["mapping"]
+        src, dst = mapping[source], mapping[target]
+        counts = {dst: 1}
+        for scc in reversed(list(nx.topological_sort(condensed))):
+            if scc != dst:
+                counts[scc] = sum(counts.get(s, 0) for s in condensed.successors(scc))
+        return counts.get(src, 0)
+
+    def calls(self, path: list[str]) -> tuple[ChainStep, ...]:
+        """Call steps along `path`, each call site chosen with the fewest guarding
+        conditions."""
+        steps = []
+        graph = self.program.graph
+        for caller, callee in zip(path, path[1:], strict=False):
+            fn = self.program.functions[caller]
+            best = None
+            for call in graph.edges[caller, callee]["sites"]:
+                for bid, _ in event_blocks(fn, Event(EventKind.CALL, call.index)):
+                    conds = guarding_conditions(fn, bid)
+                    if best is None or len(conds) < len(best[1]):
+                        best = (call, conds)
+            if best is None:
+                call = graph.edges[caller, callee]["sites"][0]
+                best = (call, ())
+            steps.append(ChainStep(caller, fn.name, best[0].location,
+                                   self.program.name_of(callee), best[1]))
+        return tuple(steps)
