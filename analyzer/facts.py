@@ -168,40 +168,6 @@ class CFGBuilder:
 
 
 # ---------------------------------------------------------------------------------------
-# CFG queries used by tests and engines that want a quick answer
-
-
-def event_positions(blocks: Iterable[Block], kind: EventKind, index: int
-                    ) -> list[tuple[int, int]]:
-    return [(b.id, i) for b in blocks for i, e in enumerate(b.events)
-            if e.kind is kind and e.index == index]
-
-
-def reaches(blocks: tuple[Block, ...], src: tuple[EventKind, int],
-            dst: tuple[EventKind, int]) -> bool:
-    """Is there a path from event `src` to event `dst` (later in the same block, or via
-    edges)?"""
-    starts = event_positions(blocks, *src)
-    goals = set(event_positions(blocks, *dst))
-    todo: list[int] = []
-    for bid, pos in starts:
-        if any(g[0] == bid and g[1] > pos for g in goals):
-            return True
-        todo.extend(e.target for e in blocks[bid].succs)
-    goal_blocks = {g[0] for g in goals}
-    seen: set[int] = set()
-    while todo:
-        b = todo.pop()
-        if b in seen:
-            continue
-        seen.add(b)
-        if b in goal_blocks:
-            return True
-        todo.extend(e.target for e in blocks[b].succs)
-    return False
-
-
-# ---------------------------------------------------------------------------------------
 # Source-text scanning
 
 _TOKEN = re.compile(r"""
@@ -314,5 +280,5 @@ class LineIndex:
         return i + 1, offset - self._starts[i] + 1
 
 
-__all__ = ["CFGBuilder", "LineIndex", "MacroText", "Token", "event_positions", "lex",
-           "macro_uses", "reaches", "section_markers"]
+__all__ = ["CFGBuilder", "LineIndex", "MacroText", "Token", "lex", "macro_uses",
+           "section_markers"]
