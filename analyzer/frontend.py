@@ -22,6 +22,7 @@ from typing import Any
 
 from clang import cindex as ci
 
+from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.facts import CFGBuilder, LineIndex, lex, macro_uses, section_markers
 from kmeminit.analyzer.model import (
     EXIT_BLOCK,
@@ -42,15 +43,6 @@ from kmeminit.analyzer.model import (
     ValueKind,
 )
 
-DEFAULT_MACROS = (
-    "container_of", "offsetof", "pfn_to_page", "pfn_to_online_page", "page_to_pfn",
-    "pfn_valid", "PageReserved", "SetPageReserved", "ClearPageReserved",
-    "__SetPageReserved", "__ClearPageReserved", "pfn_to_nid",
-)
-DEFAULT_SECTION_MARKERS = (
-    "__init", "__meminit", "__ref", "__refdata", "__init_or_module", "__exit",
-    "__meminitdata", "__initdata", "__cpuinit", "__devinit",
-)
 MAX_DEPTH = 200  # statement/expression nesting walked structurally; deeper is flattened
 MAX_VALUE_DEPTH = 6  # nesting of Value.base / Value.args
 TEXT_LIMIT = 200
@@ -62,12 +54,26 @@ class ParseTask:
     file: str  # absolute source path
     args: tuple[str, ...]  # sanitised clang args: no compiler, no source, no -o/-c
     directory: str  # working directory the args are relative to
-    macros: tuple[str, ...] = DEFAULT_MACROS
-    section_markers: tuple[str, ...] = DEFAULT_SECTION_MARKERS
+    macros: tuple[str, ...]  # frontend.macros: instantiations recorded as MacroUse facts
+    section_markers: tuple[str, ...]  # frontend.section_markers
     skip_usrs: frozenset[str] = field(default_factory=frozenset)
     # (absolute path, contents) read in place of the files on disk: `kmeminit diff` parses
     # a TU as it was at another revision without checking that revision out.
     unsaved: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def for_config(cls, config: Config, file: str, args: tuple[str, ...], directory: str,
+                   **kw: Any) -> ParseTask:
+        return cls(file, args, directory, **frontend_options(config), **kw)
+
+
+def frontend_options(config: Config) -> dict[str, tuple[str, ...]]:
+    """The `ParseTask` settings the config decides; they are part of the store's cache key,
+    so the config is their only source."""
+    return {
+        "macros": tuple(config.get("frontend", "macros", default=[])),
+        "section_markers": tuple(config.get("frontend", "section_markers", default=[])),
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -1370,4 +1376,4 @@ def _includes(tu: ci.TranslationUnit, x: _TU, main: str) -> tuple[str, ...]:
     return tuple(sorted({x.file_name(f) for f in files} - {main, ""}))
 
 
-__all__ = ["ParseTask", "parse_tu", "DEFAULT_MACROS", "DEFAULT_SECTION_MARKERS"]
+__all__ = ["ParseTask", "frontend_options", "parse_tu"]

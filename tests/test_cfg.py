@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.dataflow.cfg import event_sites, reaches
 from kmeminit.analyzer.facts import CFGBuilder
 from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, EventKind, Function
@@ -96,7 +97,8 @@ def test_builder_break_outside_loop_goes_to_exit() -> None:
 @pytest.fixture(scope="module")
 def cfg_functions() -> dict[str, Function]:
     from kmeminit.analyzer.frontend import ParseTask, parse_tu
-    facts = parse_tu(ParseTask(str(FIXTURES / "cfg.c"), ("-std=gnu11",), str(FIXTURES)))
+    facts = parse_tu(ParseTask.for_config(load_config(), str(FIXTURES / "cfg.c"),
+                                          ("-std=gnu11",), str(FIXTURES)))
     assert not facts.notifications
     return {f.name: f for f in facts.functions}
 
@@ -215,7 +217,8 @@ def test_deep_nesting_is_flattened_with_a_note(tmp_path: Path) -> None:
     expr = "f(" * depth + "0" + ")" * depth
     src = tmp_path / "deep.c"
     src.write_text(f"int f(int);\nint deep(void)\n{{\n\treturn {expr};\n}}\n")
-    facts = frontend.parse_tu(frontend.ParseTask(str(src), ("-std=gnu11",), str(tmp_path)))
+    facts = frontend.parse_tu(frontend.ParseTask.for_config(load_config(), str(src),
+                                                            ("-std=gnu11",), str(tmp_path)))
     fn = next(f for f in facts.functions if f.name == "deep")
     assert len(fn.calls) == depth
     assert any("nesting deeper" in n.message for n in facts.notifications)
