@@ -8,7 +8,7 @@ import pytest
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.dataflow.cfg import event_sites, reaches
-from kmeminit.analyzer.facts import CFGBuilder
+from kmeminit.analyzer.frontend.cfg_builder import CFGBuilder
 from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Block, EventKind, Function
 
 FIXTURES = Path(__file__).parent / "fixtures" / "frontend"

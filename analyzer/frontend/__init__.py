@@ -23,7 +23,8 @@ from typing import Any
 from clang import cindex as ci
 
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.facts import CFGBuilder, LineIndex, lex, macro_uses, section_markers
+from kmeminit.analyzer.frontend.cfg_builder import CFGBuilder
+from kmeminit.analyzer.frontend.source_text import LineIndex, lex, macro_uses, section_markers
 from kmeminit.analyzer.model import (
     EXIT_BLOCK,
     GLOBAL_FP,
