@@ -212,13 +212,14 @@ def test_statement_expression(cfg_functions: dict[str, Function]) -> None:
 
 
 def test_deep_nesting_is_flattened_with_a_note(tmp_path: Path) -> None:
-    from kmeminit.analyzer import frontend
-    depth = frontend.MAX_DEPTH + 50
+    from kmeminit.analyzer.frontend import ParseTask, parse_tu
+    from kmeminit.analyzer.frontend.expressions import MAX_DEPTH
+    depth = MAX_DEPTH + 50
     expr = "f(" * depth + "0" + ")" * depth
     src = tmp_path / "deep.c"
     src.write_text(f"int f(int);\nint deep(void)\n{{\n\treturn {expr};\n}}\n")
-    facts = frontend.parse_tu(frontend.ParseTask.for_config(load_config(), str(src),
-                                                            ("-std=gnu11",), str(tmp_path)))
+    facts = parse_tu(ParseTask.for_config(load_config(), str(src), ("-std=gnu11",),
+                                          str(tmp_path)))
     fn = next(f for f in facts.functions if f.name == "deep")
     assert len(fn.calls) == depth
     assert any("nesting deeper" in n.message for n in facts.notifications)

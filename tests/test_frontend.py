@@ -240,16 +240,16 @@ def test_golden_facts(memhp: TUFacts, update_golden: bool) -> None:
 
 
 def test_frontend_bug_costs_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kmeminit.analyzer import frontend
+    from kmeminit.analyzer.frontend.function import FunctionWalker
 
-    real = frontend._FunctionWalker._call
+    real = FunctionWalker.expr
 
-    def exploding(self: frontend._FunctionWalker, n: object) -> None:
-        if self.name == "demo_free_page":
+    def exploding(self: FunctionWalker, n: object) -> None:
+        if self.name == "demo_free_page":  # mid-walk: the CFG and facts are half built
             raise RuntimeError("boom")
         real(self, n)
 
-    monkeypatch.setattr(frontend._FunctionWalker, "_call", exploding)
+    monkeypatch.setattr(FunctionWalker, "expr", exploding)
     facts = _parse("memhp.c")
     assert "demo_free_page" not in {f.name for f in facts.functions}
     assert "demo_add_pages" in {f.name for f in facts.functions}

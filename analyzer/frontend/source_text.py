@@ -1,8 +1,8 @@
-"""Source-text scanning, clang-free.
+"""Source text, clang-free: files' bytes, line positions and a light C lexer.
 
 `lex` / `macro_uses` / `section_markers` work on source text, so macro instantiations and
 section markers cost a regex scan instead of a libclang tokenisation; `LineIndex` turns
-byte offsets into lines and columns.
+byte offsets into lines and columns, `Source` holds one file for text slices.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+TEXT_LIMIT = 200  # characters of source text kept in a fact
 
 _TOKEN = re.compile(r"""
     (?P<ws>(?:\s|\\\n)+)
@@ -120,3 +122,23 @@ class LineIndex:
     def position(self, offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(self._starts, offset) - 1
         return i + 1, offset - self._starts[i] + 1
+
+
+class Source:
+    """One file's bytes and line index, for text slices and macro scans."""
+
+    def __init__(self, path: str, unsaved: bytes | None = None) -> None:
+        if unsaved is not None:
+            self.data = unsaved
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    self.data = fh.read()
+            except OSError:
+                self.data = b""
+        self.text = self.data.decode("latin-1")  # 1 char per byte: offsets stay valid
+        self.lines = LineIndex(self.data)
+
+    def slice(self, start: int, end: int) -> str:
+        raw = self.data[start:end].decode("utf-8", "replace")
+        return " ".join(raw.split())[:TEXT_LIMIT]
