@@ -40,10 +40,10 @@ class IndexStats:
 
 
 def _frontend_options(config: Config) -> dict[str, Any]:
-    return {
-        "macros": tuple(config.get("frontend", "macros", default=[])),
-        "section_markers": tuple(config.get("frontend", "section_markers", default=[])),
-    }
+    # loaded here, as in the workers: commands that never index need no libclang binding
+    from kmeminit.analyzer.frontend import frontend_options
+
+    return frontend_options(config)
 
 
 def tu_key(entry: CompileEntry, options: dict[str, Any]) -> str:

@@ -8,16 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.frontend import ParseTask, parse_tu
 from kmeminit.analyzer.model import Function, Level, TUFacts, ValueKind, from_json, to_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "frontend"
 GOLDEN = Path(__file__).parent / "golden" / "facts_memhp.json"
 ARGS = ("-std=gnu11",)
+CONFIG = load_config()
+
+
+def _parse_at(src: Path, args: tuple[str, ...] = ARGS, **kw: object) -> TUFacts:
+    return parse_tu(ParseTask.for_config(CONFIG, str(src), args, str(src.parent), **kw))
 
 
 def _parse(name: str, args: tuple[str, ...] = ARGS, **kw: object) -> TUFacts:
-    return parse_tu(ParseTask(str(FIXTURES / name), args, str(FIXTURES), **kw))
+    return _parse_at(FIXTURES / name, args, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +168,7 @@ def test_call_inside_macro_is_attributed(tmp_path: Path) -> None:
     src.write_text("int __pfn_valid(unsigned long pfn);\n"
                    "#define pfn_valid(pfn) __pfn_valid(pfn)\n"
                    "int check(unsigned long pfn)\n{\n\treturn pfn_valid(pfn + 1);\n}\n")
-    facts = parse_tu(ParseTask(str(src), ARGS, str(tmp_path)))
+    facts = _parse_at(src)
     fn = facts.functions[0]
     assert [(m.name, m.args) for m in fn.macros] == [("pfn_valid", ("pfn + 1",))]
     assert (fn.calls[0].callee, fn.calls[0].macro) == ("__pfn_valid", "pfn_valid")
@@ -186,7 +192,7 @@ def test_unknown_flag_is_a_note() -> None:
 
 
 def test_nonexistent_file_is_an_error_notification(tmp_path: Path) -> None:
-    facts = parse_tu(ParseTask(str(tmp_path / "missing.c"), ARGS, str(tmp_path)))
+    facts = _parse_at(tmp_path / "missing.c")
     assert facts.functions == ()
     assert [n.level for n in facts.notifications] == [Level.ERROR]
 
@@ -194,7 +200,7 @@ def test_nonexistent_file_is_an_error_notification(tmp_path: Path) -> None:
 def test_missing_header_keeps_going(tmp_path: Path) -> None:
     src = tmp_path / "inc.c"
     src.write_text('#include "no_such_header.h"\nint ok(void)\n{\n\treturn 1;\n}\n')
-    facts = parse_tu(ParseTask(str(src), ARGS, str(tmp_path)))
+    facts = _parse_at(src)
     assert any(n.level is Level.ERROR and "no_such_header.h" in n.message
                for n in facts.notifications)
     assert [f.name for f in facts.functions] == ["ok"]
@@ -205,7 +211,7 @@ def test_relative_include_paths_use_task_directory(tmp_path: Path) -> None:
     (tmp_path / "inc" / "h.h").write_text("static inline int h(void) { return 2; }\n")
     src = tmp_path / "r.c"
     src.write_text('#include <h.h>\nint r(void)\n{\n\treturn h();\n}\n')
-    facts = parse_tu(ParseTask(str(src), ARGS + ("-Iinc",), str(tmp_path)))
+    facts = _parse_at(src, ARGS + ("-Iinc",))
     assert not facts.notifications
     assert facts.includes == (str((tmp_path / "inc" / "h.h").resolve()),)
     assert {f.name for f in facts.functions} == {"h", "r"}
@@ -234,16 +240,16 @@ def test_golden_facts(memhp: TUFacts, update_golden: bool) -> None:
 
 
 def test_frontend_bug_costs_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kmeminit.analyzer import frontend
+    from kmeminit.analyzer.frontend.function import FunctionWalker
 
-    real = frontend._FunctionWalker._call
+    real = FunctionWalker.expr
 
-    def exploding(self: frontend._FunctionWalker, n: object) -> None:
-        if self.name == "demo_free_page":
+    def exploding(self: FunctionWalker, n: object) -> None:
+        if self.name == "demo_free_page":  # mid-walk: the CFG and facts are half built
             raise RuntimeError("boom")
         real(self, n)
 
-    monkeypatch.setattr(frontend._FunctionWalker, "_call", exploding)
+    monkeypatch.setattr(FunctionWalker, "expr", exploding)
     facts = _parse("memhp.c")
     assert "demo_free_page" not in {f.name for f in facts.functions}
     assert "demo_add_pages" in {f.name for f in facts.functions}

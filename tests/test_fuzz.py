@@ -26,6 +26,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 10
                 # tmp_path is shared by the examples of one test: each rewrites its file
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.function_scoped_fixture])
+CONFIG = load_config()
 
 # -- compile databases -----------------------------------------------------------------
 
@@ -119,7 +120,7 @@ def test_c_functions_parse_into_well_formed_cfgs(body: list[str], tmp_path: Path
               + "\n".join(body) + f"\nout: {labels}\n\treturn x;\n}}\n")
     path = tmp_path / "fuzz.c"
     path.write_text(source)
-    facts = parse_tu(ParseTask(str(path), ("-w",), str(tmp_path)))
+    facts = parse_tu(ParseTask.for_config(CONFIG, str(path), ("-w",), str(tmp_path)))
     [fn] = [f for f in facts.functions if f.name == "fuzz"]
     _well_formed(fn)
 

@@ -1,0 +1,19 @@
+"""libclang frontend: one translation unit in, `TUFacts` out.
+
+The only package that imports `clang.cindex`; everything it returns is a plain dataclass
+of `kmeminit.analyzer.model`.  Its modules, top down:
+
+- `parse`: `parse_tu`, the entry point (parse, diagnose, walk, assemble)
+- `declarations`: the TU's top-level declarations, which functions to walk
+- `function`: one function walked into a `Function`, made of `statements` (control flow
+  into the CFG), `expressions` (events and values) and `macros` (configured macros)
+- `diagnostics`: clang diagnostics as notifications, and the included files
+- `tu`: position, declaration and type queries on the parsed TU
+- `libclang`: direct ctypes access and the light cursor tree
+- `task`: `ParseTask`, built from the config; `cfg_builder` and `source_text`: clang-free
+"""
+
+from kmeminit.analyzer.frontend.parse import parse_tu
+from kmeminit.analyzer.frontend.task import ParseTask, frontend_options
+
+__all__ = ["ParseTask", "frontend_options", "parse_tu"]

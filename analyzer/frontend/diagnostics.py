@@ -1,0 +1,58 @@
+"""What clang says about a TU besides its declarations: diagnostics and included files.
+
+Diagnostics become our `Notification`s: errors with their file and line, and a note for
+each command-line flag clang ignored (a gcc-only flag the compile database still holds).
+Text goes through our own bindings: cindex decodes strictly, and a message or file name
+may hold a name that is not UTF-8.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from ctypes import c_uint, c_void_p
+
+from clang import cindex as ci
+
+from kmeminit.analyzer.frontend.libclang import take_str
+from kmeminit.analyzer.frontend.tu import TU
+from kmeminit.analyzer.model import Level, Notification
+
+_FLAG = re.compile(r"'([^']+)'")
+_FLAG_DIAGS = ("unknown argument", "unknown warning option", "is not supported",
+               "argument unused during compilation", "unsupported option")
+_INCLUSION_VISITOR = ctypes.CFUNCTYPE(None, c_void_p, c_void_p, c_uint, c_void_p)
+
+
+def diagnostics(x: TU) -> list[Notification]:
+    out = []
+    for d in x.tu.diagnostics:
+        message = take_str(x.lib.clang_getDiagnosticSpelling(d.ptr))
+        f = d.location.file
+        if f is None and any(s in message for s in _FLAG_DIAGS):
+            flag = _FLAG.search(message)
+            out.append(Notification(Level.NOTE, f"clang ignored command-line flag "
+                                    f"{flag.group(1) if flag else ''}: {message}"))
+        elif d.severity >= ci.Diagnostic.Error:
+            name = (os.path.realpath(os.path.join(x.task.directory,
+                                                  take_str(x.lib.clang_getFileName(f.obj))))
+                    if f else None)
+            out.append(Notification(Level.ERROR, message, name,
+                                    d.location.line if f else None))
+    return out
+
+
+def includes(x: TU, main: str) -> tuple[str, ...]:
+    """Every file the TU includes, directly or not, except the main file."""
+    files: set[int] = set()
+
+    def visit(f: int, _stack: int, depth: int, _data: int) -> None:
+        if depth:
+            files.add(f)
+
+    lib = x.lib
+    lib.clang_getInclusions.argtypes = [c_void_p, _INCLUSION_VISITOR, c_void_p]
+    lib.clang_getInclusions.restype = None
+    lib.clang_getInclusions(x.tu.obj, _INCLUSION_VISITOR(visit), None)
+    return tuple(sorted({x.file_name(f) for f in files} - {main, ""}))
