@@ -1,7 +1,7 @@
 """TU indexing as Dask tasks (`--executor dask --scheduler ADDRESS`, extra `kmeminit[dask]`).
 
-Each TU becomes one task running the same `frontend.parse_tu` the local worker processes
-run; the facts (plain dataclasses, pickled by Dask) come back to this process and are
+Each TU becomes one task running the same `index_task.parse_one` the local worker
+processes run; the facts (plain dataclasses, pickled by Dask) come back to this process and are
 written with `FactStore.put_tu`, exactly as local workers' facts are.  Assumptions: every
 worker sees the source tree (and its generated headers) at the same absolute path as the
 client, runs the same kmeminit and libclang versions, and nothing but this client writes
@@ -15,35 +15,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kmeminit.analyzer.index_task import IndexStats, Progress, parse_one
 from kmeminit.analyzer.model import Level, Notification, TUFacts
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.compdb import CompileEntry
-    from kmeminit.analyzer.index import IndexStats, Progress
     from kmeminit.analyzer.store import FactStore, HashCache
 
 
 class DaskUnavailable(Exception):
     """dask.distributed is not installed; str() says how to install it."""
-
-
-def parse_on_worker(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | str:
-    """The task body: one TU's facts, or a one-line reason it could not be parsed."""
-    import dataclasses
-
-    from kmeminit.analyzer import frontend
-    from kmeminit.analyzer.index import _inject_fault
-
-    _inject_fault(kwargs["file"])
-    accepted = {f.name for f in dataclasses.fields(frontend.ParseTask)}
-    start = time.perf_counter()
-    try:
-        facts = frontend.parse_tu(frontend.ParseTask(
-            skip_usrs=skip, **{k: v for k, v in kwargs.items() if k in accepted}))
-    except Exception as exc:  # a frontend bug costs this TU, as on local workers
-        return f"kmeminit frontend failed: {type(exc).__name__}: {exc}"
-    return TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
-                   facts.notifications, time.perf_counter() - start)
 
 
 def client_for(scheduler: str) -> Any:
@@ -72,7 +53,7 @@ def run_dask(scheduler: str | Any, todo: list[tuple[CompileEntry, str]], known: 
         for entry, _ in todo:
             kwargs = dict(options, file=entry.file, args=entry.clang_args,
                           directory=entry.directory)
-            future = client.submit(parse_on_worker, kwargs, skip, pure=False, retries=0,
+            future = client.submit(parse_one, kwargs, skip, pure=False, retries=0,
                                    key=f"kmeminit-parse-{entry.file}-{time.monotonic_ns()}")
             futures[future] = entry
         pending = dict(futures)

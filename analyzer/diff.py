@@ -15,7 +15,8 @@ from pathlib import Path
 from kmeminit.analyzer import vcs
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.index import IndexStats, index_entries
+from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.index_task import IndexStats
 from kmeminit.analyzer.model import Function, TUFacts
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.store import FactStore

@@ -9,34 +9,18 @@ every TU either fully stored or absent.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from kmeminit.analyzer import version
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
+from kmeminit.analyzer.index_task import IndexStats, Progress, parse_one
 from kmeminit.analyzer.model import Level, Notification, TUFacts
 from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
-
-
-@dataclass
-class IndexStats:
-    selected: int = 0
-    parsed: int = 0
-    cached: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    notifications: list[Notification] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (f"kmeminit: {self.selected} TUs: {self.parsed} parsed, {self.cached} from cache, "
-                f"{self.failed} failed, {self.seconds:.1f} s")
 
 
 def _frontend_options(config: Config) -> dict[str, Any]:
@@ -52,28 +36,10 @@ def tu_key(entry: CompileEntry, options: dict[str, Any]) -> str:
     return args_digest(entry.clang_args, salt)
 
 
-def _inject_fault(file: str) -> None:
-    """Fault injection for the robustness tests: KMEMINIT_FAULT="crash:SUBSTR" kills the
-    worker with SIGKILL, "hang:SUBSTR" makes it sleep, when the TU path contains SUBSTR."""
-    spec = os.environ.get("KMEMINIT_FAULT", "")
-    kind, _, needle = spec.partition(":")
-    if not needle or needle not in file:
-        return
-    if kind == "crash":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif kind == "hang":
-        time.sleep(3600)
-
-
 def _worker_main(conn: Connection) -> None:
     """Worker loop: receive (task kwargs, new header USRs), reply with TUFacts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, inherited by fork
-    import dataclasses
-
-    from kmeminit.analyzer import frontend
-
-    accepted = {f.name for f in dataclasses.fields(frontend.ParseTask)}
     skip: set[str] = set()
     while True:
         try:
@@ -84,17 +50,9 @@ def _worker_main(conn: Connection) -> None:
             return
         kwargs, new_usrs = message
         skip.update(new_usrs)
-        _inject_fault(kwargs["file"])
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-        start = time.perf_counter()
-        try:
-            facts = frontend.parse_tu(frontend.ParseTask(skip_usrs=frozenset(skip), **kwargs))
-        except Exception as exc:  # a frontend bug costs this TU (not cached), no traceback
-            conn.send(f"kmeminit frontend failed: {type(exc).__name__}: {exc}")
-            continue
-        facts = TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
-                        facts.notifications, time.perf_counter() - start)
-        skip.update(f.usr for f in facts.functions if f.from_header)
+        facts = parse_one(kwargs, frozenset(skip))
+        if isinstance(facts, TUFacts):
+            skip.update(f.usr for f in facts.functions if f.from_header)
         conn.send(facts)
 
 
@@ -128,29 +86,6 @@ class _Worker:
             self.proc.kill()
             self.proc.join()
         self.conn.close()
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise (the summary line says it)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done = total, 0
-        self.bar = None
-        if enabled and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="TU", file=sys.stderr, leave=False,
-                            dynamic_ncols=True)
-
-    def step(self, name: str) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix_str(os.path.basename(name), refresh=False)
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def index_entries(entries: list[CompileEntry], store: FactStore, config: Config, jobs: int,

@@ -22,7 +22,7 @@ from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.compdb import CompileEntry
-    from kmeminit.analyzer.index import IndexStats
+    from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.results import Finding, Invocation, RuleMeta
     from kmeminit.analyzer.store import FactStore
@@ -88,7 +88,8 @@ def default_store(cwd: str) -> Path:
 def index(session: Session, args: argparse.Namespace) -> IndexStats:
     """Bring the store up to date for the session's TUs (through the prefilter when it is
     on, which narrows `session.entries`); prints the summary line."""
-    from kmeminit.analyzer.index import IndexStats, index_entries
+    from kmeminit.analyzer.index import index_entries
+    from kmeminit.analyzer.index_task import IndexStats
 
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
     progress = not args.no_progress and sys.stderr.isatty()
