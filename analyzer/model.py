@@ -1,7 +1,7 @@
 """Plain data passed between the pipeline stages.
 
 Everything the frontend extracts from libclang becomes one of these frozen dataclasses, so
-no stage after `frontend.py` ever sees a clang cursor.  They serialise to JSON-compatible
+no stage after `analyzer/frontend/` ever sees a clang cursor.  They serialise to JSON-compatible
 dicts (`to_json` / `from_json`) for the fact store and for worker processes.
 """
 
