@@ -11,10 +11,11 @@ import pytest
 from sarif_fixtures import make_result, make_tree
 
 import kmeminit.sarif.writer as writer
+from kmeminit.analyzer import version
 from kmeminit.analyzer.config import ConfigError
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding, Provenance, Related, Step
-from kmeminit.sarif import format_text, to_json_report, to_sarif
+from kmeminit.sarif import format_notifications, format_text, to_json_report, to_sarif
 from kmeminit.sarif.baseline import BaselineError, apply_baseline, read_baseline
 from kmeminit.sarif.paths import SourceTree, reported_findings
 from kmeminit.sarif.suppressions import apply_suppressions, load_suppressions
@@ -285,6 +286,55 @@ def test_two_runs_byte_identical_apart_from_times(src: Path, tmp_path: Path) -> 
     assert first.replace("2024-05-01T10:00:00Z", "S").replace("2024-05-01T10:00:05Z", "E") == \
         second.replace("2030-01-01T00:00:00Z", "S").replace("2030-01-01T00:00:09Z", "E")
     assert json.loads(first)["runs"][0]["results"][0]["baselineState"] == "new"
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _golden(name: str, text: str, tmp_path: Path, update: bool) -> None:
+    text = text.replace(tmp_path.as_uri(), "file:///TMP").replace(str(tmp_path), "TMP")
+    text = text.replace(f'"{version()}"', '"VERSION"')
+    if update:
+        (GOLDEN / name).write_text(text, encoding="utf-8")
+    assert text == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_golden_outputs_with_triage_and_metadata(src: Path, tmp_path: Path,
+                                                 update_golden: bool) -> None:
+    """Every output of a run with a baseline (new, unchanged and absent results), used,
+    unused and expired suppressions, a finding outside the source root, a category and
+    provenance, byte for byte (regenerate with `pytest --update-golden`)."""
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(_note(src, 4),)))))
+    path = _suppressions(src, f"""\
+suppressions:
+  - fingerprint: "{_fingerprint(src, 'KMI001')}"
+    reason: checked
+  - rule: KMI002
+    path: mm/page_owner.c
+    function: nothing_here
+    reason: matches nothing
+  - rule: KMI003
+    path: mm/*.c
+    function: init_pages
+    reason: expired
+    expires: 2025-12-31
+""")
+    stray = Finding.make("KMI003", Level.WARNING, "stray {x}",
+                         Location(str(src.parent / "outside.c"), 1, 5), "f", x="x")
+    result = apply_baseline(make_result(src, extra_findings=(_note(src, 2), stray)),
+                            read_baseline(old))
+    result = apply_suppressions(result, load_suppressions(path), TODAY)
+    result = dataclasses.replace(result, category="c/", provenance=Provenance(
+        "https://h/r", "b" * 40, None, False))
+    _golden("triage.sarif", dumps(to_sarif(result)), tmp_path, update_golden)
+    _golden("triage.txt", format_text(result) + format_notifications(result), tmp_path,
+            update_golden)
+    report = to_json_report(result)
+    for finding in report["findings"]:  # hashes an absolute path: the test's temp dir
+        if finding["file"].startswith(str(tmp_path)):
+            finding["fingerprint"] = "OUTSIDE"
+    _golden("triage.json", dumps(report), tmp_path, update_golden)
 
 
 def test_sarif_om_path_identical_with_triage_and_metadata(src: Path, tmp_path: Path) -> None:
