@@ -132,7 +132,3 @@ class RunResult:
     # Contents of the files as analysed where they differ from the disk (absolute path ->
     # bytes): `kmeminit diff --head REV` analyses a revision that is not checked out.
     sources: Mapping[str, bytes] = field(default_factory=dict)
-
-    def sorted_findings(self) -> list[Finding]:
-        return sorted(self.findings, key=lambda f: (f.location.file, f.location.line,
-                                                    f.location.col, f.rule, f.message))

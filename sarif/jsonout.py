@@ -20,7 +20,6 @@ from kmeminit import analyzer
 from kmeminit.analyzer.model import Location, Notification
 from kmeminit.analyzer.results import Finding, RunResult, Triage
 from kmeminit.sarif.paths import SourceTree, sorted_findings, sorted_notifications
-from kmeminit.sarif.writer import write_json_atomic
 
 
 def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:
@@ -64,7 +63,3 @@ def to_json_report(result: RunResult) -> dict[str, Any]:
         "notifications": [_notification(tree, n)
                           for n in sorted_notifications(result.notifications)],
     }
-
-
-def write_json_report(result: RunResult, path: str) -> None:
-    write_json_atomic(to_json_report(result), path)

@@ -29,7 +29,6 @@ import attr
 import sarif_om as om
 
 from kmeminit import analyzer
-from kmeminit.analyzer.fsutil import atomic_write_text
 from kmeminit.analyzer.model import Level, Location, Notification
 from kmeminit.analyzer.results import Finding, RuleMeta, RunResult
 from kmeminit.sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
@@ -505,11 +504,3 @@ def to_sarif(result: RunResult, *, fast: bool = True) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict.  `fast=False` goes through sarif-om objects."""
     return build_sarif(result, fast=fast)[0]
 
-
-def write_sarif(result: RunResult, path: str, *, fast: bool = True) -> None:
-    write_json_atomic(to_sarif(result, fast=fast), path)
-
-
-def write_json_atomic(data: Any, path: str) -> None:
-    """Write `data` as indented JSON, atomically (see analyzer.fsutil)."""
-    atomic_write_text(path, dumps(data))

@@ -88,7 +88,7 @@ def sarif_validator():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _every_sarif_is_valid(monkeypatch: pytest.MonkeyPatch, sarif_validator) -> None:  # type: ignore[no-untyped-def]
     """Every SARIF log the suite produces in-process is validated against the schema: all
-    writers (to_sarif, write_sarif, the CLI) go through sarif.writer.build_sarif."""
+    writers (to_sarif, the CLI) go through sarif.writer.build_sarif."""
     import kmeminit.sarif.writer as writer
 
     real = writer.build_sarif

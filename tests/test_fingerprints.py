@@ -8,11 +8,7 @@ from sarif_fixtures import PAGE_OWNER, make_result, make_tree
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
 from kmeminit.sarif import to_sarif
-from kmeminit.sarif.fingerprints import (
-    kmeminit_fingerprint,
-    line_hashes,
-    primary_location_line_hash,
-)
+from kmeminit.sarif.fingerprints import kmeminit_fingerprint, line_hashes
 
 # From github/codeql-action src/fingerprints.test.ts: the algorithm's own expectations.
 UPSTREAM = [
@@ -51,12 +47,11 @@ TRICKY_HASHES = ["78ae1a545681e54c:1", "7a310d426d9169a6:1", "916f5cf3497c6245:1
 @pytest.mark.parametrize("text,expected", UPSTREAM + [(TRICKY, TRICKY_HASHES)])
 def test_primary_location_line_hash_vectors(text, expected):
     assert line_hashes(text) == {i + 1: h for i, h in enumerate(expected)}
-    assert primary_location_line_hash(text, 1) == expected[0]
 
 
 def test_line_hash_str_and_bytes_agree():
     assert line_hashes(PAGE_OWNER) == line_hashes(PAGE_OWNER.encode())
-    assert primary_location_line_hash(PAGE_OWNER, 999) == ""
+    assert 999 not in line_hashes(PAGE_OWNER)
 
 
 def _finding(line: int, template: str = "{page} used before init", page: str = "page"):

@@ -9,9 +9,10 @@ import pytest
 from sarif_fixtures import make_result, make_tree
 
 import kmeminit.sarif.writer as writer
+from kmeminit.analyzer.fsutil import write_output
 from kmeminit.analyzer.model import Level, Location
-from kmeminit.analyzer.results import Finding, Step
-from kmeminit.sarif import to_sarif, write_sarif
+from kmeminit.analyzer.results import Finding, RunResult, Step
+from kmeminit.sarif import dumps, to_sarif
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0-rtm.5.json"
 
@@ -119,6 +120,11 @@ def test_sarif_om_path_and_fast_path_identical(src):
     assert slow == json.dumps(to_sarif(result, fast=True), indent=2)
 
 
+def write_sarif(result: RunResult, path: str) -> None:
+    """As the CLI writes an output file."""
+    write_output(path, dumps(to_sarif(result)))
+
+
 def test_deterministic_except_times(src, tmp_path):
     first, second = tmp_path / "a.sarif", tmp_path / "b.sarif"
     write_sarif(make_result(src), str(first))
@@ -138,7 +144,7 @@ def test_failed_write_keeps_previous_file(src, tmp_path, monkeypatch, target):
         raise OSError("disk full")
 
     module, name = target.split(".")
-    monkeypatch.setattr(getattr(writer, module), name, boom)
+    monkeypatch.setattr({"json": json, "os": os}[module], name, boom)
     with pytest.raises(OSError, match="disk full"):
         write_sarif(make_result(src), str(out))
     assert out.read_text() == "previous"
