@@ -1,4 +1,4 @@
-"""RunResult -> SARIF 2.1.0, written atomically.
+"""A finished result (analyzer.results.Report) -> SARIF 2.1.0.
 
 The log is described once, with sarif-om's classes (`_Builder`).  Two factories realise it:
 `_om` builds the sarif-om objects, which `_om_to_dict` serialises the way jschema_to_python's
@@ -30,15 +30,9 @@ import sarif_om as om
 
 from kmeminit import analyzer
 from kmeminit.analyzer.model import Level, Location, Notification
-from kmeminit.analyzer.results import Finding, RuleMeta, RunResult
-from kmeminit.sarif.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
-from kmeminit.sarif.paths import (
-    SourceTree,
-    file_uri,
-    relative_uri,
-    sorted_findings,
-    sorted_notifications,
-)
+from kmeminit.analyzer.results import AbsentResult, Finding, Report, RuleMeta, TriagedFinding
+from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
+from kmeminit.sarif.paths import SourceTree, file_uri, relative_uri
 
 TOOL_NAME = "kmeminit"
 INFORMATION_URI = "https://github.com/kmeminit/kmeminit"
@@ -152,55 +146,39 @@ def _help_text(doc: str) -> str:
     return _HEADING.sub("", _FENCE.sub("", doc))
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """One result to be: a finding of this run, or an absent one from the baseline."""
+def _rank(result: TriagedFinding | AbsentResult) -> tuple[int, int]:
+    """Truncation order: reported findings, then unchanged, suppressed and absent ones;
+    errors before warnings before notes."""
+    if isinstance(result, AbsentResult):
+        level = result.sarif.get("level", "warning")
+        return 3, -(Level(level).rank if level in Level._value2member_map_ else 0)
+    state = 2 if result.suppressed is not None else int(not result.reported)
+    return state, -result.finding.level.rank
 
-    order: tuple  # output order: path, line, column, rule, message
-    rank: tuple  # truncation order: the lowest-ranked are dropped first
-    finding: Finding | None = None
-    absent: Mapping[str, Any] | None = None
-    fingerprint: str = ""
+
+def _kept(results: tuple[TriagedFinding | AbsentResult, ...], limit: int
+          ) -> list[TriagedFinding | AbsentResult]:
+    """The `limit` highest-ranked results, in the report's order."""
+    if limit >= len(results):
+        return list(results)
+    ranked = sorted(range(len(results)), key=lambda i: (*_rank(results[i]), i))
+    return [results[i] for i in sorted(ranked[:limit])]
 
 
 class _Builder:
-    def __init__(self, result: RunResult, make: Make) -> None:
-        self.result = result
+    def __init__(self, report: Report, make: Make) -> None:
+        self.report = report
         self.make = make
-        self.tree = SourceTree.of(result)
-        self.rules = sorted(result.rules, key=lambda r: r.id)
+        self.tree = SourceTree(report.invocation.source_root)
+        self.rules = sorted(report.rules, key=lambda r: r.id)
         self.rule_index = {r.id: i for i, r in enumerate(self.rules)}
         self.artifacts: dict[str, Any] = {}
         self.artifact_uris: dict[str, tuple[str, str | None]] = {}
         self.limit_notes: list[Notification] = []
 
-    def entries(self) -> tuple[list[_Entry], list[Finding]]:
-        """Every result candidate in truncation order, and the findings outside the root."""
-        triage = self.result.triage
-        candidates, outside = [], []
-        for finding in sorted_findings(self.result.findings, self.tree):
-            loc = finding.location
-            rel = self.tree.relpath(loc.file)
-            if rel is None:
-                outside.append(finding)
-                continue
-            fingerprint = self.tree.fingerprint(finding)
-            state = 2 if fingerprint in triage.suppressed else int(not triage.reported(
-                fingerprint))
-            order = (rel, loc.line, loc.col, finding.rule, finding.message)
-            candidates.append(_Entry(order, (state, -finding.level.rank, order), finding,
-                                     fingerprint=fingerprint))
-        for old in triage.absent:
-            order = _absent_order(old)
-            level = old.get("level", "warning")
-            rank = Level(level).rank if level in Level._value2member_map_ else 0
-            candidates.append(_Entry(order, (3, -rank, order), absent=old))
-        candidates.sort(key=lambda e: e.rank)
-        return candidates, outside
-
     def log(self, keep: int | None = None, size_note: str | None = None) -> Any:
         make = self.make
-        candidates, outside = self.entries()
+        candidates = self.report.results
         limit = min(MAX_RESULTS, len(candidates) if keep is None else keep)
         if len(candidates) > MAX_RESULTS:
             self._limit_note(f"GitHub code scanning accepts at most {MAX_RESULTS} results per "
@@ -208,16 +186,16 @@ class _Builder:
                              "then errors, warnings, notes, by path and line)")
         if size_note:
             self._limit_note(size_note)
-        kept = sorted(candidates[:limit], key=lambda e: e.order)
-        results = [self._result(e.finding, e.fingerprint) if e.finding is not None
-                   else self._absent(e.absent) for e in kept]
-        notes = sorted_notifications(self.result.notifications)
-        notes += [self._outside_note(f) for f in outside] + self.limit_notes
+        results = [self._result(r) if isinstance(r, TriagedFinding) else self._absent(r.sarif)
+                   for r in _kept(candidates, limit)]
+        notes = list(self.report.notifications)
+        notes += [self._outside_note(t) for t in self.report.findings if not t.inside]
+        notes += self.limit_notes
         run = make(
             om.Run,
             tool=make(om.Tool, driver=self._driver()),
-            automation_details=(make(om.RunAutomationDetails, id=self.result.category)
-                                if self.result.category else None),
+            automation_details=(make(om.RunAutomationDetails, id=self.report.category)
+                                if self.report.category else None),
             version_control_provenance=self._provenance(),
             invocations=[self._invocation(notes)],
             original_uri_base_ids={
@@ -260,7 +238,7 @@ class _Builder:
         )
 
     def _provenance(self) -> list[Any] | None:
-        vcs = self.result.provenance
+        vcs = self.report.provenance
         if vcs is None:
             return None
         mapped = self.make(om.ArtifactLocation, uri_base_id=SRCROOT) \
@@ -287,14 +265,12 @@ class _Builder:
                    f"See also {', '.join(extra)}."
         return text
 
-    def _result(self, finding: Finding, fingerprint: str) -> Any:
+    def _result(self, item: TriagedFinding) -> Any:
         make = self.make
-        loc = finding.location
-        triage = self.result.triage
-        fingerprints = {FINGERPRINT_KEY: fingerprint}
-        line_hash = self.tree.line_hash(loc.file, loc.line)
-        if line_hash:
-            fingerprints[LINE_HASH_KEY] = line_hash
+        finding, loc = item.finding, item.finding.location
+        fingerprints = {FINGERPRINT_KEY: item.fingerprint}
+        if item.line_hash:
+            fingerprints[LINE_HASH_KEY] = item.line_hash
         related = list(finding.related)
         room = MAX_LOCATIONS_PER_RESULT - 1
         if len(related) > room:
@@ -303,9 +279,9 @@ class _Builder:
                              "per result)", loc, finding.rule)
             related = related[:room]
         suppressions = None
-        if fingerprint in triage.suppressed:
+        if item.suppressed is not None:
             suppressions = [make(om.Suppression, kind="external",
-                                 justification=triage.suppressed[fingerprint])]
+                                 justification=item.suppressed)]
         return make(
             om.Result,
             message=make(om.Message, text=self._message(finding)),
@@ -317,8 +293,7 @@ class _Builder:
                                for r in related] or None,
             code_flows=[self._code_flow(finding)] if finding.trace else None,
             partial_fingerprints=fingerprints,
-            baseline_state=(triage.baseline.get(fingerprint, "new")
-                            if triage.baseline is not None else None),
+            baseline_state=item.baseline_state,
             suppressions=suppressions,
         )
 
@@ -399,8 +374,8 @@ class _Builder:
             end_column=loc.end_col if loc.end_col >= 1 and ordered else None,
         )
 
-    def _outside_note(self, finding: Finding) -> Notification:
-        loc = finding.location
+    def _outside_note(self, item: TriagedFinding) -> Notification:
+        finding, loc = item.finding, item.finding.location
         return Notification(
             Level.WARNING,
             f"{finding.rule} finding in {finding.function or 'file scope'} is outside the "
@@ -408,7 +383,7 @@ class _Builder:
             file=os.path.realpath(loc.file), line=loc.line, rule=finding.rule)
 
     def _invocation(self, notes: list[Notification]) -> Any:
-        inv = self.result.invocation
+        inv = self.report.invocation
         make = self.make
         return make(
             om.Invocation,
@@ -443,19 +418,6 @@ class _Builder:
         )
 
 
-def _absent_order(old: Mapping[str, Any]) -> tuple:
-    try:
-        physical = old["locations"][0]["physicalLocation"]
-        uri = str(physical["artifactLocation"]["uri"])
-        region = physical.get("region", {})
-    except (KeyError, IndexError, TypeError):
-        uri, region = "", {}
-    message = old.get("message", {}).get("text", "") if isinstance(old.get("message"),
-                                                                   dict) else ""
-    return (uri, int(region.get("startLine", 0)), int(region.get("startColumn", 0)),
-            str(old.get("ruleId", "")), str(message))
-
-
 def dumps(log: Any) -> str:
     """The text of a SARIF (or JSON report) file: indented JSON, valid UTF-8.  A file name
     that is not UTF-8 on disk reaches strings such as the command line as surrogate
@@ -472,18 +434,18 @@ def _gzip_size(text: str) -> int:
     return len(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0))
 
 
-def _build(result: RunResult, fast: bool, keep: int | None = None,
+def _build(report: Report, fast: bool, keep: int | None = None,
            size_note: str | None = None) -> tuple[dict[str, Any], list[Notification]]:
-    builder = _Builder(result, _plain if fast else _om)
+    builder = _Builder(report, _plain if fast else _om)
     log = builder.log(keep, size_note)
     return (log if fast else _om_to_dict(log)), builder.limit_notes
 
 
-def build_sarif(result: RunResult, *, fast: bool = True
+def build_sarif(report: Report, *, fast: bool = True
                 ) -> tuple[dict[str, Any], list[Notification]]:
     """The SARIF log as a JSON-ready dict, within GitHub's limits, and the warnings about
     what was dropped to stay within them (already in the log; for stderr)."""
-    log, notes = _build(result, fast)
+    log, notes = _build(report, fast)
     text = dumps(log)
     # Uncompressed size bounds the compressed one: only a big log needs gzipping to check.
     if len(text.encode("utf-8")) <= MAX_GZIP_BYTES or _gzip_size(text) <= MAX_GZIP_BYTES:
@@ -495,12 +457,12 @@ def build_sarif(result: RunResult, *, fast: bool = True
         note = (f"the SARIF file would exceed GitHub's limit of {MAX_GZIP_BYTES} bytes "
                 f"gzipped: kept {keep} of {total} results (new findings first, then errors, "
                 "warnings, notes, by path and line)")
-        log, notes = _build(result, fast, keep, note)
+        log, notes = _build(report, fast, keep, note)
         size = _gzip_size(dumps(log))
     return log, notes
 
 
-def to_sarif(result: RunResult, *, fast: bool = True) -> dict[str, Any]:
+def to_sarif(report: Report, *, fast: bool = True) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict.  `fast=False` goes through sarif-om objects."""
-    return build_sarif(result, fast=fast)[0]
+    return build_sarif(report, fast=fast)[0]
 

@@ -7,8 +7,9 @@ from sarif_fixtures import PAGE_OWNER, make_result, make_tree
 
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
+from kmeminit.analyzer.triage import triage
+from kmeminit.analyzer.triage.fingerprints import kmeminit_fingerprint, line_hashes
 from kmeminit.sarif import to_sarif
-from kmeminit.sarif.fingerprints import kmeminit_fingerprint, line_hashes
 
 # From github/codeql-action src/fingerprints.test.ts: the algorithm's own expectations.
 UPSTREAM = [
@@ -72,7 +73,7 @@ def test_kmeminit_fingerprint_ignores_whitespace_and_message_arguments():
 
 
 def _prints(src: Path) -> dict[str, str]:
-    result = to_sarif(make_result(src))["runs"][0]["results"][1]
+    result = to_sarif(triage(make_result(src)))["runs"][0]["results"][1]
     return result["partialFingerprints"]
 
 
@@ -88,6 +89,7 @@ def test_fingerprints_survive_lines_inserted_above(tmp_path):
                 Location(f.location.file, f.location.line + 2, f.location.col,
                          f.location.end_line + 2, f.location.end_col), f.function)
         for f in moved.findings)
-    result = to_sarif(type(moved)(moved.rules, shifted, moved.notifications, moved.invocation))
+    result = to_sarif(triage(type(moved)(moved.rules, shifted, moved.notifications,
+                                         moved.invocation)))
     after = [r for r in result["runs"][0]["results"] if r["ruleId"] == "KMI003"][0]
     assert after["partialFingerprints"] == before
