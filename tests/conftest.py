@@ -94,8 +94,8 @@ def _every_sarif_is_valid(monkeypatch: pytest.MonkeyPatch, sarif_validator) -> N
     real = writer.build_sarif
 
     def checked(*args, **kwargs):  # type: ignore[no-untyped-def]
-        log, notes = real(*args, **kwargs)
-        sarif_validator.validate(log)
-        return log, notes
+        sarif = real(*args, **kwargs)
+        sarif_validator.validate(sarif.log)
+        return sarif
 
     monkeypatch.setattr(writer, "build_sarif", checked)

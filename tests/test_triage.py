@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sarif_fixtures import make_report, make_result, make_tree
 
-import kmeminit.sarif.writer as writer
+import kmeminit.sarif.limits as limits
 from kmeminit.analyzer import version
 from kmeminit.analyzer.config import ConfigError
 from kmeminit.analyzer.model import Level, Location
@@ -20,7 +20,8 @@ from kmeminit.analyzer.triage import TriageInputs, triage
 from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
 from kmeminit.analyzer.triage.suppressions import load_suppressions
 from kmeminit.sarif import format_notifications, format_text, to_json_report, to_sarif
-from kmeminit.sarif.writer import build_sarif, dumps
+from kmeminit.sarif.serialise import dumps
+from kmeminit.sarif.writer import build_sarif
 
 TODAY = dt.date(2026, 1, 15)
 
@@ -192,9 +193,10 @@ def test_malformed_suppressions_name_file_and_line(src: Path, text: str, message
 # -- GitHub's limits ------------------------------------------------------------------------
 
 def test_results_over_the_limit_dropped_by_rank_with_warning(src: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writer, "MAX_RESULTS", 3)
+    monkeypatch.setattr(limits, "MAX_RESULTS", 3)
     extra = tuple(_note(src, line) for line in (1, 2, 3))
-    log, notes = build_sarif(make_report(src, extra_findings=extra))
+    sarif = build_sarif(make_report(src, extra_findings=extra))
+    log, notes = sarif.log, sarif.notes
     kept = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
             for r in _results(log)]
     # the error and the warning outrank the notes; the notes kept are the first by line
@@ -209,7 +211,7 @@ def test_results_over_the_limit_dropped_by_rank_with_warning(src: Path, monkeypa
 def test_new_findings_outrank_unchanged_ones(src: Path, tmp_path: Path, monkeypatch) -> None:
     old = tmp_path / "old.sarif"
     old.write_text(dumps(to_sarif(make_report(src))))
-    monkeypatch.setattr(writer, "MAX_RESULTS", 1)
+    monkeypatch.setattr(limits, "MAX_RESULTS", 1)
     result = make_report(src, extra_findings=(_note(src, 2),),
                          inputs=TriageInputs(baseline=read_baseline(old)))
     [kept] = _results(to_sarif(result))
@@ -217,14 +219,15 @@ def test_new_findings_outrank_unchanged_ones(src: Path, tmp_path: Path, monkeypa
 
 
 def test_locations_and_thread_flow_limits(src: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writer, "MAX_LOCATIONS_PER_RESULT", 3)
-    monkeypatch.setattr(writer, "MAX_THREAD_FLOW_LOCATIONS", 4)
+    monkeypatch.setattr(limits, "MAX_LOCATIONS_PER_RESULT", 3)
+    monkeypatch.setattr(limits, "MAX_THREAD_FLOW_LOCATIONS", 4)
     c_file = str(src / "mm" / "page_owner.c")
     big = Finding.make(
         "KMI001", Level.ERROR, "many [a](1) and [b](2)", Location(c_file, 6, 2), "init_pages",
         related=tuple(Related(i, Location(c_file, i, 1), f"r{i}") for i in range(1, 6)),
         trace=tuple(Step(Location(c_file, 6, 2), f"s{i}", i) for i in range(7)))
-    log, notes = build_sarif(make_report(src, extra_findings=(big,)))
+    sarif = build_sarif(make_report(src, extra_findings=(big,)))
+    log, notes = sarif.log, sarif.notes
     [res] = [r for r in _results(log) if r["message"]["text"].startswith("many")]
     assert [loc["id"] for loc in res["relatedLocations"]] == [1, 2]
     steps = res["codeFlows"][0]["threadFlows"][0]["locations"]
@@ -236,17 +239,18 @@ def test_locations_and_thread_flow_limits(src: Path, monkeypatch) -> None:
 
 def test_gzip_size_limit(src: Path, monkeypatch) -> None:
     extra = tuple(_note(src, line, template=f"note {{n}} {'x' * 40}") for line in range(1, 9))
-    full, _ = build_sarif(make_report(src, extra_findings=extra))
-    size = writer._gzip_size(dumps(full))
-    monkeypatch.setattr(writer, "MAX_GZIP_BYTES", size - 1)
-    log, notes = build_sarif(make_report(src, extra_findings=extra))
-    assert writer._gzip_size(dumps(log)) <= size - 1
+    full = build_sarif(make_report(src, extra_findings=extra)).log
+    size = limits.gzip_size(dumps(full))
+    monkeypatch.setattr(limits, "MAX_GZIP_BYTES", size - 1)
+    sarif = build_sarif(make_report(src, extra_findings=extra))
+    log, notes = sarif.log, sarif.notes
+    assert sarif.text == dumps(log) and limits.gzip_size(sarif.text) <= size - 1
     assert 0 < len(_results(log)) < len(_results(full))
     assert {"KMI001", "KMI003"} <= {r["ruleId"] for r in _results(log)}  # notes go first
     [note] = notes
     assert f"limit of {size - 1} bytes gzipped" in note.message
-    again, _ = build_sarif(make_report(src, extra_findings=extra))
-    assert dumps(again) == dumps(log)
+    again = build_sarif(make_report(src, extra_findings=extra))
+    assert again.text == sarif.text
 
 
 # -- run metadata ---------------------------------------------------------------------------
@@ -344,19 +348,6 @@ suppressions:
         if finding["file"].startswith(str(tmp_path)):
             finding["fingerprint"] = "OUTSIDE"
     _golden("triage.json", dumps(report), tmp_path, update_golden)
-
-
-def test_sarif_om_path_identical_with_triage_and_metadata(src: Path, tmp_path: Path) -> None:
-    old = tmp_path / "old.sarif"
-    old.write_text(dumps(to_sarif(make_report(src, extra_findings=(_note(src, 4),)))))
-    path = _suppressions(src, f"suppressions:\n  - fingerprint: \"{_fingerprint(src, 'KMI001')}\""
-                              "\n    reason: checked\n")
-    result = dataclasses.replace(
-        make_result(src, extra_findings=(_note(src, 2),)), category="c/",
-        provenance=Provenance("https://h/r", "b" * 40, None, False))
-    result = triage(result, TriageInputs(read_baseline(old), tuple(load_suppressions(path)),
-                                         today=TODAY))
-    assert dumps(to_sarif(result, fast=False)) == dumps(to_sarif(result, fast=True))
 
 
 def test_formatters_render_the_report_without_reading_sources(src: Path) -> None:

@@ -73,14 +73,15 @@ def triaged(result: RunResult, args: argparse.Namespace, session: Session,
 def render(report: Report, fmt: str) -> tuple[str, list[Notification]]:
     """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
     from kmeminit.sarif.jsonout import to_json_report
+    from kmeminit.sarif.serialise import dumps
     from kmeminit.sarif.text import format_text
-    from kmeminit.sarif.writer import build_sarif, dumps
+    from kmeminit.sarif.writer import build_sarif
 
     if fmt == "text":
         return format_text(report), []
     if fmt == "sarif":
-        log, notes = build_sarif(report)
-        return dumps(log), notes
+        sarif = build_sarif(report)
+        return sarif.text, sarif.notes
     return dumps(to_json_report(report)), []
 
 
