@@ -7,6 +7,9 @@ GitHub's limit (sarif/limits.py).
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,21 @@ class SarifFile:
     notes: list[Notification]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A log holds some thirty objects per result and not one reference cycle: refcounting
+    frees them all, and the cyclic collector's passes over them cost several times more
+    than building them (bench/sarif.py, 25,000 traced results: building and walking the
+    log take 6.3 s with the collector, 1.2 s without)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_sarif(report: Report) -> SarifFile:
     def build(keep: int | None, size_note: str | None
               ) -> tuple[dict[str, Any], str, list[Notification]]:
@@ -34,7 +52,8 @@ def build_sarif(report: Report) -> SarifFile:
         data = to_json(log)
         return data, dumps(data), notes
 
-    return SarifFile(*limits.within_size(build))
+    with _collector_paused():
+        return SarifFile(*limits.within_size(build))
 
 
 def to_sarif(report: Report) -> dict[str, Any]:
