@@ -36,8 +36,7 @@ class Sources:
                         data = handle.read()
                 except OSError:
                     data = None
-            self._text[file] = data.decode("utf-8", errors="replace") if data is not None \
-                else None
+            self._text[file] = None if data is None else data.decode("utf-8", errors="replace")
         return self._text[file]
 
     def line(self, file: str, line: int) -> str:
