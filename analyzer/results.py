@@ -1,10 +1,11 @@
-"""Findings, rule metadata and the plain result that formatters consume."""
+"""Findings and rule metadata; the checkers' result, and the finished result (after
+triage) that formatters render."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kmeminit.analyzer.model import Level, Location, Notification
 
@@ -100,39 +101,71 @@ class Provenance:
 
 
 @dataclass(frozen=True)
-class Triage:
-    """What a baseline and a suppressions file say about a run's findings, keyed by their
-    `kmeminit/v1` fingerprint.  Kept beside the findings because findings are never patched.
-
-    `baseline` maps each finding's fingerprint to "new" or "unchanged" (None: no baseline);
-    `absent` holds the baseline's SARIF results that no longer occur, as JSON objects;
-    `suppressed` maps fingerprints to the justification of the entry that suppresses them.
-    """
-
-    baseline: Mapping[str, str] | None = None
-    absent: tuple[Mapping[str, Any], ...] = ()
-    suppressed: Mapping[str, str] = field(default_factory=dict)
-
-    def reported(self, fingerprint: str) -> bool:
-        """Shown in text output and counted for the exit code: new and not suppressed."""
-        unchanged = self.baseline is not None and self.baseline.get(fingerprint) == "unchanged"
-        return not unchanged and fingerprint not in self.suppressed
-
-
-@dataclass(frozen=True)
 class RunResult:
+    """What the checkers found in one run, before triage."""
+
     rules: tuple[RuleMeta, ...]
     findings: tuple[Finding, ...]
     notifications: tuple[Notification, ...]
     invocation: Invocation
-    extra: dict[str, str] = field(default_factory=dict)
-    triage: Triage = field(default_factory=Triage)
+    extra: Mapping[str, str] = field(default_factory=dict)
     provenance: Provenance | None = None
     category: str = ""  # SARIF automationDetails.id (GitHub's upload category)
-    # Contents of the files as analysed where they differ from the disk (absolute path ->
-    # bytes): `kmeminit diff --head REV` analyses a revision that is not checked out.
-    sources: Mapping[str, bytes] = field(default_factory=dict)
 
-    def sorted_findings(self) -> list[Finding]:
-        return sorted(self.findings, key=lambda f: (f.location.file, f.location.line,
-                                                    f.location.col, f.rule, f.message))
+
+# A finding compared with a baseline: SARIF's baselineState of a result that still occurs.
+BaselineState = Literal["new", "unchanged"]
+
+
+@dataclass(frozen=True)
+class TriagedFinding:
+    """A finding with what the triage stage decided about it."""
+
+    finding: Finding
+    path: str  # relative to the source root ('/' separators), or absolute outside it
+    inside: bool  # below the source root: only these become SARIF results
+    fingerprint: str  # kmeminit/v1
+    line_hash: str | None  # GitHub's primaryLocationLineHash; None if the file is unreadable
+    baseline_state: BaselineState | None = None  # None: no baseline given
+    suppressed: str | None = None  # the justification of the suppression that applies
+
+    @property
+    def reported(self) -> bool:
+        """Shown in text output and counted for the exit code: new and not suppressed."""
+        return self.baseline_state != "unchanged" and self.suppressed is None
+
+
+@dataclass(frozen=True)
+class AbsentResult:
+    """A baseline result that no longer occurs (GitHub's "fixed"), as the baseline's SARIF
+    had it."""
+
+    sarif: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finished result: what every formatter renders, in the order it is shown.
+
+    `findings` holds every finding, in (path, line, column, rule, message) order;
+    `results` is what a code scanning run lists: the findings inside the source root and
+    the absent baseline results, in that same order (an absent result by its URI).
+    """
+
+    rules: tuple[RuleMeta, ...]
+    findings: tuple[TriagedFinding, ...]
+    results: tuple[TriagedFinding | AbsentResult, ...]
+    notifications: tuple[Notification, ...]  # sorted
+    invocation: Invocation
+    extra: Mapping[str, str] = field(default_factory=dict)
+    provenance: Provenance | None = None
+    category: str = ""
+    has_baseline: bool = False
+
+    @property
+    def reported(self) -> tuple[TriagedFinding, ...]:
+        return tuple(t for t in self.findings if t.reported)
+
+    @property
+    def absent(self) -> tuple[AbsentResult, ...]:
+        return tuple(r for r in self.results if isinstance(r, AbsentResult))

@@ -18,33 +18,32 @@ from typing import Any
 
 from kmeminit import analyzer
 from kmeminit.analyzer.model import Location, Notification
-from kmeminit.analyzer.results import Finding, RunResult, Triage
-from kmeminit.sarif.paths import SourceTree, sorted_findings, sorted_notifications
-from kmeminit.sarif.writer import write_json_atomic
+from kmeminit.analyzer.results import Report, TriagedFinding
+from kmeminit.sarif.paths import SourceTree
 
 
 def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:
     return {"file": tree.display(loc.file), "line": loc.line, "column": loc.col}
 
 
-def _finding(tree: SourceTree, finding: Finding, triage: Triage) -> dict[str, Any]:
-    fingerprint = tree.fingerprint(finding)
+def _finding(tree: SourceTree, item: TriagedFinding) -> dict[str, Any]:
+    finding, loc = item.finding, item.finding.location
     extra: dict[str, Any] = {}
-    if triage.baseline is not None:
-        extra["baseline_state"] = triage.baseline.get(fingerprint, "new")
-    if fingerprint in triage.suppressed:
-        extra["suppressed"] = triage.suppressed[fingerprint]
+    if item.baseline_state is not None:
+        extra["baseline_state"] = item.baseline_state
+    if item.suppressed is not None:
+        extra["suppressed"] = item.suppressed
     return {
         "rule": finding.rule,
         "level": finding.level.value,
         "message": finding.message,
-        **_position(tree, finding.location),
+        "file": item.path, "line": loc.line, "column": loc.col,
         "function": finding.function,
         "related": [{"id": r.id, **_position(tree, r.location), "message": r.message}
                     for r in finding.related],
         "trace": [{**_position(tree, s.location), "message": s.message, "depth": s.depth,
                    "function": s.function} for s in finding.trace],
-        "fingerprint": fingerprint,
+        "fingerprint": item.fingerprint,
         **extra,
     }
 
@@ -55,16 +54,10 @@ def _notification(tree: SourceTree, note: Notification) -> dict[str, Any]:
             "rule": note.rule}
 
 
-def to_json_report(result: RunResult) -> dict[str, Any]:
-    tree = SourceTree.of(result)
+def to_json_report(report: Report) -> dict[str, Any]:
+    tree = SourceTree(report.invocation.source_root)
     return {
         "version": analyzer.version(),
-        "findings": [_finding(tree, f, result.triage)
-                     for f in sorted_findings(result.findings, tree)],
-        "notifications": [_notification(tree, n)
-                          for n in sorted_notifications(result.notifications)],
+        "findings": [_finding(tree, item) for item in report.findings],
+        "notifications": [_notification(tree, n) for n in report.notifications],
     }
-
-
-def write_json_report(result: RunResult, path: str) -> None:
-    write_json_atomic(to_json_report(result), path)

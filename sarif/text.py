@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from kmeminit.analyzer.model import Level, Location, Notification
-from kmeminit.analyzer.results import Finding, RunResult
-from kmeminit.sarif.paths import SourceTree, reported_findings, sorted_notifications
+from kmeminit.analyzer.results import Report, TriagedFinding
+from kmeminit.sarif.paths import SourceTree
 
 # `[text](id)` links to related locations are SARIF markup; on a terminal keep the text.
 _LINK = re.compile(r"\[([^\]]*)\]\((\d+)\)")
@@ -24,8 +24,10 @@ def _where(tree: SourceTree, loc: Location) -> str:
     return f"{tree.display(loc.file)}:{loc.line}:{loc.col}"
 
 
-def finding_lines(tree: SourceTree, finding: Finding) -> list[str]:
-    lines = [f"{_where(tree, finding.location)}: {finding.level.value}: "
+def finding_lines(item: TriagedFinding, tree: SourceTree) -> list[str]:
+    """The finding's line, then a note line per related location and trace step."""
+    finding, loc = item.finding, item.finding.location
+    lines = [f"{item.path}:{loc.line}:{loc.col}: {finding.level.value}: "
              f"{_plain(finding.message)} [{finding.rule}]"]
     lines += [f"    {_where(tree, r.location)}: note: {r.message}" for r in finding.related]
     lines += [f"    {_where(tree, s.location)}: note: {s.message}" for s in finding.trace]
@@ -36,42 +38,48 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def summary_line(result: RunResult, shown: list[Finding] | None = None) -> str:
-    """`kmeminit: 3 findings (1 error, 2 warnings) in 12 functions`; the function count
-    comes from `result.extra["functions"]` when the pipeline provides it.  With a baseline
-    or suppressions, only `shown` findings (new, not suppressed) are counted, and the others
-    are summed up after them: `, 4 unchanged since the baseline, 1 suppressed, 2 fixed`."""
-    shown = list(result.findings) if shown is None else shown
-    counts = {level: 0 for level in Level}
-    for finding in shown:
-        counts[finding.level] += 1
-    by_level = ", ".join(_plural(counts[level], level.value)
-                         for level in sorted(Level, key=lambda lv: -lv.rank) if counts[level])
-    line = f"kmeminit: {_plural(len(shown), 'finding')}"
-    if result.triage.baseline is not None:
-        line = f"kmeminit: {_plural(len(shown), 'new finding')}"
-    if by_level:
-        line += f" ({by_level})"
-    if "functions" in result.extra:
-        line += f" in {_plural(int(result.extra['functions']), 'function')}"
-    triage = result.triage
-    if triage.baseline is not None:
-        unchanged = sum(1 for state in triage.baseline.values() if state == "unchanged")
-        line += f", {unchanged} unchanged since the baseline, {len(triage.absent)} fixed"
-    if triage.suppressed:
-        line += f", {len(triage.suppressed)} suppressed"
-    if result.notifications:
-        line += f", {_plural(len(result.notifications), 'notification')}"
+def _triage_counts(report: Report) -> str:
+    """`, 4 unchanged since the baseline, 2 fixed, 1 suppressed`: a baseline and a
+    suppressions file count fingerprints (their unit), not findings."""
+    line = ""
+    if report.has_baseline:
+        unchanged = {t.fingerprint for t in report.findings if t.baseline_state == "unchanged"}
+        line += f", {len(unchanged)} unchanged since the baseline, {len(report.absent)} fixed"
+    suppressed = {t.fingerprint for t in report.findings if t.suppressed is not None}
+    if suppressed:
+        line += f", {len(suppressed)} suppressed"
     return line
 
 
-def format_text(result: RunResult, summary: bool = True) -> str:
+def summary_line(report: Report) -> str:
+    """`kmeminit: 3 findings (1 error, 2 warnings) in 12 functions`; the function count
+    comes from `report.extra["functions"]` when the pipeline provides it.  Only reported
+    findings (new, not suppressed) are counted; with a baseline or suppressions the others
+    are summed up after them."""
+    shown = report.reported
+    counts = {level: 0 for level in Level}
+    for item in shown:
+        counts[item.finding.level] += 1
+    by_level = ", ".join(_plural(counts[level], level.value)
+                         for level in sorted(Level, key=lambda lv: -lv.rank) if counts[level])
+    noun = "new finding" if report.has_baseline else "finding"
+    line = f"kmeminit: {_plural(len(shown), noun)}"
+    if by_level:
+        line += f" ({by_level})"
+    if "functions" in report.extra:
+        line += f" in {_plural(int(report.extra['functions']), 'function')}"
+    line += _triage_counts(report)
+    if report.notifications:
+        line += f", {_plural(len(report.notifications), 'notification')}"
+    return line
+
+
+def format_text(report: Report, summary: bool = True) -> str:
     """Findings not unchanged since the baseline and not suppressed, gcc-style."""
-    tree = SourceTree.of(result)
-    shown = reported_findings(result, tree)
-    lines = [line for finding in shown for line in finding_lines(tree, finding)]
+    tree = SourceTree(report.invocation.source_root)
+    lines = [line for item in report.reported for line in finding_lines(item, tree)]
     if summary:
-        lines.append(summary_line(result, shown))
+        lines.append(summary_line(report))
     return "".join(line + "\n" for line in lines)
 
 
@@ -86,8 +94,7 @@ def format_notification(note: Notification, tree: SourceTree | None = None) -> s
     return f"{where}: {note.level.value}: {note.message} [kmeminit]"
 
 
-def format_notifications(result: RunResult) -> str:
+def format_notifications(report: Report) -> str:
     """The notifications for stderr, one line each."""
-    tree = SourceTree.of(result)
-    return "".join(format_notification(n, tree) + "\n"
-                   for n in sorted_notifications(result.notifications))
+    tree = SourceTree(report.invocation.source_root)
+    return "".join(format_notification(n, tree) + "\n" for n in report.notifications)

@@ -88,14 +88,14 @@ def sarif_validator():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _every_sarif_is_valid(monkeypatch: pytest.MonkeyPatch, sarif_validator) -> None:  # type: ignore[no-untyped-def]
     """Every SARIF log the suite produces in-process is validated against the schema: all
-    writers (to_sarif, write_sarif, the CLI) go through sarif.writer.build_sarif."""
+    writers (to_sarif, the CLI) go through sarif.writer.build_sarif."""
     import kmeminit.sarif.writer as writer
 
     real = writer.build_sarif
 
     def checked(*args, **kwargs):  # type: ignore[no-untyped-def]
-        log, notes = real(*args, **kwargs)
-        sarif_validator.validate(log)
-        return log, notes
+        sarif = real(*args, **kwargs)
+        sarif_validator.validate(sarif.log)
+        return sarif
 
     monkeypatch.setattr(writer, "build_sarif", checked)

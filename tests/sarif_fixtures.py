@@ -1,11 +1,21 @@
-"""A small source tree and a RunResult over it, shared by the formatter tests."""
+"""A small source tree and a RunResult over it (and its Report, after the triage stage),
+shared by the formatter tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kmeminit.analyzer.model import Level, Location, Notification
-from kmeminit.analyzer.results import Finding, Invocation, Related, RuleMeta, RunResult, Step
+from kmeminit.analyzer.results import (
+    Finding,
+    Invocation,
+    Related,
+    Report,
+    RuleMeta,
+    RunResult,
+    Step,
+)
+from kmeminit.analyzer.triage import TriageInputs, triage
 
 PAGE_OWNER = """\
 // SPDX-License-Identifier: GPL-2.0
@@ -78,3 +88,10 @@ def make_result(src: Path, start: str = "2024-05-01T10:00:00Z",
                           rule="KMI002"))
     return RunResult((rule("KMI003"), rule("KMI001", Level.ERROR), rule("KMI002")),
                      (use, error) + extra_findings, notes, invocation, {"functions": "12"})
+
+
+def make_report(src: Path, start: str = "2024-05-01T10:00:00Z",
+                end: str = "2024-05-01T10:00:05Z", extra_findings: tuple[Finding, ...] = (),
+                inputs: TriageInputs | None = None) -> Report:
+    """make_result() through the triage stage."""
+    return triage(make_result(src, start, end, extra_findings), inputs)

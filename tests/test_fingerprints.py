@@ -7,12 +7,9 @@ from sarif_fixtures import PAGE_OWNER, make_result, make_tree
 
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
+from kmeminit.analyzer.triage import triage
+from kmeminit.analyzer.triage.fingerprints import kmeminit_fingerprint, line_hashes
 from kmeminit.sarif import to_sarif
-from kmeminit.sarif.fingerprints import (
-    kmeminit_fingerprint,
-    line_hashes,
-    primary_location_line_hash,
-)
 
 # From github/codeql-action src/fingerprints.test.ts: the algorithm's own expectations.
 UPSTREAM = [
@@ -51,12 +48,11 @@ TRICKY_HASHES = ["78ae1a545681e54c:1", "7a310d426d9169a6:1", "916f5cf3497c6245:1
 @pytest.mark.parametrize("text,expected", UPSTREAM + [(TRICKY, TRICKY_HASHES)])
 def test_primary_location_line_hash_vectors(text, expected):
     assert line_hashes(text) == {i + 1: h for i, h in enumerate(expected)}
-    assert primary_location_line_hash(text, 1) == expected[0]
 
 
 def test_line_hash_str_and_bytes_agree():
     assert line_hashes(PAGE_OWNER) == line_hashes(PAGE_OWNER.encode())
-    assert primary_location_line_hash(PAGE_OWNER, 999) == ""
+    assert 999 not in line_hashes(PAGE_OWNER)
 
 
 def _finding(line: int, template: str = "{page} used before init", page: str = "page"):
@@ -77,7 +73,7 @@ def test_kmeminit_fingerprint_ignores_whitespace_and_message_arguments():
 
 
 def _prints(src: Path) -> dict[str, str]:
-    result = to_sarif(make_result(src))["runs"][0]["results"][1]
+    result = to_sarif(triage(make_result(src)))["runs"][0]["results"][1]
     return result["partialFingerprints"]
 
 
@@ -93,6 +89,7 @@ def test_fingerprints_survive_lines_inserted_above(tmp_path):
                 Location(f.location.file, f.location.line + 2, f.location.col,
                          f.location.end_line + 2, f.location.end_col), f.function)
         for f in moved.findings)
-    result = to_sarif(type(moved)(moved.rules, shifted, moved.notifications, moved.invocation))
+    result = to_sarif(triage(type(moved)(moved.rules, shifted, moved.notifications,
+                                         moved.invocation)))
     after = [r for r in result["runs"][0]["results"] if r["ruleId"] == "KMI003"][0]
     assert after["partialFingerprints"] == before

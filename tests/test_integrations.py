@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import yaml
-from sarif_fixtures import make_result, make_tree
+from sarif_fixtures import make_report, make_tree
 
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
@@ -36,7 +36,7 @@ def test_problem_matcher_parses_text_output(tmp_path: Path) -> None:
     src = make_tree(tmp_path)
     spaced = Finding.make("KMI002", Level.NOTE, "a note: with [brackets] inside",
                           Location(str(src / "mm" / "page_owner.c"), 2, 3), None)
-    text = format_text(make_result(src, extra_findings=(spaced,)))
+    text = format_text(make_report(src, extra_findings=(spaced,)))
     parsed = []
     for line in text.splitlines():
         match = regexp.match(line)

@@ -4,17 +4,18 @@ import json
 import re
 from pathlib import Path
 
-from sarif_fixtures import make_result, make_tree
+from sarif_fixtures import make_report, make_result, make_tree
 
 from kmeminit.analyzer.model import Level, Location, Notification
 from kmeminit.analyzer.results import Finding
+from kmeminit.analyzer.triage import triage
 from kmeminit.sarif import format_notifications, format_text, summary_line, to_json_report, to_sarif
 
 GCC = re.compile(r"^(\s*)([^:\s]+):(\d+):(\d+): (note|warning|error): (.*)$")
 
 
 def test_gcc_style_lines_with_trace_notes(tmp_path: Path):
-    text = format_text(make_result(make_tree(tmp_path)))
+    text = format_text(make_report(make_tree(tmp_path)))
     assert text.splitlines() == [
         "mm/page_owner.c:6:22: error: memmap of start_pfn never initialised [KMI001]",
         "mm/page_owner.c:8:2: warning: page used before memmap init in init_pages [KMI003]",
@@ -28,7 +29,7 @@ def test_gcc_style_lines_with_trace_notes(tmp_path: Path):
 
 def test_summary_without_findings_or_counts(tmp_path: Path):
     result = make_result(make_tree(tmp_path))
-    empty = type(result)(result.rules, (), (), result.invocation)
+    empty = triage(type(result)(result.rules, (), (), result.invocation))
     assert summary_line(empty) == "kmeminit: 0 findings"
     assert format_text(empty) == "kmeminit: 0 findings\n"
 
@@ -37,23 +38,23 @@ def test_outside_root_shown_with_absolute_path(tmp_path: Path):
     src = make_tree(tmp_path)
     stray = Finding.make("KMI003", Level.NOTE, "stray", Location(str(tmp_path / "outside.c"), 1),
                          None)
-    result = make_result(src, extra_findings=(stray,))
+    result = make_report(src, extra_findings=(stray,))
     assert f"{tmp_path / 'outside.c'}:1:1: note: stray [KMI003]" in format_text(result)
 
 
 def test_notifications_for_stderr(tmp_path: Path):
     result = make_result(make_tree(tmp_path))
-    assert format_notifications(result).splitlines() == [
+    assert format_notifications(triage(result)).splitlines() == [
         "kmeminit: error: checker KMI002 crashed and was skipped: boom [kmeminit]",
         "mm/page_owner.c:3: warning: clang: unknown flag -mfoo [kmeminit]",
     ]
     note = Notification(Level.NOTE, "n", str(tmp_path / "src" / "mm" / "page_owner.c"))
-    one = type(result)(result.rules, (), (note,), result.invocation)
+    one = triage(type(result)(result.rules, (), (note,), result.invocation))
     assert format_notifications(one) == "mm/page_owner.c: note: n [kmeminit]\n"
 
 
 def test_json_report_schema(tmp_path: Path):
-    report = to_json_report(make_result(make_tree(tmp_path)))
+    report = to_json_report(make_report(make_tree(tmp_path)))
     json.dumps(report)
     assert set(report) == {"version", "findings", "notifications"}
     first, second = report["findings"]
@@ -62,6 +63,6 @@ def test_json_report_schema(tmp_path: Path):
     assert set(second) == {"rule", "level", "message", "file", "line", "column", "function",
                            "related", "trace", "fingerprint"}
     assert [s["depth"] for s in second["trace"]] == [0, 1]
-    sarif = to_sarif(make_result(make_tree(tmp_path / "again")))["runs"][0]["results"][1]
+    sarif = to_sarif(make_report(make_tree(tmp_path / "again")))["runs"][0]["results"][1]
     assert second["fingerprint"] == sarif["partialFingerprints"]["kmeminit/v1"]
     assert report["notifications"][1]["file"] == "mm/page_owner.c"

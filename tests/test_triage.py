@@ -1,4 +1,5 @@
-"""Baselines, suppressions, GitHub's limits and run metadata in the SARIF writer."""
+"""The triage stage (baselines, suppressions), GitHub's limits and run metadata in the
+SARIF writer."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import json
 from pathlib import Path
 
 import pytest
-from sarif_fixtures import make_result, make_tree
+from sarif_fixtures import make_report, make_result, make_tree
 
-import kmeminit.sarif.writer as writer
+import kmeminit.sarif.limits as limits
+from kmeminit.analyzer import version
 from kmeminit.analyzer.config import ConfigError
 from kmeminit.analyzer.model import Level, Location
-from kmeminit.analyzer.results import Finding, Provenance, Related, Step
-from kmeminit.sarif import format_text, to_json_report, to_sarif
-from kmeminit.sarif.baseline import BaselineError, apply_baseline, read_baseline
-from kmeminit.sarif.paths import SourceTree, reported_findings
-from kmeminit.sarif.suppressions import apply_suppressions, load_suppressions
-from kmeminit.sarif.writer import build_sarif, dumps
+from kmeminit.analyzer.results import Finding, Provenance, Related, Report, Step
+from kmeminit.analyzer.triage import TriageInputs, triage
+from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
+from kmeminit.analyzer.triage.suppressions import load_suppressions
+from kmeminit.sarif import format_notifications, format_text, to_json_report, to_sarif
+from kmeminit.sarif.serialise import dumps
+from kmeminit.sarif.writer import build_sarif
 
 TODAY = dt.date(2026, 1, 15)
 
@@ -32,6 +35,10 @@ def _results(log: dict) -> list[dict]:
     return log["runs"][0]["results"]
 
 
+def _reported(report: Report) -> list[Finding]:
+    return [t.finding for t in report.reported]
+
+
 def _note(src: Path, line: int, rule: str = "KMI002", template: str = "note {n}") -> Finding:
     return Finding.make(rule, Level.NOTE, template, Location(str(src / "mm" / "page_owner.c"),
                                                             line, 1), "init_pages", n=str(line))
@@ -42,9 +49,10 @@ def _note(src: Path, line: int, rule: str = "KMI002", template: str = "note {n}"
 def test_baseline_new_unchanged_absent(src: Path, tmp_path: Path) -> None:
     old = tmp_path / "old.sarif"
     gone = _note(src, 4)
-    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(gone,)))))
+    old.write_text(dumps(to_sarif(make_report(src, extra_findings=(gone,)))))
     new = _note(src, 5)
-    result = apply_baseline(make_result(src, extra_findings=(new,)), read_baseline(old))
+    result = make_report(src, extra_findings=(new,),
+                         inputs=TriageInputs(baseline=read_baseline(old)))
     states = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"],
                r["baselineState"]) for r in _results(to_sarif(result))]
     assert states == [("KMI002", 4, "absent"), ("KMI002", 5, "new"), ("KMI001", 6, "unchanged"),
@@ -56,16 +64,16 @@ def test_baseline_new_unchanged_absent(src: Path, tmp_path: Path) -> None:
         "mm/page_owner.c:5:1: note: note 5 [KMI002]",
         "kmeminit: 1 new finding (1 note) in 12 functions, 2 unchanged since the baseline, "
         "1 fixed, 2 notifications"]
-    assert reported_findings(result) == [new]
+    assert _reported(result) == [new]
     assert {f["baseline_state"] for f in to_json_report(result)["findings"]} == {
         "new", "unchanged"}
 
 
 def test_baseline_of_a_clean_run_reports_everything_absent(src: Path, tmp_path: Path) -> None:
     old = tmp_path / "old.sarif"
-    old.write_text(dumps(to_sarif(make_result(src))))
+    old.write_text(dumps(to_sarif(make_report(src))))
     clean = dataclasses.replace(make_result(src), findings=())
-    result = apply_baseline(clean, read_baseline(old))
+    result = triage(clean, TriageInputs(baseline=read_baseline(old)))
     assert [r["baselineState"] for r in _results(to_sarif(result))] == ["absent", "absent"]
     assert "0 new findings" in format_text(result)
     # a baseline of a baseline: absent results are history, not part of it
@@ -92,9 +100,14 @@ def test_malformed_baseline_is_one_line(tmp_path: Path, content: str, message: s
 # -- suppressions ---------------------------------------------------------------------------
 
 def _fingerprint(src: Path, rule: str) -> str:
-    result = make_result(src)
-    tree = SourceTree.of(result)
-    return next(tree.fingerprint(f) for f in result.findings if f.rule == rule)
+    return next(t.fingerprint for t in make_report(src).findings if t.finding.rule == rule)
+
+
+def _suppressed(src: Path, path: Path, today: dt.date = TODAY, report_unused: bool = True
+                ) -> Report:
+    entries = tuple(load_suppressions(path))
+    return make_report(src, inputs=TriageInputs(suppressions=entries, today=today,
+                                                report_unused=report_unused))
 
 
 def _suppressions(src: Path, text: str) -> Path:
@@ -121,11 +134,10 @@ suppressions:
     reason: expired long ago
     expires: 2025-01-01
 """)
-    entries = load_suppressions(path)
-    result = apply_suppressions(make_result(src), entries, TODAY)
-    assert sorted(result.triage.suppressed.values()) == [
+    result = _suppressed(src, path)
+    assert sorted(t.suppressed for t in result.findings if t.suppressed) == [
         "set_page_owner only records the owner", "start_pfn is initialised by the caller"]
-    assert reported_findings(result) == []
+    assert _reported(result) == []
     text = format_text(result)
     assert text.splitlines()[0].startswith("kmeminit: 0 findings") and "2 suppressed" in text
     results = _results(to_sarif(result))
@@ -136,7 +148,7 @@ suppressions:
              for n in result.notifications if n.file == str(path)}
     assert notes == {(9, Level.NOTE, "suppression matches no finding"),
                      (13, Level.WARNING, "suppression expired on 2025-01-01")}
-    quiet = apply_suppressions(make_result(src), entries, TODAY, report_unused=False)
+    quiet = _suppressed(src, path, report_unused=False)
     assert [n.line for n in quiet.notifications if n.file == str(path)] == [13]
 
 
@@ -147,12 +159,11 @@ suppressions:
     reason: temporary
     expires: "2026-01-14"
 """)
-    result = apply_suppressions(make_result(src), load_suppressions(path), TODAY)
-    assert result.triage.suppressed == {}
-    assert len(reported_findings(result)) == 2
-    same_day = apply_suppressions(make_result(src), load_suppressions(path),
-                                  dt.date(2026, 1, 14))
-    assert len(reported_findings(same_day)) == 1
+    result = _suppressed(src, path)
+    assert all(t.suppressed is None for t in result.findings)
+    assert len(result.reported) == 2
+    same_day = _suppressed(src, path, dt.date(2026, 1, 14))
+    assert len(same_day.reported) == 1
 
 
 @pytest.mark.parametrize("text, message", [
@@ -182,9 +193,10 @@ def test_malformed_suppressions_name_file_and_line(src: Path, text: str, message
 # -- GitHub's limits ------------------------------------------------------------------------
 
 def test_results_over_the_limit_dropped_by_rank_with_warning(src: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writer, "MAX_RESULTS", 3)
+    monkeypatch.setattr(limits, "MAX_RESULTS", 3)
     extra = tuple(_note(src, line) for line in (1, 2, 3))
-    log, notes = build_sarif(make_result(src, extra_findings=extra))
+    sarif = build_sarif(make_report(src, extra_findings=extra))
+    log, notes = sarif.log, sarif.notes
     kept = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
             for r in _results(log)]
     # the error and the warning outrank the notes; the notes kept are the first by line
@@ -198,23 +210,24 @@ def test_results_over_the_limit_dropped_by_rank_with_warning(src: Path, monkeypa
 
 def test_new_findings_outrank_unchanged_ones(src: Path, tmp_path: Path, monkeypatch) -> None:
     old = tmp_path / "old.sarif"
-    old.write_text(dumps(to_sarif(make_result(src))))
-    monkeypatch.setattr(writer, "MAX_RESULTS", 1)
-    result = apply_baseline(make_result(src, extra_findings=(_note(src, 2),)),
-                            read_baseline(old))
+    old.write_text(dumps(to_sarif(make_report(src))))
+    monkeypatch.setattr(limits, "MAX_RESULTS", 1)
+    result = make_report(src, extra_findings=(_note(src, 2),),
+                         inputs=TriageInputs(baseline=read_baseline(old)))
     [kept] = _results(to_sarif(result))
     assert (kept["ruleId"], kept["baselineState"]) == ("KMI002", "new")
 
 
 def test_locations_and_thread_flow_limits(src: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writer, "MAX_LOCATIONS_PER_RESULT", 3)
-    monkeypatch.setattr(writer, "MAX_THREAD_FLOW_LOCATIONS", 4)
+    monkeypatch.setattr(limits, "MAX_LOCATIONS_PER_RESULT", 3)
+    monkeypatch.setattr(limits, "MAX_THREAD_FLOW_LOCATIONS", 4)
     c_file = str(src / "mm" / "page_owner.c")
     big = Finding.make(
         "KMI001", Level.ERROR, "many [a](1) and [b](2)", Location(c_file, 6, 2), "init_pages",
         related=tuple(Related(i, Location(c_file, i, 1), f"r{i}") for i in range(1, 6)),
         trace=tuple(Step(Location(c_file, 6, 2), f"s{i}", i) for i in range(7)))
-    log, notes = build_sarif(make_result(src, extra_findings=(big,)))
+    sarif = build_sarif(make_report(src, extra_findings=(big,)))
+    log, notes = sarif.log, sarif.notes
     [res] = [r for r in _results(log) if r["message"]["text"].startswith("many")]
     assert [loc["id"] for loc in res["relatedLocations"]] == [1, 2]
     steps = res["codeFlows"][0]["threadFlows"][0]["locations"]
@@ -226,17 +239,18 @@ def test_locations_and_thread_flow_limits(src: Path, monkeypatch) -> None:
 
 def test_gzip_size_limit(src: Path, monkeypatch) -> None:
     extra = tuple(_note(src, line, template=f"note {{n}} {'x' * 40}") for line in range(1, 9))
-    full, _ = build_sarif(make_result(src, extra_findings=extra))
-    size = writer._gzip_size(dumps(full))
-    monkeypatch.setattr(writer, "MAX_GZIP_BYTES", size - 1)
-    log, notes = build_sarif(make_result(src, extra_findings=extra))
-    assert writer._gzip_size(dumps(log)) <= size - 1
+    full = build_sarif(make_report(src, extra_findings=extra)).log
+    size = limits.gzip_size(dumps(full))
+    monkeypatch.setattr(limits, "MAX_GZIP_BYTES", size - 1)
+    sarif = build_sarif(make_report(src, extra_findings=extra))
+    log, notes = sarif.log, sarif.notes
+    assert sarif.text == dumps(log) and limits.gzip_size(sarif.text) <= size - 1
     assert 0 < len(_results(log)) < len(_results(full))
     assert {"KMI001", "KMI003"} <= {r["ruleId"] for r in _results(log)}  # notes go first
     [note] = notes
     assert f"limit of {size - 1} bytes gzipped" in note.message
-    again, _ = build_sarif(make_result(src, extra_findings=extra))
-    assert dumps(again) == dumps(log)
+    again = build_sarif(make_report(src, extra_findings=extra))
+    assert again.text == sarif.text
 
 
 # -- run metadata ---------------------------------------------------------------------------
@@ -245,7 +259,7 @@ def test_run_metadata(src: Path) -> None:
     result = dataclasses.replace(
         make_result(src), category="kmeminit/x86/",
         provenance=Provenance("https://github.com/o/linux", "a" * 40, "main", True))
-    run = to_sarif(result)["runs"][0]
+    run = to_sarif(triage(result))["runs"][0]
     assert run["automationDetails"] == {"id": "kmeminit/x86/"}
     assert run["versionControlProvenance"] == [{
         "repositoryUri": "https://github.com/o/linux", "revisionId": "a" * 40,
@@ -264,7 +278,7 @@ def test_unlinked_related_locations_are_linked_from_a_second_sentence(src: Path)
                            Location(c_file, 6, 2), "init_pages",
                            related=(Related(3, Location(c_file, 9, 2), "memmap init"),),
                            pfn="start_pfn")
-    result = dataclasses.replace(make_result(src), findings=(finding,))
+    result = triage(dataclasses.replace(make_result(src), findings=(finding,)))
     [res] = _results(to_sarif(result))
     assert res["message"]["text"] == ("pfn start_pfn published early. "
                                       "See also [memmap init](3).")
@@ -273,12 +287,12 @@ def test_unlinked_related_locations_are_linked_from_a_second_sentence(src: Path)
 
 def test_two_runs_byte_identical_apart_from_times(src: Path, tmp_path: Path) -> None:
     old = tmp_path / "old.sarif"
-    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(_note(src, 4),)))))
+    old.write_text(dumps(to_sarif(make_report(src, extra_findings=(_note(src, 4),)))))
 
     def run(start: str, end: str) -> str:
         result = make_result(src, start, end, extra_findings=(_note(src, 2), _note(src, 1)))
-        result = apply_baseline(result, read_baseline(old))
-        return dumps(to_sarif(dataclasses.replace(result, category="kmeminit/x86/")))
+        result = dataclasses.replace(result, category="kmeminit/x86/")
+        return dumps(to_sarif(triage(result, TriageInputs(baseline=read_baseline(old)))))
 
     first = run("2024-05-01T10:00:00Z", "2024-05-01T10:00:05Z")
     second = run("2030-01-01T00:00:00Z", "2030-01-01T00:00:09Z")
@@ -287,14 +301,61 @@ def test_two_runs_byte_identical_apart_from_times(src: Path, tmp_path: Path) -> 
     assert json.loads(first)["runs"][0]["results"][0]["baselineState"] == "new"
 
 
-def test_sarif_om_path_identical_with_triage_and_metadata(src: Path, tmp_path: Path) -> None:
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _golden(name: str, text: str, tmp_path: Path, update: bool) -> None:
+    text = text.replace(tmp_path.as_uri(), "file:///TMP").replace(str(tmp_path), "TMP")
+    text = text.replace(f'"{version()}"', '"VERSION"')
+    if update:
+        (GOLDEN / name).write_text(text, encoding="utf-8")
+    assert text == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_golden_outputs_with_triage_and_metadata(src: Path, tmp_path: Path,
+                                                 update_golden: bool) -> None:
+    """Every output of a run with a baseline (new, unchanged and absent results), used,
+    unused and expired suppressions, a finding outside the source root, a category and
+    provenance, byte for byte (regenerate with `pytest --update-golden`)."""
     old = tmp_path / "old.sarif"
-    old.write_text(dumps(to_sarif(make_result(src, extra_findings=(_note(src, 4),)))))
-    path = _suppressions(src, f"suppressions:\n  - fingerprint: \"{_fingerprint(src, 'KMI001')}\""
-                              "\n    reason: checked\n")
-    result = apply_baseline(make_result(src, extra_findings=(_note(src, 2),)),
-                            read_baseline(old))
-    result = apply_suppressions(result, load_suppressions(path), TODAY)
-    result = dataclasses.replace(result, category="c/", provenance=Provenance(
-        "https://h/r", "b" * 40, None, False))
-    assert dumps(to_sarif(result, fast=False)) == dumps(to_sarif(result, fast=True))
+    old.write_text(dumps(to_sarif(make_report(src, extra_findings=(_note(src, 4),)))))
+    path = _suppressions(src, f"""\
+suppressions:
+  - fingerprint: "{_fingerprint(src, 'KMI001')}"
+    reason: checked
+  - rule: KMI002
+    path: mm/page_owner.c
+    function: nothing_here
+    reason: matches nothing
+  - rule: KMI003
+    path: mm/*.c
+    function: init_pages
+    reason: expired
+    expires: 2025-12-31
+""")
+    stray = Finding.make("KMI003", Level.WARNING, "stray {x}",
+                         Location(str(src.parent / "outside.c"), 1, 5), "f", x="x")
+    result = dataclasses.replace(
+        make_result(src, extra_findings=(_note(src, 2), stray)), category="c/",
+        provenance=Provenance("https://h/r", "b" * 40, None, False))
+    result = triage(result, TriageInputs(read_baseline(old), tuple(load_suppressions(path)),
+                                         today=TODAY))
+    _golden("triage.sarif", dumps(to_sarif(result)), tmp_path, update_golden)
+    _golden("triage.txt", format_text(result) + format_notifications(result), tmp_path,
+            update_golden)
+    report = to_json_report(result)
+    for finding in report["findings"]:  # hashes an absolute path: the test's temp dir
+        if finding["file"].startswith(str(tmp_path)):
+            finding["fingerprint"] = "OUTSIDE"
+    _golden("triage.json", dumps(report), tmp_path, update_golden)
+
+
+def test_formatters_render_the_report_without_reading_sources(src: Path) -> None:
+    """Identity is decided once, by the triage stage: the formatters give the same output
+    when the source files are gone."""
+    report = make_report(src)
+    outputs = (dumps(to_sarif(report)), format_text(report), dumps(to_json_report(report)))
+    (src / "mm" / "page_owner.c").unlink()
+    assert (dumps(to_sarif(report)), format_text(report),
+            dumps(to_json_report(report))) == outputs
+    assert make_report(src).findings[0].fingerprint != report.findings[0].fingerprint

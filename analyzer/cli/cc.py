@@ -16,9 +16,11 @@ to: then 1), 2 when the input is unusable (no source file, unreadable store).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kmeminit.analyzer.cli.session import (
     EXIT_FINDINGS,
@@ -29,11 +31,16 @@ from kmeminit.analyzer.cli.session import (
     default_store,
     fails,
     load_rules,
+    now,
+    rule_metas,
     selected_rules,
 )
 from kmeminit.analyzer.compdb import CompileEntry, Sanitizer
 from kmeminit.analyzer.config import Config, ConfigError, load_config
 from kmeminit.analyzer.model import Level, Notification
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.results import Finding, Report, RuleMeta
 
 OWN_PREFIX = "--kmeminit-"
 # kbuild's c_flags start with the dependency-file option: what precedes it is CHECKFLAGS.
@@ -171,26 +178,40 @@ def _run(argv: list[str]) -> int:
 
 def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptions, cwd: str,
                notes: list[Notification]) -> int:
+    from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.rules import run_checkers
-    from kmeminit.sarif.paths import SourceTree
     from kmeminit.sarif.text import finding_lines, format_notification
 
+    start = now()
     checkers, load_notes = load_rules(selected_rules(opts.rules), config)
     tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
     headers = store.header_functions_called(  # type: ignore[attr-defined]
         [fn for tu in tus for fn in tu.functions])
     program = Program.from_tus(tus, headers)
     findings, run_notes = run_checkers(checkers, program, config)
-    own = sorted((f for f in findings if f.location.file == entry.file),
-                 key=lambda f: (f.location.line, f.location.col, f.rule))
+    own = [f for f in findings if f.location.file == entry.file]
+    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd)
     tree = SourceTree(cwd)
-    for finding in own:
-        print("\n".join(finding_lines(tree, finding)), file=sys.stderr)
+    for item in report.findings:
+        print("\n".join(finding_lines(item, tree)), file=sys.stderr)
     for note in notes + load_notes + run_notes:
         if note.level is not Level.NOTE:
             print(format_notification(note, tree), file=sys.stderr)
     return EXIT_FINDINGS if fails(own, opts.fail_on) else EXIT_OK
+
+
+def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str
+             ) -> Report:
+    """This TU's findings through the triage stage (no baseline, no suppressions), paths
+    relative to the object tree root kbuild runs in."""
+    from kmeminit.analyzer.results import Invocation, RunResult
+    from kmeminit.analyzer.triage import triage
+
+    argv = tuple(sys.argv[1:])
+    invocation = Invocation(shlex.join(["kmeminit-cc", *argv]), argv, cwd, start, now(),
+                            True, cwd)
+    return triage(RunResult(rules, tuple(findings), (), invocation))
 
 
 def main() -> int:

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.diff import Facts, program_at
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
-    from kmeminit.sarif.paths import SourceTree
+    from kmeminit.analyzer.triage import fingerprints
 
     start = now()
     session = open_session(args)
@@ -74,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
     base_findings, _ = run_checkers(checkers, at_base.program, session.config,
                                     debug=args.debug)
-    base_tree = SourceTree(root, at_base.sources)
-    known = {base_tree.fingerprint(f) for f in base_findings}
-    head_tree = SourceTree(root, head_sources)
-    new = tuple(f for f in findings if head_tree.fingerprint(f) not in known)
-    print(f"kmeminit: diff {args.base} ({base[:12]}) -> {args.head or 'working tree'}: "
-          f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
-          f"for the base; {len(new)} of {len(findings)} findings are new "
-          f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
+    known = frozenset(fingerprints(base_findings, root, at_base.sources))
     base_failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line,
                                   n.rule)
                      for n in at_base.stats.notifications if n.level is Level.ERROR]
@@ -90,8 +83,16 @@ def run(args: argparse.Namespace) -> int:
     provenance = vcs.provenance(root)
     if provenance is not None and head is not None:
         provenance = dataclasses.replace(provenance, revision_id=head, branch=None)
-    result = RunResult(tuple(rule_metas(checkers)), new, tuple(notes),
+    result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, stats.failed == 0),
-                       {"functions": str(len(program.functions))}, provenance=provenance,
-                       sources=head_sources)
-    return output.finish(result, args, session, inputs, report_unused=False)
+                       {"functions": str(len(program.functions))}, provenance=provenance)
+    # Only the findings base has no fingerprint for; they are not the whole tree's, so
+    # a suppression that matches none of them may still be in use.
+    inputs = dataclasses.replace(inputs, overlay=head_sources, base=known,
+                                 report_unused=False)
+    report = output.triaged(result, args, session, inputs)
+    print(f"kmeminit: diff {args.base} ({base[:12]}) -> {args.head or 'working tree'}: "
+          f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
+          f"for the base; {len(report.findings)} of {len(findings)} findings are new "
+          f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
+    return output.conclude(report, args, session)

@@ -1,5 +1,5 @@
-"""Writing a result: the baseline and suppressions read up front, the triage applied, the
-chosen format rendered and written atomically, the notifications printed, the exit code.
+"""Writing a result: the baseline and suppressions read up front, the triage stage run,
+the chosen format rendered and written atomically, the notifications printed, the exit code.
 
 `check`, `diff` and `report` end in `finish`, so their output options mean the same.
 """
@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kmeminit.analyzer import vcs
 from kmeminit.analyzer.cli.session import (
@@ -28,7 +26,8 @@ from kmeminit.analyzer.fsutil import write_output
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.model import Notification
-    from kmeminit.analyzer.results import RunResult
+    from kmeminit.analyzer.results import Report, RunResult
+    from kmeminit.analyzer.triage import TriageInputs
 
 
 def default_category(session: Session) -> str:
@@ -37,18 +36,12 @@ def default_category(session: Session) -> str:
     return f"kmeminit/{arch}/"
 
 
-@dataclasses.dataclass(frozen=True)
-class TriageInputs:
+def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
     """The baseline and suppressions files, read before any work is done so that a
     malformed one costs one line and no indexing."""
-
-    baseline: Mapping[str, Any] | None = None
-    suppressions: tuple[Any, ...] | None = None
-
-
-def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
-    from kmeminit.sarif.baseline import BaselineError, read_baseline
-    from kmeminit.sarif.suppressions import SUPPRESSIONS_FILE, load_suppressions
+    from kmeminit.analyzer.triage import TriageInputs
+    from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
+    from kmeminit.analyzer.triage.suppressions import SUPPRESSIONS_FILE, load_suppressions
 
     baseline = None
     if args.baseline is not None:
@@ -66,45 +59,45 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
     return TriageInputs(baseline, entries)
 
 
-def _triage(result: RunResult, inputs: TriageInputs, report_unused: bool) -> RunResult:
-    from kmeminit.sarif.baseline import apply_baseline
-    from kmeminit.sarif.suppressions import apply_suppressions
-
-    if inputs.baseline is not None:
-        result = apply_baseline(result, inputs.baseline)
-    if inputs.suppressions is not None:
-        result = apply_suppressions(result, list(inputs.suppressions), dt.date.today(),
-                                    report_unused=report_unused)
-    return result
-
-
-def render(result: RunResult, fmt: str) -> tuple[str, list[Notification]]:
-    """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
-    from kmeminit.sarif.jsonout import to_json_report
-    from kmeminit.sarif.text import format_text
-    from kmeminit.sarif.writer import build_sarif, dumps
-
-    if fmt == "text":
-        return format_text(result), []
-    if fmt == "sarif":
-        log, notes = build_sarif(result)
-        return dumps(log), notes
-    return dumps(to_json_report(result)), []
-
-
-def finish(result: RunResult, args: argparse.Namespace, session: Session,
-           inputs: TriageInputs, report_unused: bool = True) -> int:
-    """Apply baseline and suppressions, write the output, print the notifications; the exit
-    code counts only reported findings (new and not suppressed)."""
-    from kmeminit.sarif.paths import reported_findings
+def triaged(result: RunResult, args: argparse.Namespace, session: Session,
+            inputs: TriageInputs) -> Report:
+    """The finished report: provenance and category added, then the triage stage."""
+    from kmeminit.analyzer.triage import triage
 
     if result.provenance is None:
         result = dataclasses.replace(result, provenance=vcs.provenance(session.source_root))
     result = dataclasses.replace(result, category=args.category or default_category(session))
-    result = _triage(result, inputs, report_unused)
-    text, limit_notes = render(result, args.format)
+    return triage(result, inputs)
+
+
+def render(report: Report, fmt: str) -> tuple[str, list[Notification]]:
+    """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
+    from kmeminit.sarif.jsonout import to_json_report
+    from kmeminit.sarif.serialise import dumps
+    from kmeminit.sarif.text import format_text
+    from kmeminit.sarif.writer import build_sarif
+
+    if fmt == "text":
+        return format_text(report), []
+    if fmt == "sarif":
+        sarif = build_sarif(report)
+        return sarif.text, sarif.notes
+    return dumps(to_json_report(report)), []
+
+
+def conclude(report: Report, args: argparse.Namespace, session: Session) -> int:
+    """Write the output, print the notifications; the exit code counts only reported
+    findings (new and not suppressed)."""
+    text, limit_notes = render(report, args.format)
     write_output(args.output, text)
-    print_notifications(list(result.notifications) + limit_notes, session.source_root)
+    print_notifications(list(report.notifications) + limit_notes, session.source_root)
     if session.has_input_errors():
         return EXIT_USAGE
-    return EXIT_FINDINGS if fails(reported_findings(result), args.fail_on) else EXIT_OK
+    reported = [t.finding for t in report.reported]
+    return EXIT_FINDINGS if fails(reported, args.fail_on) else EXIT_OK
+
+
+def finish(result: RunResult, args: argparse.Namespace, session: Session,
+           inputs: TriageInputs) -> int:
+    """Triage `result`, then write and print it (`conclude`)."""
+    return conclude(triaged(result, args, session, inputs), args, session)

@@ -144,7 +144,8 @@ def scheduler(args: argparse.Namespace) -> str | None:
 
 
 def print_notifications(notes: list[Notification], root: str) -> None:
-    from kmeminit.sarif.paths import SourceTree, sorted_notifications
+    from kmeminit.analyzer.paths import SourceTree
+    from kmeminit.analyzer.triage import sorted_notifications
     from kmeminit.sarif.text import format_notification
 
     tree = SourceTree(root)

@@ -7,15 +7,15 @@ the baseline itself marked absent are history, not part of it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any
 
-from kmeminit.analyzer.results import RunResult
-from kmeminit.sarif.fingerprints import FINGERPRINT_KEY
-from kmeminit.sarif.paths import SourceTree
+from kmeminit.analyzer.results import AbsentResult, BaselineState
+from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY
+
+Baseline = Mapping[str, Mapping[str, Any]]  # SARIF results by kmeminit/v1 fingerprint
 
 
 class BaselineError(Exception):
@@ -54,17 +54,30 @@ def read_baseline(path: Path) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def apply_baseline(result: RunResult, baseline: Mapping[str, Mapping[str, Any]],
-                   tree: SourceTree | None = None) -> RunResult:
-    """`result` with its triage telling new from unchanged findings, plus the absent ones."""
-    tree = tree or SourceTree.of(result)
-    states = {}
-    for finding in result.findings:
-        fingerprint = tree.fingerprint(finding)
-        states[fingerprint] = "unchanged" if fingerprint in baseline else "new"
-    absent = tuple(baseline[fp] for fp in sorted(baseline) if fp not in states)
-    triage = dataclasses.replace(result.triage, baseline=states, absent=absent)
-    return dataclasses.replace(result, triage=triage)
+def state(baseline: Baseline, fingerprint: str) -> BaselineState:
+    return "unchanged" if fingerprint in baseline else "new"
 
 
-__all__ = ["BaselineError", "apply_baseline", "read_baseline"]
+def absent_results(baseline: Baseline, present: Set[str]) -> list[AbsentResult]:
+    """The baseline's results whose fingerprint is not `present`, in (URI, line, column,
+    rule, message) order (by fingerprint where those are equal)."""
+    gone = [AbsentResult(baseline[fp]) for fp in sorted(baseline) if fp not in present]
+    return sorted(gone, key=lambda a: where(a.sarif))
+
+
+def where(result: Mapping[str, Any]) -> tuple[str, int, int, str, str]:
+    """A SARIF result's (URI, line, column, rule, message), for ordering; what it lacks, or
+    holds in a shape kmeminit never writes, is empty or 0."""
+    try:
+        physical = result["locations"][0]["physicalLocation"]
+        region = physical.get("region", {})
+        uri, line, col = (str(physical["artifactLocation"]["uri"]),
+                          int(region.get("startLine", 0)), int(region.get("startColumn", 0)))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        uri, line, col = "", 0, 0
+    message = result.get("message")
+    text = message.get("text", "") if isinstance(message, dict) else ""
+    return uri, line, col, str(result.get("ruleId", "")), str(text)
+
+
+__all__ = ["Baseline", "BaselineError", "absent_results", "read_baseline", "state", "where"]

@@ -95,8 +95,3 @@ def line_hashes(file_bytes_or_text: bytes | str) -> dict[int, str]:
             output()
         update(0)
     return out
-
-
-def primary_location_line_hash(file_bytes_or_text: bytes | str, line: int) -> str:
-    """GitHub's hash of `line` (1-based); empty if the file has fewer lines."""
-    return line_hashes(file_bytes_or_text).get(line, "")

@@ -20,13 +20,12 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmeminit.analyzer.config import ConfigError, load_yaml
 from kmeminit.analyzer.model import Level, Notification
-from kmeminit.analyzer.results import RunResult
-from kmeminit.sarif.paths import SourceTree
 
 SUPPRESSIONS_FILE = ".kmeminit-suppressions.yaml"
 _KEYS = ("fingerprint", "rule", "path", "function", "reason", "expires")
@@ -127,24 +126,29 @@ def load_suppressions(path: Path) -> list[Suppression]:
     return [_entry(path, item, i, origins) for i, item in enumerate(items)]
 
 
-def apply_suppressions(result: RunResult, entries: list[Suppression], today: dt.date,
-                       report_unused: bool = True, tree: SourceTree | None = None
-                       ) -> RunResult:
-    """`result` with suppressed findings recorded in its triage, and a notification per
-    expired entry and (when `report_unused`, i.e. the whole tree was analysed) per entry
-    that matched nothing.  Expired entries suppress nothing."""
-    tree = tree or SourceTree.of(result)
+class Candidate(NamedTuple):
+    """What a suppression entry can match a finding by."""
+
+    fingerprint: str
+    rule: str
+    path: str  # as the user sees it: relative to the source root
+    function: str | None
+
+
+def apply_suppressions(entries: Sequence[Suppression], findings: Sequence[Candidate],
+                       today: dt.date, report_unused: bool = True
+                       ) -> tuple[list[str | None], list[Notification]]:
+    """The justification suppressing each finding (None: not suppressed), and a
+    notification per expired entry and (when `report_unused`, i.e. the whole tree was
+    analysed) per entry that matched nothing.  Expired entries suppress nothing."""
     active = [e for e in entries if not e.expired(today)]
     used: set[Suppression] = set()
-    suppressed = dict(result.triage.suppressed)
-    for finding in result.findings:
-        fingerprint = tree.fingerprint(finding)
-        path = tree.display(finding.location.file)
-        for entry in active:
-            if entry.matches(fingerprint, finding.rule, path, finding.function):
-                used.add(entry)
-                suppressed.setdefault(fingerprint, entry.reason)
-                break
+    reasons: list[str | None] = []
+    for finding in findings:
+        entry = next((e for e in active if e.matches(*finding)), None)
+        if entry is not None:
+            used.add(entry)
+        reasons.append(entry.reason if entry is not None else None)
     notes = [Notification(Level.WARNING, f"suppression expired on {e.expires.isoformat()} "
                           f"and no longer applies (reason was: {e.reason})", e.file, e.line)
              for e in entries if e.expired(today)]
@@ -152,9 +156,8 @@ def apply_suppressions(result: RunResult, entries: list[Suppression], today: dt.
         notes += [Notification(Level.NOTE, "suppression matches no finding; remove it if the "
                                "finding is gone", e.file, e.line)
                   for e in active if e not in used]
-    triage = dataclasses.replace(result.triage, suppressed=suppressed)
-    return dataclasses.replace(result, triage=triage,
-                               notifications=result.notifications + tuple(notes))
+    return reasons, notes
 
 
-__all__ = ["SUPPRESSIONS_FILE", "Suppression", "apply_suppressions", "load_suppressions"]
+__all__ = ["SUPPRESSIONS_FILE", "Candidate", "Suppression", "apply_suppressions",
+           "load_suppressions"]
