@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmeminit.analyzer.config import Config
@@ -174,6 +174,7 @@ class Compdb:
     entries: list[CompileEntry]
     notes: list[Notification]
     total: int  # entries in the database before selection
+    missing: list[str] = field(default_factory=list)  # selected sources that do not exist
 
 
 def _checked(data: list, lines: list[int], compdb: Path) -> list[tuple[str, str, dict, str]]:
@@ -224,6 +225,7 @@ def open_compdb(path: Path, config: Config, filters: list[str] | None = None,
     sanitizer = Sanitizer(config)
     notes: list[Notification] = []
     entries: list[CompileEntry] = []
+    missing: list[str] = []
     seen: dict[str, tuple[str, ...]] = {}
     for file, directory, raw, where in checked:
         if not wanted(file, root, filters or [], exclude):
@@ -231,6 +233,7 @@ def open_compdb(path: Path, config: Config, filters: list[str] | None = None,
         if not os.path.isfile(file):
             notes.append(Notification(Level.ERROR, "source file of compile command not found",
                                       file, None))
+            missing.append(file)
             continue
         argv = (list(raw["arguments"]) if isinstance(raw.get("arguments"), list)
                 else _split_command(raw["command"], where))
@@ -246,7 +249,7 @@ def open_compdb(path: Path, config: Config, filters: list[str] | None = None,
         seen[file] = tuple(clang_args)
         entries.append(CompileEntry(file, directory, tuple(argv), tuple(clang_args),
                                     tuple(dropped), arch))
-    return Compdb(compdb, root, entries, notes, len(data))
+    return Compdb(compdb, root, entries, notes, len(data), missing)
 
 
 def load_entries(path: Path, config: Config) -> tuple[list[CompileEntry], list[Notification]]:

@@ -53,7 +53,8 @@ SCHEMA: dict[str, Any] = {
     "reserved": {"*": _STR_LIST},
     # Checker-specific keys are validated by the checker loader against each checker's
     # declared config keys; here only the common ones are typed.
-    "rules": {"*": {"enabled": bool, "level": str, "*": object}},
+    "rules": {"*": {"enabled": bool, "level": frozenset({"note", "warning", "error"}),
+                    "*": object}},
 }
 
 
@@ -201,6 +202,11 @@ def _validate(value: Any, spec: Any, key_path: tuple[str, ...], where: Config) -
     if spec is object:
         return
     shown = ".".join(key_path) or "top level"
+    if isinstance(spec, frozenset):  # one of these strings
+        if value not in spec:
+            raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be one of "
+                              f"{', '.join(sorted(spec))}, got {value!r}")
+        return
     if isinstance(spec, dict):
         if not isinstance(value, dict):
             raise ConfigError(f"{where.where(*key_path)}: '{shown}' must be a mapping")

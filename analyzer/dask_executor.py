@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kmeminit.analyzer.index_task import IndexStats, Progress, parse_one
-from kmeminit.analyzer.model import Level, Notification, TUFacts
+from kmeminit.analyzer.index_task import IndexStats, Progress, parse_one, record
+from kmeminit.analyzer.model import TUFacts
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.compdb import CompileEntry
@@ -78,15 +78,9 @@ def run_dask(scheduler: str | Any, todo: list[tuple[CompileEntry, str]], known: 
 def _store(facts: TUFacts | str, entry: CompileEntry, store: FactStore, hashes: HashCache,
            keys: dict[str, str], stats: IndexStats,
            on_facts: Callable[[TUFacts], None] | None) -> None:
-    if isinstance(facts, TUFacts):
-        store.put_tu(facts, keys[entry.file], hashes, failed=False)
-        stats.parsed += 1
-        stats.notifications.extend(facts.notifications)
-        if on_facts:
-            on_facts(facts)
-    else:
-        stats.failed += 1
-        stats.notifications.append(Notification(Level.ERROR, facts, entry.file))
+    if record(store, facts, entry.file, keys.get(entry.file, ""), hashes, stats) \
+            and on_facts and isinstance(facts, TUFacts):
+        on_facts(facts)
 
 
 def _result(future: Any, timeout: float) -> TUFacts | str:

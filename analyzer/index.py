@@ -18,8 +18,15 @@ from typing import Any
 from kmeminit.analyzer import version
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.index_task import IndexStats, Progress, parse_one
-from kmeminit.analyzer.model import Level, Notification, TUFacts
+from kmeminit.analyzer.index_task import (
+    FAILED,
+    IndexStats,
+    Progress,
+    parse_one,
+    record,
+    tu_health,
+)
+from kmeminit.analyzer.model import TUFacts
 from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
 
 
@@ -108,8 +115,10 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     for entry in entries:
         key = tu_key(entry, options)
         if store.is_current(entry.file, key, hashes):
-            stats.cached += 1
-            stats.notifications.extend(store.tu_notifications(entry.file))
+            notes = store.tu_notifications(entry.file)
+            health, reason = tu_health(entry.file, notes)
+            stats.count(health, entry.file, reason, cached=True)
+            stats.notifications.extend(notes)
         else:
             todo.append((entry, key))
     if todo:
@@ -129,6 +138,20 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     return stats
 
 
+def stored_stats(store: FactStore, files: list[str]) -> IndexStats:
+    """What the store says about these TUs' last parse (for `kmeminit report`)."""
+    stats = IndexStats(selected=len(files))
+    for file in files:
+        notes = store.tu_notifications(file)
+        state = store.tu_state(file)
+        health, reason = tu_health(file, notes)
+        if state is None or state.failed and health != FAILED:
+            health, reason = FAILED, reason or "no usable facts in the store"
+        stats.count(health, file, reason, cached=True)
+        stats.notifications.extend(notes)
+    return stats
+
+
 def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: FactStore,
               hashes: HashCache, options: dict[str, Any], jobs: int, timeout: float,
               stats: IndexStats, progress: bool,
@@ -142,8 +165,7 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
 
     def fail(worker: _Worker, reason: str) -> None:
         assert worker.entry is not None
-        stats.failed += 1
-        stats.notifications.append(Notification(Level.ERROR, reason, worker.entry.file))
+        record(store, reason, worker.entry.file, "", hashes, stats)
         bar.step(worker.entry.file)
         worker.entry = None
 
@@ -184,12 +206,11 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     if isinstance(facts, str):
                         fail(worker, facts)
                         continue
-                    store.put_tu(facts, keys[worker.entry.file], hashes, failed=False)
-                    known.extend(f.usr for f in facts.functions if f.from_header)
-                    stats.parsed += 1
-                    stats.notifications.extend(facts.notifications)
-                    if on_facts:
-                        on_facts(facts)
+                    if record(store, facts, worker.entry.file, keys[worker.entry.file],
+                                  hashes, stats):
+                        known.extend(f.usr for f in facts.functions if f.from_header)
+                        if on_facts:
+                            on_facts(facts)
                     bar.step(worker.entry.file)
                     worker.entry = None
                 elif worker.proc.sentinel in ready or not worker.proc.is_alive():

@@ -9,23 +9,76 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kmeminit.analyzer.model import Notification, TUFacts
+from kmeminit.analyzer.model import ERROR_LIMIT, FATAL, Level, Notification, TUFacts
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.store import FactStore, HashCache
+
+OK, DEGRADED, FAILED = "ok", "degraded", "failed"
+
+
+def tu_health(file: str, notes: tuple[Notification, ...] | list[Notification]
+              ) -> tuple[str, str | None]:
+    """What a TU's parse diagnostics mean for its facts, and why: FAILED when it yields no
+    usable facts (a missing include), DEGRADED when functions may be lost (clang's error
+    limit reached, or errors in the TU's own source), else OK."""
+    fatal = next((n for n in notes if n.kind == FATAL), None)
+    if fatal is not None:
+        return FAILED, fatal.message
+    if any(n.kind == ERROR_LIMIT for n in notes):
+        return DEGRADED, "clang's error limit was reached"
+    own = next((n for n in notes if n.level is Level.ERROR and n.file == file), None)
+    if own is not None:
+        return DEGRADED, f"error in its own source, line {own.line}: {own.message}"
+    return OK, None
 
 
 @dataclass
 class IndexStats:
+    """What indexing did.  Every selected TU is exactly one of: parsed, from cache (both
+    clean), parsed with errors (degraded: facts kept, some may be lost) or failed (no
+    usable facts: a crash, a timeout, a missing include, a missing source file)."""
+
     selected: int = 0
     parsed: int = 0
     cached: int = 0
+    degraded: int = 0
     failed: int = 0
     seconds: float = 0.0
     notifications: list[Notification] = field(default_factory=list)
+    # (health, TU file, reason) of every degraded or failed TU, in the order met
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def count(self, health: str, file: str, reason: str | None, cached: bool = False) -> None:
+        """Record one TU's outcome."""
+        if health == OK:
+            if cached:
+                self.cached += 1
+            else:
+                self.parsed += 1
+            return
+        if health == DEGRADED:
+            self.degraded += 1
+        else:
+            self.failed += 1
+        self.problems.append((health, file, reason or health))
+
+    def add(self, other: IndexStats) -> None:
+        for name in ("selected", "parsed", "cached", "degraded", "failed", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.notifications.extend(other.notifications)
+        self.problems.extend(other.problems)
+
+    @property
+    def clean(self) -> bool:
+        return not self.failed and not self.degraded
 
     def summary(self) -> str:
         return (f"kmeminit: {self.selected} TUs: {self.parsed} parsed, {self.cached} from cache, "
-                f"{self.failed} failed, {self.seconds:.1f} s")
+                f"{self.degraded} parsed with errors, {self.failed} failed, "
+                f"{self.seconds:.1f} s")
 
 
 class Progress:
@@ -81,3 +134,19 @@ def parse_one(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | str:
         return f"kmeminit frontend failed: {type(exc).__name__}: {exc}"
     return TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
                    facts.notifications, time.perf_counter() - start)
+
+
+def record(store: FactStore, facts: TUFacts | str, file: str, key: str, hashes: HashCache,
+           stats: IndexStats) -> bool:
+    """Store one task's outcome and count it: facts (a TU that failed to yield usable facts
+    is stored as failed, so the next run parses it again and no program uses it), or the
+    reason there are none.  True when the facts are usable."""
+    if isinstance(facts, str):
+        stats.count(FAILED, file, facts)
+        stats.notifications.append(Notification(Level.ERROR, facts, file))
+        return False
+    health, reason = tu_health(facts.file, facts.notifications)
+    store.put_tu(facts, key, hashes, failed=health == FAILED)
+    stats.count(health, file, reason)
+    stats.notifications.extend(facts.notifications)
+    return health != FAILED

@@ -223,6 +223,12 @@ class Notification:
     file: str | None = None
     line: int | None = None
     rule: str | None = None
+    # What a parse diagnostic means for its TU: FATAL (the TU yields no usable facts, such
+    # as a missing include) or ERROR_LIMIT (clang stopped reporting, later code may be lost)
+    kind: str | None = None
+
+
+FATAL, ERROR_LIMIT = "fatal", "error-limit"
 
 
 @dataclass(frozen=True)

@@ -256,10 +256,14 @@ class FactStore:
         return [_py(r[0]) for r in self.db.execute("SELECT file FROM tus ORDER BY file")]
 
     def load_tu(self, file: str) -> TUFacts | None:
-        row = self.db.execute("SELECT facts FROM tus WHERE file=?", (_sql(file),)).fetchone()
+        """The facts of a TU, None when it is not stored or failed to yield usable facts
+        (they stay stored for their notifications only)."""
+        row = self.db.execute("SELECT facts FROM tus WHERE file=? AND failed=0",
+                              (_sql(file),)).fetchone()
         return from_json(TUFacts, _unpack(row[0])) if row else None
 
     def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:
+        """The usable facts of these TUs (of every stored TU when None)."""
         for file in files if files is not None else self.tu_files():
             facts = self.load_tu(file)
             if facts is not None:

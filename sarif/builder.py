@@ -18,10 +18,11 @@ import sarif_om as om
 
 from kmeminit import analyzer
 from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.results import Finding, Report, RuleMeta, TriagedFinding
 from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
 from kmeminit.sarif import limits
-from kmeminit.sarif.paths import SourceTree, file_uri, relative_uri
+from kmeminit.sarif.paths import file_uri, relative_uri
 
 TOOL_NAME = "kmeminit"
 INFORMATION_URI = "https://github.com/kmeminit/kmeminit"

@@ -18,8 +18,8 @@ from typing import Any
 
 from kmeminit import analyzer
 from kmeminit.analyzer.model import Location, Notification
+from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.results import Report, TriagedFinding
-from kmeminit.sarif.paths import SourceTree
 
 
 def _position(tree: SourceTree, loc: Location) -> dict[str, Any]:

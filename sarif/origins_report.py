@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.reports import OriginsReport
 from kmeminit.analyzer.results import Step
-from kmeminit.sarif.paths import SourceTree
 
 
 def format_origins_text(report: OriginsReport, root: str) -> str:

@@ -1,16 +1,11 @@
 """Paths in the formatters' output: file URIs, and SARIF's URIs relative to %SRCROOT%.
-
-`SourceTree` (relative and display paths) is the one in analyzer.paths, here too for the
-report renderers.
-"""
+(Relative and display paths are analyzer.paths.SourceTree.)"""
 
 from __future__ import annotations
 
 import os
 from pathlib import PurePosixPath
 from urllib.parse import quote
-
-from kmeminit.analyzer.paths import SourceTree
 
 
 def file_uri(path: str, directory: bool = False) -> str:
@@ -24,4 +19,4 @@ def relative_uri(relpath: str) -> str:
     return quote(os.fsencode(relpath), safe="/")
 
 
-__all__ = ["SourceTree", "file_uri", "relative_uri"]
+__all__ = ["file_uri", "relative_uri"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from kmeminit.analyzer.model import Level, Location, Notification
+from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.results import Report, TriagedFinding
-from kmeminit.sarif.paths import SourceTree
 
 # `[text](id)` links to related locations are SARIF markup; on a terminal keep the text.
 _LINK = re.compile(r"\[([^\]]*)\]\((\d+)\)")

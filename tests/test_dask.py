@@ -68,7 +68,8 @@ def test_cli_executor_dask(cluster, compdb: Path, entries: list, tmp_path: Path,
                cluster.scheduler_address, "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert f"{len(entries)} TUs: {len(entries)} parsed, 0 from cache, 0 failed" in err
+    n = len(entries)
+    assert f"{n} TUs: {n} parsed, 0 from cache, 0 parsed with errors, 0 failed" in err
 
 
 def test_executor_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

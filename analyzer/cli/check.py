@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
-                       invocation(start, session, stats.failed == 0),
+                       invocation(start, session, session.successful(stats)),
                        {"functions": str(len(program.functions))})
-    return output.finish(result, args, session, triage)
+    return output.finish(result, args, session, triage, stats=stats)

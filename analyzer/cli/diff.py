@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if provenance is not None and head is not None:
         provenance = dataclasses.replace(provenance, revision_id=head, branch=None)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
-                       invocation(start, session, stats.failed == 0),
+                       invocation(start, session, session.successful(stats)),
                        {"functions": str(len(program.functions))}, provenance=provenance)
     # Only the findings base has no fingerprint for; they are not the whole tree's, so
     # a suppression that matches none of them may still be in use.
@@ -95,4 +95,4 @@ def run(args: argparse.Namespace) -> int:
           f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
           f"for the base; {len(report.findings)} of {len(findings)} findings are new "
           f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
-    return output.conclude(report, args, session)
+    return output.conclude(report, args, session, stats)

@@ -11,6 +11,7 @@ from kmeminit.analyzer.cli.options import add_input_options
 from kmeminit.analyzer.cli.session import (
     EXIT_OK,
     UsageError,
+    check_coverage,
     index,
     open_session,
     print_notifications,
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     write_output(args.output, text)
     print_notifications(session.notifications + stats.notifications, session.source_root)
+    incomplete = check_coverage(session, stats)
     print(f"kmeminit: graph of {sliced.number_of_nodes()} functions, "
           f"{sliced.number_of_edges()} calls", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_OK if incomplete is None else incomplete

@@ -8,6 +8,7 @@ from kmeminit.analyzer.cli.options import add_input_options
 from kmeminit.analyzer.cli.session import (
     EXIT_OK,
     EXIT_USAGE,
+    check_coverage,
     index,
     open_session,
     print_notifications,
@@ -24,4 +25,7 @@ def run(args: argparse.Namespace) -> int:
     session = open_session(args)
     stats = index(session, args)
     print_notifications(session.notifications + stats.notifications, session.source_root)
+    incomplete = check_coverage(session, stats)
+    if incomplete is not None:
+        return incomplete
     return EXIT_USAGE if session.has_input_errors() else EXIT_OK

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from kmeminit.analyzer.cli.session import FAIL_ON
+from kmeminit.analyzer.cli.session import DEFAULT_MAX_FAILED, FAIL_ON, Threshold, positive
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
@@ -19,12 +19,16 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                    help="root that result paths are relative to (default: from the database)")
     p.add_argument("--config", metavar="FILE", type=Path,
                    help="YAML merged over config/default.yaml")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("-j", "--jobs", type=positive(int), default=os.cpu_count() or 1,
                    help="parallel parser processes (default: CPU count)")
     p.add_argument("--store", metavar="PATH", type=Path,
                    help="fact store (default: <source root>/.kmeminit/facts.db)")
-    p.add_argument("--tu-timeout", type=float, metavar="SECONDS",
+    p.add_argument("--tu-timeout", type=positive(float), metavar="SECONDS",
                    help="give up on a TU after this long (default 120)")
+    p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
+                   help="TUs that may fail or be parsed with errors before the run counts "
+                        f"as incomplete (exit 2), as a count or a share (default: "
+                        f"{DEFAULT_MAX_FAILED})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=None,
                    help="parse only TUs that mention configured symbols, grown along calls "

@@ -11,6 +11,7 @@ from kmeminit.analyzer.cli.options import add_input_options
 from kmeminit.analyzer.cli.session import (
     EXIT_OK,
     UsageError,
+    check_coverage,
     index,
     open_session,
     print_notifications,
@@ -53,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     text = render(found, session.source_root)
     write_output(args.output, text)
     print_notifications(session.notifications + stats.notifications, session.source_root)
+    incomplete = check_coverage(session, stats)
     print(f"kmeminit: {len(found.sets)} variable(s) of type {pointer}", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_OK if incomplete is None else incomplete

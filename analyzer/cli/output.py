@@ -19,12 +19,14 @@ from kmeminit.analyzer.cli.session import (
     EXIT_USAGE,
     Session,
     UsageError,
+    check_coverage,
     fails,
     print_notifications,
 )
 from kmeminit.analyzer.fsutil import write_output
 
 if TYPE_CHECKING:
+    from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.model import Notification
     from kmeminit.analyzer.results import Report, RunResult
     from kmeminit.analyzer.triage import TriageInputs
@@ -85,12 +87,17 @@ def render(report: Report, fmt: str) -> tuple[str, list[Notification]]:
     return dumps(to_json_report(report)), []
 
 
-def conclude(report: Report, args: argparse.Namespace, session: Session) -> int:
+def conclude(report: Report, args: argparse.Namespace, session: Session,
+             stats: IndexStats | None = None) -> int:
     """Write the output, print the notifications; the exit code counts only reported
-    findings (new and not suppressed)."""
+    findings (new and not suppressed), unless the analysis was incomplete (exit 2 whatever
+    --fail-on says: the output is written all the same)."""
     text, limit_notes = render(report, args.format)
     write_output(args.output, text)
     print_notifications(list(report.notifications) + limit_notes, session.source_root)
+    incomplete = check_coverage(session, stats) if stats is not None else None
+    if incomplete is not None:
+        return incomplete
     if session.has_input_errors():
         return EXIT_USAGE
     reported = [t.finding for t in report.reported]
@@ -98,6 +105,6 @@ def conclude(report: Report, args: argparse.Namespace, session: Session) -> int:
 
 
 def finish(result: RunResult, args: argparse.Namespace, session: Session,
-           inputs: TriageInputs) -> int:
+           inputs: TriageInputs, stats: IndexStats | None = None) -> int:
     """Triage `result`, then write and print it (`conclude`)."""
-    return conclude(triaged(result, args, session, inputs), args, session)
+    return conclude(triaged(result, args, session, inputs), args, session, stats)

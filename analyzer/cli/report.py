@@ -15,7 +15,9 @@ from pathlib import Path
 from kmeminit.analyzer.cli import output
 from kmeminit.analyzer.cli.options import add_output_options, add_report_options
 from kmeminit.analyzer.cli.session import (
+    DEFAULT_MAX_FAILED,
     Session,
+    Threshold,
     UsageError,
     default_store,
     invocation,
@@ -42,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="YAML merged over config/default.yaml")
     p.add_argument("--debug", action="store_true",
                    help="re-raise checker exceptions instead of reporting them")
+    p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
+                   help="stored TUs that may have failed or been parsed with errors before "
+                        f"the report counts as incomplete (default: {DEFAULT_MAX_FAILED})")
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
@@ -67,10 +72,12 @@ def open_report_session(args: argparse.Namespace) -> Session:
                for c in commands if wanted(c.file, root, args.paths, exclude)]
     if args.paths and not entries:
         raise UsageError(f"{path}: no stored TU under {' '.join(args.paths)}")
-    return Session(config, entries, root, store, list(store.notifications))
+    return Session(config, entries, root, store, list(store.notifications),
+                   max_failed=args.max_failed_tus)
 
 
 def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.index import stored_stats
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
 
@@ -80,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
     checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
     files = [e.file for e in session.entries]
     notes = list(session.notifications) + load_notes
-    for file in files:
-        notes.extend(session.store.tu_notifications(file))
+    stats = stored_stats(session.store, files)
+    notes += stats.notifications
     program = session.program()
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
     print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
-                       invocation(start, session, True),
+                       invocation(start, session, session.successful(stats)),
                        {"functions": str(len(program.functions))})
-    return output.finish(result, args, session, triage)
+    return output.finish(result, args, session, triage, stats=stats)

@@ -10,6 +10,7 @@ from kmeminit.analyzer.cli.options import add_input_options
 from kmeminit.analyzer.cli.session import (
     EXIT_OK,
     UsageError,
+    check_coverage,
     index,
     open_session,
     print_notifications,
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         text = FORMATS[args.format](data, session.source_root)
     write_output(args.output, text)
     print_notifications(session.notifications + stats.notifications, session.source_root)
+    incomplete = check_coverage(session, stats)
     print(f"kmeminit: {len(analysis.sites)} PG_reserved sites, {len(analysis.readers)} "
           "readers", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_OK if incomplete is None else incomplete

@@ -29,10 +29,53 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 FAIL_ON = ("note", "warning", "error", "none")
+# A prepared kernel tree gives no failed TU at all; a few percent leave room for a stray
+# object kbuild could not build, not for an unprepared tree or a wrong target.
+DEFAULT_MAX_FAILED = "5%"
 
 
 class UsageError(Exception):
     """A bad command line or input; printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """--max-failed-tus: a number of TUs (`3`) or a share of the selected ones (`5%`)."""
+
+    value: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Threshold:
+        number = text[:-1] if text.endswith("%") else text
+        try:
+            value = float(number) if text.endswith("%") else int(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a count or a percentage "
+                                             "(like 3 or 5%)") from None
+        if value < 0 or text.endswith("%") and value > 100:
+            raise argparse.ArgumentTypeError(f"'{text}' is out of range")
+        return cls(value, text.endswith("%"))
+
+    def allowed(self, total: int) -> int:
+        return int(total * self.value / 100) if self.percent else int(self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else str(int(self.value))
+
+
+def positive(kind: type) -> object:
+    """An argparse type for a number that must be positive (`-j 0` is a usage error)."""
+    def convert(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def now() -> str:
@@ -48,6 +91,8 @@ class Session:
     source_root: str
     store: FactStore
     notifications: list[Notification]
+    missing: tuple[str, ...] = ()  # selected compile commands whose source does not exist
+    max_failed: Threshold | None = None  # --max-failed-tus
 
     def program(self) -> Program:
         """The selected TUs' program, with the config's services and dispatch tables."""
@@ -57,7 +102,34 @@ class Session:
             self.config)
 
     def has_input_errors(self) -> bool:
-        return any(n.level is Level.ERROR for n in self.notifications)
+        """Errors about the input itself (not about a TU's parse): a config key, a plugin."""
+        return any(n.level is Level.ERROR for n in self.notifications
+                   if n.file not in self.missing)
+
+    def incomplete(self, stats: IndexStats) -> str | None:
+        """Why the run cannot count as a pass (nothing analysed, or more TUs failed or
+        were parsed with errors than --max-failed-tus allows), else None."""
+        total = stats.selected + len(self.missing)
+        bad = stats.failed + stats.degraded + len(self.missing)
+        analysed = stats.parsed + stats.cached + stats.degraded
+        threshold = self.max_failed or Threshold.parse(DEFAULT_MAX_FAILED)
+        if analysed and bad <= threshold.allowed(total):
+            return None
+        if not total:
+            return "analysis incomplete: no TU was selected"
+        problems = [(f, "source file of compile command not found") for f in self.missing]
+        problems += [(f, why) for _, f, why in stats.problems]
+        failed = stats.failed + len(self.missing)
+        what = f"{failed} of {total} TUs failed"
+        if stats.degraded:
+            what += f" and {stats.degraded} were parsed with errors"
+        shown = os.path.relpath(problems[0][0], self.source_root)
+        return (f"analysis incomplete: {what} (first: {shown}: {problems[0][1]}); "
+                f"allowed: {threshold} (--max-failed-tus)")
+
+    def successful(self, stats: IndexStats) -> bool:
+        """SARIF executionSuccessful: every selected TU was parsed cleanly."""
+        return stats.clean and not self.missing
 
 
 def open_session(args: argparse.Namespace) -> Session:
@@ -75,7 +147,8 @@ def open_session(args: argparse.Namespace) -> Session:
     if args.paths and not db.entries:
         raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
-    return Session(config, db.entries, root, store, db.notes + store.notifications)
+    return Session(config, db.entries, root, store, db.notes + store.notifications,
+                   tuple(db.missing), getattr(args, "max_failed_tus", None))
 
 
 def default_store(cwd: str) -> Path:
@@ -104,11 +177,8 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     stats = IndexStats()
 
     def index_batch(entries: list[CompileEntry]) -> None:
-        part = index_entries(entries, session.store, session.config, args.jobs, timeout,
-                             progress, scheduler=address)
-        for name in ("selected", "parsed", "cached", "failed", "seconds"):
-            setattr(stats, name, getattr(stats, name) + getattr(part, name))
-        stats.notifications.extend(part.notifications)
+        stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
+                                progress, scheduler=address))
 
     session.entries, _ = prefilter_index(session.entries, session.store, session.config,
                                          index_batch)
@@ -143,6 +213,15 @@ def scheduler(args: argparse.Namespace) -> str | None:
     return args.scheduler
 
 
+def check_coverage(session: Session, stats: IndexStats) -> int | None:
+    """EXIT_USAGE, after saying why on stderr, when the run is incomplete; else None."""
+    reason = session.incomplete(stats)
+    if reason is None:
+        return None
+    print(f"kmeminit: error: {reason}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def print_notifications(notes: list[Notification], root: str) -> None:
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.triage import sorted_notifications
@@ -171,6 +250,10 @@ def load_rules(enabled: set[str] | None, config: Config) -> tuple[list, list[Not
     unknown = [n for n in notes if n.message.startswith("unknown rule id")]
     if unknown:
         raise UsageError(f"{unknown[0].message} (see: kmeminit rules)")
+    # a mistake in the user's config (an unknown key under rules.<ID>) is a usage error
+    wrong = next((n for n in notes if n.level is Level.ERROR and n.file and n.line), None)
+    if wrong is not None:
+        raise UsageError(f"{wrong.file}:{wrong.line}: {wrong.message}")
     return checkers, notes
 
 

@@ -17,11 +17,15 @@ from clang import cindex as ci
 
 from kmeminit.analyzer.frontend.libclang import take_str
 from kmeminit.analyzer.frontend.tu import TU
-from kmeminit.analyzer.model import Level, Notification
+from kmeminit.analyzer.model import ERROR_LIMIT, FATAL, Level, Notification
 
 _FLAG = re.compile(r"'([^']+)'")
 _FLAG_DIAGS = ("unknown argument", "unknown warning option", "is not supported",
                "argument unused during compilation", "unsupported option")
+_LIMIT = "too many errors emitted"  # clang's error limit (-ferror-limit, 20 by default)
+# A missing include is fatal for clang; KeepGoing (which we parse with, to get facts past
+# it) reports it as a plain error, so it is recognised by its text.
+_MISSING = "' file not found"
 _INCLUSION_VISITOR = ctypes.CFUNCTYPE(None, c_void_p, c_void_p, c_uint, c_void_p)
 
 
@@ -38,8 +42,11 @@ def diagnostics(x: TU) -> list[Notification]:
             name = (os.path.realpath(os.path.join(x.task.directory,
                                                   take_str(x.lib.clang_getFileName(f.obj))))
                     if f else None)
+            kind = (ERROR_LIMIT if _LIMIT in message
+                    else FATAL if d.severity >= ci.Diagnostic.Fatal or _MISSING in message
+                    else None)
             out.append(Notification(Level.ERROR, message, name,
-                                    d.location.line if f else None))
+                                    d.location.line if f else None, kind=kind))
     return out
 
 

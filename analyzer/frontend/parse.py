@@ -17,7 +17,7 @@ from kmeminit.analyzer.frontend.diagnostics import diagnostics, includes
 from kmeminit.analyzer.frontend.libclang import load
 from kmeminit.analyzer.frontend.task import ParseTask
 from kmeminit.analyzer.frontend.tu import TU
-from kmeminit.analyzer.model import Level, Notification, TUFacts
+from kmeminit.analyzer.model import FATAL, Level, Notification, TUFacts
 
 # KeepGoing: a missing header still yields facts.  IgnoreNonErrorsFromIncludedFiles: we
 # report errors only, so header warnings need not be kept.
@@ -44,7 +44,8 @@ def parse_tu(task: ParseTask) -> TUFacts:
                           options=_PARSE_OPTIONS)
     except (ci.TranslationUnitLoadError, OSError) as exc:
         return TUFacts(path, notifications=(Notification(
-            Level.ERROR, f"libclang could not parse the translation unit: {exc}", path),),
+            Level.ERROR, f"libclang could not parse the translation unit: {exc}", path,
+            kind=FATAL),),
             parse_seconds=time.perf_counter() - started)
     finally:
         os.chdir(cwd)
