@@ -39,6 +39,7 @@ class ValueKind(str, enum.Enum):
     FIELD = "field"  # a read of base->field / base.field (`record`, `field`, `base`)
     ADDR_FIELD = "addr_field"  # &base->field (`record`, `field`, `base`)
     CALL = "call"  # the result of a call (`name` = callee, `usr`, `args`)
+    CHOICE = "choice"  # one of `args`: `c ? a : b`, `a ?: b`, `?:` chains (min/max macros)
     ALLOC = "alloc"  # reserved for engines: a heap allocation recognised from config
     OTHER = "other"
 
@@ -72,8 +73,11 @@ class CallSite:
     Direct calls carry `callee` and `callee_usr`.  Calls through a struct field
     (`pgmap->ops->page_free(page)`) have `indirect=True`, `record` = the record type that
     declares the function-pointer field and `field` = its name; `callee` is then the field
-    name.  Calls through a plain function-pointer variable have `indirect=True` and no record.
-    `macro` names the configured macro whose expansion produced the call, if any.
+    name.  Calls through a plain function-pointer variable have `indirect=True` and no record;
+    when that variable is a parameter of the enclosing function (`func(mem, arg)`,
+    `(*func)(&res, arg)`: the function calls back what its caller handed it), `param` is the
+    parameter's index.  `macro` names the configured macro whose expansion produced the
+    call, if any.
     """
 
     index: int
@@ -86,6 +90,7 @@ class CallSite:
     field: str | None = None
     text: str = ""
     macro: str | None = None
+    param: int | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,9 @@ class FnPtrStore:
     """A function stored into a function-pointer field: `.page_free = f` in an ops table,
     or `ops->page_free = f`; or into a file-scope function-pointer variable
     (`online_page_callback = f`), recorded as record GLOBAL_FP and the variable's USR as
-    the field.  `function` is None for the enclosing scope of a static table."""
+    the field.  `function` is None for the enclosing scope of a static table; `table` is
+    then the USR of the table variable (`static const struct mm_walk_ops walk_ops = {...}`),
+    so an iterator handed `&walk_ops` is known to call what it holds."""
 
     record: str
     field: str
@@ -200,6 +207,7 @@ class FnPtrStore:
     target_usr: str | None
     location: Location
     function: str | None = None
+    table: str | None = None
 
 
 class Level(str, enum.Enum):

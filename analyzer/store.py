@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StoreError(Exception):

@@ -102,4 +102,5 @@ def _global_stores(x: TU, var: ci.Cursor) -> Iterator[FnPtrStore]:
     for record, fld, value in x.init_items(init):
         target = x.function_ref(value)
         if record and fld and target:
-            yield FnPtrStore(record, fld, target[0], target[1], x.loc(value.c))
+            yield FnPtrStore(record, fld, target[0], target[1], x.loc(value.c),
+                             table=x.usr(var))

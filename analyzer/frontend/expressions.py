@@ -9,6 +9,7 @@ literal).  Nesting past MAX_DEPTH is walked flat: calls still recorded, no branc
 from __future__ import annotations
 
 import ctypes
+import re
 
 from kmeminit.analyzer.frontend.cfg_builder import CFGBuilder
 from kmeminit.analyzer.frontend.libclang import (
@@ -16,6 +17,7 @@ from kmeminit.analyzer.frontend.libclang import (
     K_CALL,
     K_CAST,
     K_CHAR_LIT,
+    K_COMPOUND,
     K_COMPOUND_ASSIGN,
     K_CONDITIONAL,
     K_DECL_REF,
@@ -205,12 +207,14 @@ class Expressions:
         f, line, col, off = self.x.pos(self.lib.clang_getCursorLocation(n.c))
         site = (callee[0], callee[1], Location(self.x.file_name(f), line, col),
                 tuple(self.value(a) for a in args), callee[2], callee[3], callee[4],
-                self._text(n), self.macro_for(f, off) if self.macros else None)
+                self._text(n), self.macro_for(f, off) if self.macros else None, callee[5])
         self.calls.append((n.i, site))
         self.cfg.append(EventKind.CALL, n.i)
 
-    def _callee(self, n: Node) -> tuple[str, str | None, bool, str | None, str | None]:
-        """(name, usr, indirect, record, field) of a call's callee expression."""
+    def _callee(self, n: Node
+                ) -> tuple[str, str | None, bool, str | None, str | None, int | None]:
+        """(name, usr, indirect, record, field, parameter index) of a call's callee
+        expression; the index is set for a call through a parameter (`func(mem, arg)`)."""
         s = strip(n)
         while s.k == K_UNARY and s.kids and \
                 self.lib.clang_getCursorUnaryOperatorKind(s.c) == UOP_DEREF:
@@ -220,18 +224,22 @@ class Expressions:
             ref = x.referenced(s.c)
             name = x.decl_name(ref) if ref is not None else x.spelling(s.c)
             if ref is not None and ref._kind_id == K_FUNCTION:
-                return name, x.usr(ref), False, None, None
+                return name, x.usr(ref), False, None, None, None
             if ref is not None and ref._kind_id == K_VAR and \
                     self.lib.clang_getCursorLinkage(ref) > 1:
                 # a file-scope function pointer (`online_page_callback(page, order)`):
                 # resolved through the functions stored into that variable
-                return name, None, True, GLOBAL_FP, x.usr(ref)
-            return name, None, True, None, None
+                return name, None, True, GLOBAL_FP, x.usr(ref), None
+            if ref is not None and ref._kind_id == K_PARM:
+                # a callback the caller handed over: resolved at each call of this function
+                return name, None, True, None, None, self.params.get(name)
+            return name, None, True, None, None, None
         if s.k == K_MEMBER_EXPR:
             ref = x.referenced(s.c)
             fld = x.decl_name(ref) if ref is not None else x.spelling(s.c)
-            return fld, None, True, x.field_record(ref) if ref is not None else None, fld
-        return self._text(n), None, True, None, None
+            return (fld, None, True, x.field_record(ref) if ref is not None else None, fld,
+                    None)
+        return self._text(n), None, True, None, None, None
 
     def flat(self, n: Node) -> None:
         """Past MAX_DEPTH: record calls straight-line, without recursion or branching."""
@@ -254,7 +262,7 @@ class Expressions:
                 f, line, col, _ = self.x.pos(self.lib.clang_getCursorLocation(node.c))
                 self.calls.append((node.i, (
                     callee[0], callee[1], Location(self.x.file_name(f), line, col), (),
-                    callee[2], callee[3], callee[4], self.x.text(node.c), None)))
+                    callee[2], callee[3], callee[4], self.x.text(node.c), None, callee[5])))
                 self.cfg.append(EventKind.CALL, node.i)
 
     # -- values
@@ -296,7 +304,43 @@ class Expressions:
             args = tuple(self.value(a, MAX_VALUE_DEPTH) for a in s.kids[1:]) \
                 if depth == 0 else ()
             return Value(ValueKind.CALL, text, typ, name=callee[0], usr=callee[1], args=args)
+        alternatives = self._alternatives(s)
+        if alternatives:
+            return Value(ValueKind.CHOICE, text, typ,
+                         args=tuple(self.value(a, depth) for a in alternatives))
         return Value(ValueKind.OTHER, text, typ)
+
+    def _alternatives(self, n: Node) -> list[Node]:
+        """The operands a conditional expression may yield, `?:` chains flattened (also
+        through statement expressions, as in the min()/max() of older kernels): `c ? a : b`
+        gives a and b; GNU `a ?: b`, an unexposed expression of four children (the common
+        operand, two opaque copies of it, the alternative), gives a and b.  Empty for
+        anything else, and for chains of more than MAX_ALTERNATIVES operands."""
+        if n.k == K_STMT_EXPR:  # `({ ...; a < b ? a : b; })`, as min() once was
+            last = _result(n)
+            n = strip(last) if last is not None else n
+        if not self._is_conditional(n):
+            return []
+        out: list[Node] = []
+        work = [n]
+        while work and len(out) + len(work) <= MAX_ALTERNATIVES:
+            operand = work.pop()
+            node = strip(operand)
+            if node.k == K_STMT_EXPR and _result(node) is not None:
+                work.append(_result(node))  # type: ignore[arg-type]
+            elif node.k == K_CONDITIONAL and len(node.kids) == 3:
+                work += [node.kids[2], node.kids[1]]
+            elif self._is_conditional(node):
+                work += [node.kids[3], node.kids[0]]
+            else:
+                out.append(operand)  # unstripped: `(void *)0` is NULL by its cast
+        return [] if work else out
+
+    def _is_conditional(self, n: Node) -> bool:
+        if n.k == K_CONDITIONAL:
+            return len(n.kids) == 3
+        return n.k == K_UNEXPOSED_EXPR and len(n.kids) == 4 and \
+            bool(_GNU_CONDITIONAL.search(self._text(n)))
 
     def _decl_value(self, s: Node, text: str, typ: str, kind: ValueKind) -> Value:
         """A named declaration: `kind` is PARAM for a plain read, ADDR_LOCAL for `&x`."""
@@ -332,6 +376,19 @@ class Expressions:
         return Value(kind, text, typ, record=x.field_record(ref) if ref is not None else None,
                      field=x.decl_name(ref) if ref is not None else x.spelling(s.c),
                      base=base)
+
+
+MAX_ALTERNATIVES = 16  # operands of one `?:` chain kept as a CHOICE; longer chains: OTHER
+_GNU_CONDITIONAL = re.compile(r"\?\s*:")
+
+
+def _result(n: Node) -> Node | None:
+    """The value of a GNU statement expression: its last statement, if an expression."""
+    body = n.kids[0] if n.kids and n.kids[0].k == K_COMPOUND else None
+    if body is None or not body.kids:
+        return None
+    last = body.kids[-1]
+    return last if 100 <= last.k < 200 else None
 
 
 def _anonymous(name: str) -> bool:

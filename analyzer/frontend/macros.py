@@ -52,7 +52,13 @@ class MacroEvents:
             return
         for m in found:
             at = start + m.start
-            if not self._active_macro(self.x.cursor_at(self.file_ptr, at), m.name):
+            cursor = self.x.cursor_at(self.file_ptr, at)
+            if cursor._kind_id == K_COMPOUND and m.args and m.args[0][0]:
+                # A statement-like macro (`VM_BUG_ON_PAGE(...)`, `pr_err(...)`): the name
+                # maps to the enclosing block, its first argument to the code it became.
+                # In a region the preprocessor skipped, that is the block too.
+                cursor = self.x.cursor_at(self.file_ptr, start + m.args[0][1])
+            if not self._active_macro(cursor, m.name):
                 continue
             line, col = src.lines.position(at)
             eline, ecol = src.lines.position(start + m.end)
