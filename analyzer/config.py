@@ -46,6 +46,7 @@ SCHEMA: dict[str, Any] = {
     "entries": {"*": _STR_LIST},
     "services": _STR_LIST,
     "dispatch": _STR_LIST,
+    "callbacks": {"functions": {"*": int}, "tables": {"*": int}},
     "origins": {"*": {"allocators": _STR_LIST, "embedded_helpers": {"*": str}}},
     "altmap": {"pointer": str, "container": str, "member": str,
                "recovery_macros": _STR_LIST, "offset_macros": _STR_LIST},

@@ -3,12 +3,21 @@
 ## What it finds
 
 A path from a memory-hotplug or ZONE_DEVICE entry point (or from any function nothing in
-the analysed code calls, such as a driver callback) on which a pfn range is made *online*
-— `online_mem_sections()`, or `SECTION_IS_ONLINE` or-ed into a section's
-`section_mem_map` — before any memmap initialisation (`memmap_init_range()`,
+the analysed code calls and whose address is never taken, such as exported API) on which a
+pfn range is made *online* — `online_mem_sections()`, or `SECTION_IS_ONLINE` or-ed into a
+section's `section_mem_map` — before any memmap initialisation (`memmap_init_range()`,
 `move_pfn_range_to_zone()`, `memmap_init_zone_device()`, `__init_single_page()`, per
 `events.INIT` in the config) has happened on that path.  The witness is the call chain to
 the online step; the related location is where the initialisation comes too late.
+
+A function handed to an iterator (`walk_memory_blocks(…, cb)`, `walk_system_ram_range()`,
+config `callbacks`, or any analysed function that calls its function-pointer parameter) is
+not an entry point: it runs from the iterator's call site, after everything its caller did
+first, and the witness labels that step "callback".  A function called from an unknown
+context — stored into a driver, file or sysfs operations table, a notifier, a
+registration — starts a path only when the path makes its own range valid first
+(`arch_add_memory()`, `sparse_add_section()`, … then online before init): the dispatcher
+may have initialised any other range before the call.
 
 ## Why it matters in the kernel
 
@@ -56,6 +65,8 @@ int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
 The analysis is not range-sensitive: an initialisation of *another* range earlier on the
 path silences the rule (a false negative), and onlining a range whose memmap was
 initialised on an earlier, separate path (a previous call from user space) is reported.
+Iterators that are neither analysed nor configured hide their callbacks' callers: such a
+callback is treated as called from an unknown context (a false negative at worst).
 Boot code (`__init`) is not an entry: sections are marked online early at boot, before any
 pfn walker can run.
 
@@ -79,6 +90,9 @@ from kmeminit.analyzer.results import Finding, Related
 from kmeminit.analyzer.rules import rule_config
 
 QUERY = Query.sequence("ONLINE", kills={0: ["INIT"]})
+# From a function called in an unknown context (a callback of a generic dispatcher): only
+# a range the path itself makes valid, which the dispatcher cannot have initialised.
+OWN_RANGE = Query.sequence("VALID", "ONLINE", kills={1: ["INIT"]})
 
 
 class OnlineBeforeInit:
@@ -98,7 +112,7 @@ class OnlineBeforeInit:
         kinds = rule_config(config, self.id).get("entry_kinds", ["hotplug", "device"])
         events = kernel_facts(program, config).events
         reported: set[tuple[str, int]] = set()
-        for entry, steps in events.witnesses(QUERY, kinds):
+        for entry, steps in events.witnesses(QUERY, kinds, OWN_RANGE):
             online = next(s for s in steps if s.label == "ONLINE")
             key = (online.location.file, online.location.line)
             if key in reported:
@@ -122,6 +136,7 @@ class OnlineBeforeInit:
         return Finding.make(
             self.id, self.level, template, online.location, online.function,
             related=related,
-            trace=witness_trace(steps, {"ONLINE": "pfns go online"}),
+            trace=witness_trace(steps, {"ONLINE": "pfns go online",
+                                        "VALID": "pfns become valid"}),
             what=what, entry=program.name_of(entry))
 

@@ -117,7 +117,8 @@ class DeferredInitWindow:
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         kinds = rule_config(config, self.id).get("entry_kinds", ["device", "hotplug"])
         opened: set[str] = set()
-        for _, steps in kernel_facts(program, config).events.witnesses(QUERY, kinds):
+        # the query's first step makes the range valid: it may start at a callback too
+        for _, steps in kernel_facts(program, config).events.witnesses(QUERY, kinds, QUERY):
             unlock = next(s for s in steps if s.label == "UNLOCK")
             if unlock.usr in opened:
                 continue

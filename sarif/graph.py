@@ -1,7 +1,9 @@
 """Call-graph slices as DOT, GraphML, JSON or SVG.
 
 Input is a plain networkx DiGraph as `Program.graph` builds it (node attributes name, file,
-line, external; edge attributes sites, indirect), with paths made relative to the source root.
+line, external; edge attributes sites, indirect, callback), with paths made relative to the
+source root.  Ops-table calls are dashed; callbacks (a function handed to an iterator that
+calls it back) are dashed, blue and labelled "callback via <iterator>()".
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ def to_dot(graph: nx.DiGraph, root: str, title: str = "kmeminit") -> str:
         out.append(f"  {ids[node]} [label={_dot_label(data['name'], where)}{style}];")
     for src, dst in sorted(graph.edges):
         data = graph.edges[src, dst]
+        label = "line " + _lines(data)
         style = ", style=dashed" if data["indirect"] else ""
-        out.append(f"  {ids[src]} -> {ids[dst]} [label={_dot_id('line ' + _lines(data))}"
-                   f"{style}];")
+        if data.get("callback"):
+            label = f"callback via {data['callback']}(), {label}"
+            style = ", style=dashed, color=blue, fontcolor=blue"
+        out.append(f"  {ids[src]} -> {ids[dst]} [label={_dot_id(label)}{style}];")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -63,7 +68,8 @@ def _plain(graph: nx.DiGraph, root: str) -> nx.DiGraph:
                        line=data["line"], external=data["external"])
     for src, dst in sorted(graph.edges):
         data = graph.edges[src, dst]
-        plain.add_edge(src, dst, lines=_lines(data), indirect=data["indirect"])
+        plain.add_edge(src, dst, lines=_lines(data), indirect=data["indirect"],
+                       callback=data.get("callback") or "")
     return plain
 
 

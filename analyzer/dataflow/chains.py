@@ -15,13 +15,15 @@ from kmeminit.analyzer.program import Program
 
 @dataclass(frozen=True)
 class ChainStep:
-    """A call on a chain (caller, the call's location, callee) or, last, the site."""
+    """A call on a chain (caller, the call's location, callee) or, last, the site.  `via`
+    names the iterator when the callee is a callback the caller hands to it."""
 
     usr: str
     function: str
     location: Location
     callee: str
     conditions: tuple[str, ...] = ()
+    via: str | None = None
 
 
 @dataclass
@@ -79,6 +81,8 @@ class CallChains:
             if best is None:
                 call = graph.edges[caller, callee]["sites"][0]
                 best = (call, ())
+            via = None if callee in self.program.call_targets(best[0]) else next(
+                (c.via for c in self.program.callbacks(best[0]) if c.target == callee), None)
             steps.append(ChainStep(caller, fn.name, best[0].location,
-                                   self.program.name_of(callee), best[1]))
+                                   self.program.name_of(callee), best[1], via))
         return tuple(steps)

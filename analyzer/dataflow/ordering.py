@@ -9,7 +9,10 @@ computed bottom-up over the call graph with strongly connected components iterat
 fixpoint.  Paths are CFG paths, so A on one branch and B on the other is not an ordering.
 
 The witness for an accepted query is the ordered list of steps through the call chain,
-with call depth and the branch conditions taken on the way.
+with call depth and the branch conditions taken on the way.  A call event runs its callee
+and the callbacks it hands over (`Program.site_targets`): a callback is entered from the
+iterator's call site in the function that handed it over, so everything that function did
+before the iteration precedes it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class WitnessStep:
     callee: str | None
     depth: int
     conditions: tuple[str, ...] = ()  # branch conditions taken since the previous step
+    via: str | None = None  # a callback step: the iterator the caller handed it to
 
 
 @dataclass
@@ -119,10 +123,12 @@ class OrderingEngine:
     def _labels(self, fn: Function, event: Event) -> frozenset[str]:
         if event.kind is EventKind.CALL:
             site = fn.calls[event.index]
-            if not site.indirect:
+            callbacks = {self.program.name_of(c.target) for c in self.program.callbacks(site)}
+            if not site.indirect and not callbacks:
                 return self._by_name.get(site.callee, _NONE)
-            names = {self.program.name_of(t) for t in self.program.call_targets(site)}
-            return frozenset().union(*(self._by_name.get(n, _NONE) for n in names))
+            names = {site.callee} if not site.indirect else \
+                {self.program.name_of(t) for t in self.program.call_targets(site)}
+            return frozenset().union(*(self._by_name.get(n, _NONE) for n in names | callbacks))
         if event.kind is EventKind.MACRO:
             return self._by_name.get(fn.macros[event.index].name, _NONE)
         if event.kind is EventKind.ASSIGN and self._store_patterns:
@@ -147,7 +153,7 @@ class OrderingEngine:
         """Callees whose summary matters: the others let every state through unchanged."""
         if event.kind is not EventKind.CALL:
             return []
-        return [t for t in self.program.call_targets(fn.calls[event.index]) if t in relevant]
+        return [t for t in self.program.site_targets(fn.calls[event.index]) if t in relevant]
 
     def _relevant(self, query: Query) -> set[str]:
         """Defined functions that contain, or call something containing, a label of the
@@ -342,9 +348,12 @@ class OrderingEngine:
                                          tuple(conds)))
                 conds = []
             if kind == "call" and after != mid:
+                site = fn.calls[detail.index]
+                via = None if target in self.program.call_targets(site) else next(
+                    (c.via for c in self.program.callbacks(site) if c.target == target), None)
                 steps.append(WitnessStep(fn.name, fn.usr, location, "call",
                                          self.program.functions[target].name, depth,
-                                         tuple(conds)))
+                                         tuple(conds), via))
                 conds = []
                 key = (target, mid, after)
                 if depth < max_depth and key not in active:

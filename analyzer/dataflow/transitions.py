@@ -69,7 +69,7 @@ class TransitionEngine:
             return frozenset({op})
         if event.kind is not EventKind.CALL:
             return states
-        targets = [t for t in self.program.call_targets(fn.calls[event.index])
+        targets = [t for t in self.program.site_targets(fn.calls[event.index])
                    if t in summaries]
         if not targets:
             return states

@@ -25,13 +25,21 @@ class MemmapEvents:
                                      config.get("event_stores", default={}) or {})
         self.entries = entries
 
-    def witnesses(self, query: Query, kinds: list[str]
+    def witnesses(self, query: Query, kinds: list[str], dispatched: Query | None = None
                   ) -> Iterator[tuple[str, list[WitnessStep]]]:
         """(entry, witness steps) for every candidate entry of these kinds from which the
-        query holds, in the candidates' deterministic order."""
-        for entry in self.entries.candidates(kinds):
+        query holds, in the candidates' deterministic order; then, with `dispatched` (a
+        query whose first step makes the range valid), for every function called from an
+        unknown context from which that query holds."""
+        candidates = self.entries.candidates(kinds)
+        for entry in candidates:
             if self.engine.holds(entry, query):
                 yield entry, self.engine.witness(entry, query)
+        if dispatched is None:
+            return
+        for entry in self.entries.dispatched(set(candidates)):
+            if self.engine.holds(entry, dispatched):
+                yield entry, self.engine.witness(entry, dispatched)
 
     def later_call(self, step: WitnessStep, label: str) -> tuple[Location, str] | None:
         """(location, callee) of the first call labelled `label` that some path of the
@@ -50,11 +58,14 @@ class MemmapEvents:
 
 def witness_trace(steps: list[WitnessStep], what: dict[str, str] | None = None
                   ) -> tuple[Step, ...]:
-    """A witness as a finding trace: calls read "calls f()", labelled steps use `what`
-    (label → phrase) and name the call that carries the label."""
+    """A witness as a finding trace: calls read "calls f()" (a callback "callback:
+    walk_memory_blocks() calls back f()"), labelled steps use `what` (label → phrase) and
+    name the call that carries the label."""
     out = []
     for s in steps:
-        if s.label == "call":
+        if s.label == "call" and s.via:
+            text = f"callback: {s.via}() calls back {s.callee}()"
+        elif s.label == "call":
             text = f"calls {s.callee}()"
         else:
             phrase = (what or {}).get(s.label, s.label)

@@ -320,7 +320,7 @@ class ReservedAnalysis:
             if depth == last:
                 text = f"{step.callee}() {_VERB[reach.site.op]} PG_reserved"
             else:
-                text = f"calls {step.callee}()"
+                text = _call_text(step)
             if step.conditions:
                 text += f" (when {' && '.join(step.conditions)})"
             steps.append(Step(step.location, text, depth, step.function))
@@ -329,7 +329,7 @@ class ReservedAnalysis:
     def reader_trace(self, reader: Reader, entry: str) -> tuple[Step, ...]:
         """The shortest chain from `entry` to the reader, then the read."""
         chain = self.chain_to(entry, reader.usr)
-        return tuple(Step(s.location, f"calls {s.callee}()", depth, s.function)
+        return tuple(Step(s.location, _call_text(s), depth, s.function)
                      for depth, s in enumerate(chain)) + (
             Step(reader.location, f"{reader.callee}() reads PG_reserved", len(chain),
                  reader.function),)
@@ -363,14 +363,14 @@ class ReservedAnalysis:
             if usr == site.usr:
                 starts.append((site.block, event_pos(fn, site.block, site.event) + 1))
             for call in fn.calls:
-                if any(t in on_paths for t in self.program.call_targets(call)):
+                if any(t in on_paths for t in self.program.site_targets(call)):
                     for bid, p in event_blocks(fn, Event(EventKind.CALL, call.index)):
                         starts.append((bid, p + 1))
             for bid, pos in starts:
                 for event in events_from(fn, bid, pos):
                     same_fn.add((usr, event))
                     if event.kind is EventKind.CALL:
-                        for t in self.program.call_targets(fn.calls[event.index]):
+                        for t in self.program.site_targets(fn.calls[event.index]):
                             if t in graph:
                                 after |= self.chains.descendants(t)
         out = []
@@ -435,3 +435,9 @@ def _reach(x: Reach) -> ReachRow:
                     *_loc(x.site.location), x.chains, x.effect, x.conditions,
                     tuple(ChainRow(s.function, s.callee, s.conditions, *_loc(s.location))
                           for s in x.chain))
+
+
+def _call_text(step: ChainStep) -> str:
+    if step.via:
+        return f"callback: {step.via}() calls back {step.callee}()"
+    return f"calls {step.callee}()"

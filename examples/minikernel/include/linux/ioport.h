@@ -20,4 +20,8 @@ static inline resource_size_t resource_size(const struct resource *res)
 	return res->end - res->start + 1;
 }
 
+/* Call @func for every System RAM range in [start_pfn, start_pfn + nr_pages). */
+int walk_system_ram_range(unsigned long start_pfn, unsigned long nr_pages, void *arg,
+			  int (*func)(unsigned long, unsigned long, void *));
+
 #endif /* _LINUX_IOPORT_H */

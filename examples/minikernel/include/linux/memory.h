@@ -38,6 +38,12 @@ int create_memory_block_devices(unsigned long start, unsigned long size,
 void remove_memory_block_devices(unsigned long start, unsigned long size);
 int memory_block_change_state(struct memory_block *mem, unsigned long to_state);
 
+/* Call @func for every memory block of [start, start + size) / of the system. */
+typedef int (*walk_memory_blocks_func_t)(struct memory_block *, void *);
+int walk_memory_blocks(unsigned long start, unsigned long size, void *arg,
+		       walk_memory_blocks_func_t func);
+int for_each_memory_block(void *arg, walk_memory_blocks_func_t func);
+
 static inline unsigned long memory_block_id(unsigned long section_nr, unsigned long sections_per_block)
 {
 	return section_nr / sections_per_block;
