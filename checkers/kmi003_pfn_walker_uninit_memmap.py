@@ -6,14 +6,31 @@ A function that turns a pfn from outside — a parameter, user input such as `*p
 iteration over zone / node / section spans — into a struct page with `pfn_to_page()` and
 then reads the page's state: `page_zone()`, `page_to_nid()`, `PageXxx()` /
 `folio_test_xxx()`, `page_count()`, `compound_head()`, `get_page()`, `page->flags`, … or
-passes the page to a function that does (interprocedurally).  The pfn was checked only with
-`pfn_valid()` (or not at all) instead of being converted with `pfn_to_online_page()`.  One
-result per conversion, at the first state read after it, naming the guard and the read.
+passes the page to a function that does (interprocedurally).  Conversions that read in the
+same step count as both: a macro whose expansion reads the page (`pfn_to_nid(pfn)` is
+`page_to_nid(pfn_to_page(pfn))` on NUMA; nothing without NUMA, and then nothing is
+reported), or a helper that converts its pfn argument unchecked and reads the page
+(`pfn_folio()`).  The pfn was checked only with a memmap-exists predicate — `pfn_valid()`,
+`valid_section()`, `present_section_nr()`, `pfn_section_valid()`, `for_each_valid_pfn()`
+(config `pfn.weak_guards`) — or not at all, instead of being converted with
+`pfn_to_online_page()`.  One result per conversion, at the first state read after it,
+naming the guard present and the read.
 
-Silent: pages from `pfn_to_online_page()` (or after it checked the same pfn); pfns derived
-from a struct page the function already holds (`page_to_pfn()` round trips, compound
-tails); boot-only `__init` code; memmap initialisation code itself and functions that have
-just initialised the range (an INIT event earlier on the path).
+Silent: pages from `pfn_to_online_page()`, or after an online check or validator ran in
+the function (`online_section()`, `pageblock_pfn_to_page()`, …); pfns derived from a
+struct page the function already holds (`page_to_pfn()` round trips, compound tails);
+boot-only `__init` code and hotplug-owned code; memmap initialisation code itself and
+functions that have just initialised the range; a walker whose every caller hands it a
+range the caller proved online — an online check, a configured validator
+(`pageblock_pfn_to_page()`, `start_isolate_page_range()`, …), a memory block state check
+(`mem->state == MEM_ONLINE`) on every path to the call — directly or up to
+`rules.KMI003.caller_levels` (default 2) caller levels (a callback's callers are the
+functions that hand it to an iterator).  A walker also called from an unknown context (its
+address reaches a file, sysfs or proc operations table, or a registration) has no caller
+guarantee.  Reads made only for diagnostics — `dump_page()`, the arguments of
+`VM_BUG_ON_PAGE()`-style macros and `pr_*()`, `WARN()`'s message — are not reads.  When a
+finding survives because one caller lacks the guarantee, the message names it and the
+trace shows the callers that have it.
 
 ## Why it matters in the kernel
 
@@ -74,15 +91,19 @@ unsigned long count_reserved(unsigned long start_pfn, unsigned long end_pfn)
 ## Known false positives
 
 Walkers that run only where no hotplug or ZONE_DEVICE range can be (early boot code not
-marked `__init`, ranges the caller has already validated as online, zone spans of zones that
-cannot hold device memory) are reported; so are reads that are deliberately tolerant of
-garbage (racy statistics).  The pfn's origin is judged from the function's own text and
-local assignments, not interprocedurally.
+marked `__init`, zone spans of zones that cannot hold device memory) are reported; so are
+reads that are deliberately tolerant of garbage (racy statistics), and walkers whose
+callers validate the range further up than `caller_levels`, or in a way not configured as
+a validator.  A caller's check counts when it runs on every path to the call and names a
+variable of the range handed over (also through local assignments); that association is
+syntactic.  The pfn's origin is judged from the function's own text and local
+assignments.
 
 ## Precision
 
 medium — path-sensitive within the function (the read must be reachable from the
-conversion), interprocedural for reads through callees; the guard and pfn origin are
+conversion; a caller's check must dominate its call), interprocedural for reads through
+callees and for caller guarantees; the guard-to-pfn association and the pfn origin are
 syntactic.
 """
 
@@ -92,10 +113,17 @@ from collections.abc import Iterator
 
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.kernel import kernel_facts
-from kmeminit.analyzer.kernel.pfn import Conversion, PfnFacts
-from kmeminit.analyzer.model import Function, Level
+from kmeminit.analyzer.kernel.pfn import (
+    BY_CALLERS,
+    CallerCheck,
+    Conversion,
+    Guarantee,
+    PfnFacts,
+)
+from kmeminit.analyzer.model import Function, Level, Location
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.analyzer.rules import rule_config
 
 
 class PfnWalkerUninitMemmap:
@@ -108,22 +136,24 @@ class PfnWalkerUninitMemmap:
              "pfn_to_online_page().")
     full = ("pfn_valid() only says a memmap exists; hot-added and ZONE_DEVICE memmaps are "
             "initialised later.  Walkers that read page state through pfn_to_page() must "
-            "use pfn_to_online_page() (or an equivalent configured guard).")
-    config_keys = ()
+            "use pfn_to_online_page() (or an equivalent configured guard), unless every "
+            "caller hands them a range it has proven online.")
+    config_keys = ("caller_levels",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         facts = kernel_facts(program, config)
         pfn = facts.pfn
+        levels = int(rule_config(config, self.id).get("caller_levels", 2))
         quiet = facts.entries.boot_only | facts.entries.hotplug_owned
         for usr, fn in sorted(program.functions.items()):
             if not fn.blocks or usr in quiet or fn.name in pfn.know.init:
                 continue
             for conv in pfn.conversions(fn):
-                finding = self._check_conversion(pfn, fn, conv)
+                finding = self._check_conversion(pfn, fn, conv, levels)
                 if finding is not None:
                     yield finding
 
-    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion
+    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int
                           ) -> Finding | None:
         origin = pfn.origin(fn, conv.pfn)
         if origin not in ("outside", "span"):
@@ -137,23 +167,55 @@ class PfnWalkerUninitMemmap:
             # walkers iterate over zone / node / section spans or user offsets, or test
             # pfn_valid() because they expect holes.
             return None
-        read = pfn.first_read(fn, conv)
+        read = (conv.read, conv.location) if conv.read else pfn.first_read(fn, conv)
         if read is None:
             return None
+        guarantee = None
+        params = pfn.pfn_params(fn, conv.pfn)
+        if params and levels > 0:
+            guarantee = pfn.caller_guarantee(fn, params, levels)
+            if guarantee.held:
+                return None
+        return self._finding(fn, conv, guard or guards.present, read, guarantee)
+
+    def _finding(self, fn: Function, conv: Conversion, guard: tuple[str, Location] | None,
+                 read: tuple[str, Location], guarantee: Guarantee | None) -> Finding:
         what, location = read
         guard_text = f"{guard[0]}()" if guard else "no check at all"
         related = [Related(1, conv.location, f"{conv.name}({conv.pfn}) converts the pfn")]
-        trace = [Step(conv.location, f"{conv.name}({conv.pfn}): struct page of an outside pfn",
-                      0, fn.name)]
+        trace = [Step(conv.location, f"{conv.name}({conv.pfn}): struct page of an outside pfn"
+                      + (f", and a read of it ({conv.how})" if conv.read else ""), 0, fn.name)]
         if guard:
             related.append(Related(2, guard[1], f"{guard[0]}() only says a memmap exists"))
             trace.insert(0, Step(guard[1], f"{guard[0]}(): the only check of the pfn", 0,
                                  fn.name))
-        trace.append(Step(location, f"{what} reads struct page state", 0, fn.name))
-        return Finding.make(
-            self.id, self.level,
-            "{what} reads the struct page of [{conv}({pfn})](1) checked only by {guard}: the "
-            "memmap of a hot-added or ZONE_DEVICE range may not be initialised yet; use "
-            "pfn_to_online_page()",
-            location, fn.name, related=tuple(related), trace=tuple(trace),
-            what=what, conv=conv.name, pfn=conv.pfn, guard=guard_text)
+        if location != conv.location or not conv.read:
+            trace.append(Step(location, f"{what} reads struct page state", 0, fn.name))
+        callers = guarantee.checks if guarantee else ()
+        trace += [_caller_step(c) for c in callers]
+        if guarantee and guarantee.why:
+            trace.append(Step(Location(fn.file, fn.line), f"{fn.name}(): no caller "
+                              f"guarantee, {guarantee.why}", 0, fn.name))
+        template = ("{what} reads the struct page of [{conv}({pfn})](1) checked only by "
+                    "{guard}: the memmap of a hot-added or ZONE_DEVICE range may not be "
+                    "initialised yet; use pfn_to_online_page()")
+        args = {"what": what, "conv": conv.name, "pfn": conv.pfn, "guard": guard_text}
+        lacking = next((c for c in callers if c.guard is None), None)
+        if lacking is not None and any(c.guard for c in callers):
+            template += " (not every caller checks the range: {lacking}() does not)"
+            args["lacking"] = lacking.function
+        return Finding.make(self.id, self.level, template, location, fn.name,
+                            related=tuple(related), trace=tuple(trace), **args)
+
+
+def _caller_step(check: CallerCheck) -> Step:
+    """A caller on the way up: what it proved about the range before the call."""
+    call = (f"hands {check.callee}() to {check.via}(), which calls it back" if check.via
+            else f"calls {check.callee}()")
+    if check.guard is None:
+        text = f"caller {check.function}() {call} without proving the range online"
+    elif check.guard == BY_CALLERS:
+        text = f"caller {check.function}() {call} with a range its own callers proved online"
+    else:
+        text = f"caller {check.function}() {call} after {check.guard}: the range is online"
+    return Step(check.location, text, check.level, check.function)

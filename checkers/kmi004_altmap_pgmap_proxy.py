@@ -3,19 +3,21 @@ struct dev_pagemap around it.
 
 ## What it finds
 
-A `struct vmem_altmap *` parameter that
-- over every call path in the analysed code receives only NULL or an altmap embedded in a
-  `struct dev_pagemap` (`&pgmap->altmap`, `pgmap_altmap(pgmap)`, also through struct fields
-  such as `struct mhp_params`), and at least once the embedded one, and
-- is used by its function only to recover the dev_pagemap (`container_of(altmap, struct
-  dev_pagemap, altmap)` or the equivalent `offsetof()` arithmetic), or only to be passed
-  on, unchanged, to functions that do the same.  NULL tests do not count as uses.
+A `struct vmem_altmap *` parameter that, over every call path in the analysed code,
+receives only NULL or an altmap embedded in a `struct dev_pagemap` (`&pgmap->altmap`,
+`pgmap_altmap(pgmap)`, `pgmap->altmap_valid ? &pgmap->altmap : NULL`, also through struct
+fields such as `struct mhp_params`), and at least once the embedded one: the design card's
+"an altmap passed only as a dev_pagemap proxy".  The function could take the dev_pagemap
+and call `pgmap_altmap()` itself.
 
-Such a chain is reported once, at its outermost parameter (the one no other proxy parameter
-feeds), with the chain of functions down to the recovery and the origin witnesses in the
-trace.  With `rules.KMI004.pgmap_only_origins: true` every parameter whose origins are only
-NULL or a dev_pagemap's altmap is reported, whatever the function does with it (a survey
-mode for API reviews: those functions could take the dev_pagemap and call pgmap_altmap()).
+A chain of such parameters (one passed on to the next) is reported once, at its outermost
+parameter (the one no other pgmap-only parameter feeds), with the witness of each origin
+(the embedded one, and NULL when it occurs) and the chain in the trace.  When the chain is
+a pure proxy — every function on it uses the parameter only to recover the dev_pagemap
+(`container_of(altmap, struct dev_pagemap, altmap)` or the equivalent `offsetof()`
+arithmetic) or to pass it on, NULL tests aside — the message says so, with the recovery
+site: that parameter carries nothing but the dev_pagemap.  With
+`rules.KMI004.require_recovery: true` only those pure proxies are reported.
 
 ## Why it matters in the kernel
 
@@ -72,16 +74,19 @@ unsigned long first_usable_pfn(struct dev_pagemap *pgmap, unsigned long pfn)
 
 - Uses are read from recorded calls, assignments, returns, branch conditions and configured
   macro arguments: an altmap used only in a statement with none of those
-  (`altmap->alloc++;`) looks unused, so its function may be taken for a proxy.
+  (`altmap->alloc++;`) looks unused, so its function may be called a pure proxy.
 - Origins are those of the analysed code: an exported function whose callers live in TUs
-  that were not analysed has unknown origins and is not reported, but a static helper
-  whose only analysed callers pass a pgmap's altmap is, even if an out-of-tree module could
-  not reach it anyway.
+  that were not analysed has unknown origins and is not reported (a false negative), and a
+  reported function may have a standalone-altmap caller in code that was not analysed.
+- A conditional's operands count whatever its condition (`valid ? &pgmap->altmap : NULL`
+  is {embedded, NULL} even where `valid` is always true).
+- The note is a design recommendation: where the dev_pagemap is not at hand along the
+  whole chain, taking it instead of the altmap may not be worth the churn.
 
 ## Precision
 
-High for the default mode (the recovery and the origins are both shown); the
-`pgmap_only_origins` survey mode is a design recommendation, not a bug report.
+High: the origins are those of every analysed call path, each with its witness; the result
+is an API-design note, not a bug report (KMI005 reports the unsafe recoveries).
 """
 
 from __future__ import annotations
@@ -93,7 +98,6 @@ from typing import ClassVar
 import networkx as nx
 
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.dataflow.origins import OriginEngine
 from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.kernel.altmap import (
     AltmapSpec,
@@ -106,6 +110,7 @@ from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.analyzer.rules import rule_config
 
 Key = tuple[str, int]  # (function usr, parameter index)
 
@@ -116,21 +121,21 @@ class AltmapPgmapProxy:
     level = Level.NOTE
     precision: ClassVar[str] = "high"
     tags: ClassVar[tuple[str, ...]] = ("api-design", "memory-hotplug", "zone-device")
-    short: ClassVar[str] = ("A struct vmem_altmap * parameter only ever carries a dev_pagemap's "
-                            "altmap and is used only to get back to the dev_pagemap.")
+    short: ClassVar[str] = ("A struct vmem_altmap * parameter only ever carries NULL or a "
+                            "dev_pagemap's altmap: it stands in for the dev_pagemap.")
     full: ClassVar[str] = (
         "Parameters of type struct vmem_altmap * whose origins over all analysed call paths "
-        "are only NULL or &pgmap->altmap, in functions that use them only to recover the "
-        "struct dev_pagemap (container_of / offsetof) or to pass them on to such functions: "
-        "the function should take the struct dev_pagemap * instead.  Reported once per "
-        "chain, at the outermost parameter.")
-    config_keys: ClassVar[tuple[str, ...]] = ("pgmap_only_origins",)
+        "are only NULL or &pgmap->altmap (the embedded one at least once): the function "
+        "could take the struct dev_pagemap * instead.  Reported once per chain, at the "
+        "outermost parameter; a chain that only recovers the dev_pagemap (container_of / "
+        "offsetof) is named a pure proxy.")
+    config_keys: ClassVar[tuple[str, ...]] = ("require_recovery",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         facts = kernel_facts(program, config)
         spec = facts.altmap
         engine = facts.origins(spec.pointer)
-        survey = bool(config.get("rules", self.id, "pgmap_only_origins", default=False))
+        recovery_only = bool(rule_config(config, self.id).get("require_recovery", False))
         uses: dict[Key, ParamUse] = {}
         for usr, fn in program.functions.items():
             for param in fn.params:
@@ -139,8 +144,9 @@ class AltmapPgmapProxy:
                                                          param.index)
         origins = {k: engine.of_param(*k) for k in uses}
         members = {k for k in uses if spec.container_only(origins[k])}
-        if not survey:
-            members = _proxies(uses, members)
+        proxies = _proxies(uses, members)
+        if recovery_only:
+            members = proxies
         graph = nx.DiGraph()
         graph.add_nodes_from(members)
         for key in members:
@@ -151,12 +157,12 @@ class AltmapPgmapProxy:
         for scc in sorted(dag.nodes, key=lambda n: min(dag.nodes[n]["members"])):
             if dag.in_degree(scc) == 0:
                 root = min(dag.nodes[scc]["members"])
-                yield self._finding(program, engine, spec, uses, graph, root, origins[root],
-                                    survey)
+                yield self._finding(program, spec, uses, graph, root, origins[root],
+                                    root in proxies)
 
-    def _finding(self, program: Program, engine: OriginEngine, spec: AltmapSpec,
-                 uses: dict[Key, ParamUse], graph: nx.DiGraph, root: Key,
-                 origins: dict[Origin, tuple[Step, ...]], survey: bool) -> Finding:
+    def _finding(self, program: Program, spec: AltmapSpec, uses: dict[Key, ParamUse],
+                 graph: nx.DiGraph, root: Key, origins: dict[Origin, tuple[Step, ...]],
+                 proxy: bool) -> Finding:
         fn = program.functions[root[0]]
         path = _chain(graph, uses, root)
         steps: list[Step] = []
@@ -172,17 +178,21 @@ class AltmapPgmapProxy:
         steps += [r.step(spec) for r in recovers[:1]]
         chain = " -> ".join(f"{program.functions[k[0]].name}({_pname(program, k)})"
                             for k in path)
-        template = ("altmap parameter '{param}' of {fn}() has only {origins} as origins "
-                    "({chain}); it could take the {container} * instead" if survey else
-                    "altmap parameter '{param}' of {fn}() is only a proxy for the "
-                    "{container}: its origins are only {origins}, and {chain} only recovers "
-                    "the {container} from it; pass the {container} * instead")
+        args = {"param": _pname(program, root), "fn": fn.name, "origins": origin_list(origins),
+                "chain": chain, "container": spec.container}
+        if proxy:
+            template = ("altmap parameter '{param}' of {fn}() is only a proxy for the "
+                        "{container}: its origins are only {origins}, and {chain} only "
+                        "recovers the {container} from it; pass the {container} * instead")
+        else:
+            template = ("altmap parameter '{param}' of {fn}() has only {origins} as origins "
+                        "({chain}); it could take the {container} * instead")
+            if recovers:
+                template += "; {recoverer}() recovers the {container} from it"
+                args["recoverer"] = program.functions[path[-1][0]].name
         return Finding.make(self.id, self.level, template, Location(fn.file, fn.line), fn.name,
                             related=related,
-                            trace=witness(origins, [spec.embedded]) + tuple(steps),
-                            param=_pname(program, root), fn=fn.name,
-                            origins=origin_list(origins), chain=chain,
-                            container=spec.container)
+                            trace=witness(origins, [spec.embedded]) + tuple(steps), **args)
 
 
 def _proxies(uses: dict[Key, ParamUse], candidates: set[Key]) -> set[Key]:
@@ -209,8 +219,8 @@ def _proxies(uses: dict[Key, ParamUse], candidates: set[Key]) -> set[Key]:
 
 
 def _chain(graph: nx.DiGraph, uses: dict[Key, ParamUse], root: Key) -> list[Key]:
-    """The shortest forwarding chain from root to a recovery; in survey mode (no recovery
-    needed) to the farthest parameter the altmap is passed on to."""
+    """The shortest forwarding chain from root to a recovery, else to the farthest
+    parameter the altmap is passed on to."""
     parent: dict[Key, Key | None] = {root: None}
     queue = deque([root])
     last = root

@@ -94,11 +94,11 @@ def test_kmi005_witness_has_every_origin_kind(kmi005: Program) -> None:
     assert "embedded in struct fx_carrier.altmap" in foreign.message
 
 
-def kmi004_findings(tmp_path: Path, survey: bool) -> dict[str, str]:
+def kmi004_findings(tmp_path: Path, recovery_only: bool) -> dict[str, str]:
     program = build_program(sorted((FIXTURES / "KMI004").glob("*.c")), tmp_path)
     config = load_config()
-    if survey:
-        config = Config({**config.data, "rules": {"KMI004": {"pgmap_only_origins": True}}},
+    if recovery_only:
+        config = Config({**config.data, "rules": {"KMI004": {"require_recovery": True}}},
                         config.origins)
     checkers, notes = load_checkers({"KMI004"}, config)
     assert not notes
@@ -106,20 +106,25 @@ def kmi004_findings(tmp_path: Path, survey: bool) -> dict[str, str]:
     return {f.function: f.message for f in findings}
 
 
-def test_kmi004_reports_a_chain_once_at_its_outermost_parameter(tmp_path: Path) -> None:
-    found = kmi004_findings(tmp_path, survey=False)
-    assert set(found) == {"device_reserve", "shift_of", "params_shift", "offset_flags"}
+def test_kmi004_reports_every_pgmap_only_chain_once(tmp_path: Path) -> None:
+    found = kmi004_findings(tmp_path, recovery_only=False)
+    # real altmap users with pgmap-only origins too; a chain is reported once, at the top
+    assert set(found) == {"device_reserve", "free_after_reserve", "align_and_shift",
+                          "params_shift", "offset_flags", "init_device_range", "device_base",
+                          "device_free", "device_align"}
+    assert "could take the struct dev_pagemap *" in found["align_and_shift"]
+    assert "align_and_shift(altmap) -> shift_of(altmap)" in found["align_and_shift"]
+    assert "shift_of() recovers the struct dev_pagemap" in found["align_and_shift"]
+    # a pure proxy chain gets the stronger message
+    assert "is only a proxy for the struct dev_pagemap" in found["device_reserve"]
     assert "device_reserve(altmap) -> reserve_pfns(altmap) -> reserve_of(altmap)" in \
         found["device_reserve"]
 
 
-def test_kmi004_survey_mode_reports_every_pgmap_only_parameter(tmp_path: Path) -> None:
-    found = kmi004_findings(tmp_path, survey=True)
-    # real altmap users with pgmap-only origins join; the chain is still reported once
-    assert {"free_after_reserve", "align_and_shift", "device_reserve"} <= set(found)
-    assert not {"reserve_pfns", "reserve_of", "shift_of", "mixed_shift", "null_only",
-                "block_shift"} & set(found)
-    assert "could take the struct dev_pagemap *" in found["align_and_shift"]
+def test_kmi004_recovery_only_reports_the_pure_proxies(tmp_path: Path) -> None:
+    found = kmi004_findings(tmp_path, recovery_only=True)
+    assert set(found) == {"device_reserve", "shift_of", "params_shift", "offset_flags"}
+    assert all("is only a proxy" in m for m in found.values())
 
 
 def test_origins_command_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -62,17 +62,25 @@ def test_origins_inventory_along_the_hotplug_and_device_paths(kernel_program) ->
 
 def test_no_unsafe_recovery_and_no_pure_proxy_in_6_12(kernel_program) -> None:
     assert run(kernel_program, {"KMI005"}) == []
-    assert run(kernel_program, {"KMI004"}) == []
-
-
-def test_survey_mode_names_the_memmap_init_chain(kernel_program) -> None:
     config = load_config()
-    config = Config({**config.data, "rules": {"KMI004": {"pgmap_only_origins": True}}},
+    config = Config({**config.data, "rules": {"KMI004": {"require_recovery": True}}},
                     config.origins)
-    found = {f.function: f for f in run(kernel_program, {"KMI004"}, config)}
+    assert run(kernel_program, {"KMI004"}, config) == []
+
+
+def test_kmi004_names_the_pgmap_only_chains_at_their_outermost_parameter(kernel_program
+                                                                         ) -> None:
+    found = {f.function: f for f in run(kernel_program, {"KMI004"})}
+    # the two survey results of main before issue #14, now the default check
+    assert set(found) == {"move_pfn_range_to_zone", "compound_nr_pages"}
     move = found["move_pfn_range_to_zone"]
     assert "move_pfn_range_to_zone(altmap) -> memmap_init_range(altmap)" in move.message
-    assert "memmap_init_range" not in found  # reported once, at the outermost parameter
+    heads = [s.message for s in move.trace if s.message.startswith("[")]
+    assert heads[0].startswith("[embedded in struct dev_pagemap.altmap]")
+    assert any(h.startswith("[NULL]") for h in heads)  # both origin witnesses
+    # nothing on the memmap_on_memory section chain: its altmaps include kmemdup()'d ones
+    assert not {"__add_pages", "sparse_add_section", "section_activate",
+                "__populate_section_memmap", "vmemmap_populate"} & set(found)
 
 
 HELPER = """

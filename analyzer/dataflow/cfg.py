@@ -53,6 +53,34 @@ def reaches(fn: Function, first: tuple[int, int], second: tuple[int, int],
     return False
 
 
+def dominates(fn: Function, guards: list[tuple[int, int]], targets: list[tuple[int, int]]
+              ) -> bool:
+    """Every CFG path from the entry to every target event executes one of the guard
+    events first (the guards, as a set, dominate the targets)."""
+    if not guards or not targets:
+        return False
+    first_guard: dict[int, int] = {}
+    for block, pos in guards:
+        first_guard[block] = min(pos, first_guard.get(block, pos))
+    succs = {b.id: [e.target for e in b.succs] for b in fn.blocks}
+    wanted: dict[int, int] = {}
+    for block, pos in targets:
+        wanted[block] = min(pos, wanted.get(block, pos))
+    seen: set[int] = set()
+    stack = [ENTRY_BLOCK]
+    while stack:
+        block = stack.pop()
+        if block in seen:
+            continue
+        seen.add(block)
+        guard = first_guard.get(block)
+        if block in wanted and (guard is None or guard > wanted[block]):
+            return False  # a target reached with no guard before it
+        if guard is None:
+            stack.extend(succs.get(block, []))
+    return True
+
+
 def call_precedes(fn: Function, first: str, second: str) -> bool:
     """Some path calls `first` and later `second` (by callee name)."""
     return any(reaches(fn, a, b)

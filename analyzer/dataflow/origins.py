@@ -8,6 +8,11 @@ unknown.  Values flow through call arguments, assignments, returns and struct fi
 last field-sensitively: what is stored into `T.f` anywhere reaches every read of `T.f`.  The
 propagation is a breadth-first fixpoint, so each origin kind reaches each variable with its
 shortest witness chain.
+
+A conditional expression carries the origins of both operands (`c ? &pgmap->altmap : NULL`
+is {embedded, NULL}; also `a ?: b`, `?:` chains and min()/max()-style macros).  A call of a
+helper that only ever returns one of its parameters (or NULL) carries the origins of the
+arguments it got at that call, not those of every caller.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class OriginEngine:
 
     def __post_init__(self) -> None:
         self._helpers = dict(self.spec.embedded_helpers)
+        self._passthrough = self._pass_through()
         self._build()
         self._propagate()
 
@@ -69,6 +75,48 @@ class OriginEngine:
 
     def tracked(self, type_spelling: str) -> bool:
         return _pointee(type_spelling) == self.spec.record
+
+    def _operands(self, value: Value) -> tuple[Value, ...] | None:
+        """The values a value stands for when it is one of several: a conditional's
+        operands, or the arguments (and NULL) a pass-through helper may return at this
+        call.  None for a single value."""
+        if value.kind is ValueKind.CHOICE and value.args:
+            return value.args
+        if value.kind is ValueKind.CALL and value.args:
+            usr = value.usr if value.usr in self.program.functions else None
+            passed = self._passthrough.get(usr) if usr else None
+            if passed is not None:
+                params, null = passed
+                out = tuple(value.args[i] for i in sorted(params) if i < len(value.args))
+                return out + ((Value(ValueKind.NULL, "NULL"),) if null else ())
+        return None
+
+    def _pass_through(self) -> dict[str, tuple[frozenset[int], bool]]:
+        """USR → (parameters, NULL returned?) of functions whose every returned value is
+        one of their parameters, NULL, or a conditional of those."""
+        out: dict[str, tuple[frozenset[int], bool]] = {}
+        for usr, fn in self.program.functions.items():
+            if not fn.returns or not fn.params:
+                continue
+            params: set[int] = set()
+            null = False
+            values = [r.value for r in fn.returns]
+            while values:
+                value = values.pop()
+                if value is None:
+                    break
+                if value.kind is ValueKind.CHOICE and value.args:
+                    values.extend(value.args)
+                elif value.kind is ValueKind.PARAM and value.param is not None:
+                    params.add(value.param)
+                elif value.kind is ValueKind.NULL:
+                    null = True
+                else:
+                    break
+            else:
+                if params:
+                    out[usr] = (frozenset(params), null)
+        return out
 
     def _source(self, fn: Function, value: Value) -> tuple[Origin | None, Var | None]:
         """A value is either a leaf origin or a read of a flow variable."""
@@ -221,7 +269,12 @@ class OriginEngine:
         return []
 
     def _flow(self, fn: Function, value: Value, dst: Var, location: Location,
-              message: str) -> None:
+              message: str, depth: int = 0) -> None:
+        operands = self._operands(value) if depth < 8 else None
+        if operands is not None:
+            for operand in operands:
+                self._flow(fn, operand, dst, location, message, depth + 1)
+            return
         origin, src = self._source(fn, value)
         step = Step(location, f"{value.text or value.kind.value}: {message}", 0, fn.name)
         if origin is not None:
@@ -257,7 +310,15 @@ class OriginEngine:
     def of_param(self, usr: str, index: int) -> dict[Origin, tuple[Step, ...]]:
         return self.of(("param", usr, index))
 
-    def of_value(self, fn: Function, value: Value) -> dict[Origin, tuple[Step, ...]]:
+    def of_value(self, fn: Function, value: Value, depth: int = 0
+                 ) -> dict[Origin, tuple[Step, ...]]:
+        operands = self._operands(value) if depth < 8 else None
+        if operands is not None:
+            out: dict[Origin, tuple[Step, ...]] = {}
+            for operand in operands:
+                for origin, chain in self.of_value(fn, operand, depth + 1).items():
+                    out.setdefault(origin, chain)
+            return out
         origin, src = self._source(fn, value)
         if origin is not None:
             return {origin: ()}

@@ -2,9 +2,11 @@
 once per run from the config as typed services over the program model.
 
     facts = kernel_facts(program, config)
-    facts.entries     entry points, boot-only and hotplug-owned functions (entries.py)
+    facts.entries     entry points, caller states (resolved / outside / root), boot-only
+                      and hotplug-owned functions (entries.py)
     facts.events      the memmap event-ordering engine and witnesses (events.py)
-    facts.pfn         pfn conversions, guards, origins, page-state reads, walkers (pfn.py)
+    facts.pfn         pfn conversions, guards, origins, page-state reads, walkers, caller
+                      guarantees (pfn.py)
     facts.altmap      the altmap / dev_pagemap relation and its origin engine (altmap.py)
     facts.origins(T)  the origin engine of another pointer type
     facts.reserved    the PG_reserved inventory (reserved.py)
@@ -54,7 +56,7 @@ class KernelFacts:
     def pfn(self) -> PfnFacts:
         from kmeminit.analyzer.kernel.pfn import PfnFacts
 
-        return PfnFacts(self.program, self.config)
+        return PfnFacts(self.program, self.config, self.entries)
 
     @cached_property
     def altmap(self) -> AltmapSpec:

@@ -114,7 +114,7 @@ static void resize_zone_range(struct zone *zone, unsigned long start_pfn,
 /*
  * Associate the pfn range with @zone and initialise its memmap.  Pages come out
  * PG_reserved; online_pages() releases them.
- */
+ * kmeminit demo: KMI004 @altmap is only ever NULL (online_pages) or a pgmap's altmap */
 void __ref move_pfn_range_to_zone(struct zone *zone, unsigned long start_pfn,
 				  unsigned long nr_pages, struct vmem_altmap *altmap,
 				  int migratetype)

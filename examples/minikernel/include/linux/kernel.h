@@ -42,6 +42,7 @@ static inline bool IS_ERR(const void *ptr)
 }
 
 void __warn(const char *file, int line);
+int _printk(const char *fmt, ...) __printf(1, 2);
 
 #define WARN_ON(condition) ({						\
 	int __ret_warn_on = !!(condition);				\
@@ -50,9 +51,14 @@ void __warn(const char *file, int line);
 	unlikely(__ret_warn_on);					\
 })
 #define WARN_ON_ONCE(condition)	WARN_ON(condition)
+#define WARN(condition, fmt, ...) ({					\
+	int __ret_warn_on = !!(condition);				\
+	if (unlikely(__ret_warn_on))					\
+		_printk(fmt, ##__VA_ARGS__);				\
+	unlikely(__ret_warn_on);					\
+})
 #define BUG_ON(condition)	do { if (unlikely(condition)) __builtin_trap(); } while (0)
 
-int _printk(const char *fmt, ...) __printf(1, 2);
 #define pr_info(fmt, ...)	_printk(fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...)	_printk(fmt, ##__VA_ARGS__)
 #define pr_err(fmt, ...)	_printk(fmt, ##__VA_ARGS__)

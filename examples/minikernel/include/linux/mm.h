@@ -130,4 +130,20 @@ void *__va_phys(phys_addr_t addr);
 #define __va(x)			__va_phys((phys_addr_t)(x))
 #define __pa(x)			((phys_addr_t)(unsigned long)(x) - 0xffff888000000000UL)
 
+static inline struct folio *pfn_folio(unsigned long pfn)
+{
+	return page_folio(pfn_to_page(pfn));
+}
+
+/* Prints what a struct page holds; checks for a poisoned memmap before reading it. */
+void dump_page(const struct page *page, const char *reason);
+
+#define VM_BUG_ON_PAGE(cond, page)					\
+	do {								\
+		if (unlikely(cond)) {					\
+			dump_page(page, "VM_BUG_ON_PAGE(" #cond ")");	\
+			__builtin_trap();				\
+		}							\
+	} while (0)
+
 #endif /* _LINUX_MM_H */

@@ -189,6 +189,16 @@ static inline bool online_section_nr(unsigned long section_nr)
 	return online_section(__nr_to_section(section_nr));
 }
 
+static inline bool present_section_nr(unsigned long section_nr)
+{
+	return present_section(__nr_to_section(section_nr));
+}
+
+static inline bool valid_section_nr(unsigned long section_nr)
+{
+	return valid_section(__nr_to_section(section_nr));
+}
+
 /*
  * Is there a memmap for @pfn?  Says nothing about whether it has been initialised: a
  * hot-added range answers true from sparse_add_section() on, long before its struct pages
@@ -211,6 +221,13 @@ static inline int pfn_valid(unsigned long pfn)
 
 #define pfn_to_page(pfn)	(vmemmap + (pfn))
 #define page_to_pfn(page)	((unsigned long)((page) - vmemmap))
+
+/* NUMA: a pfn's node is kept in its struct page, so asking for it reads the memmap. */
+#define pfn_to_nid(pfn)							\
+({									\
+	unsigned long __pfn_to_nid_pfn = (pfn);				\
+	page_to_nid(pfn_to_page(__pfn_to_nid_pfn));			\
+})
 
 void online_mem_sections(unsigned long start_pfn, unsigned long end_pfn);
 void offline_mem_sections(unsigned long start_pfn, unsigned long end_pfn);
