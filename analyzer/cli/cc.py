@@ -188,7 +188,9 @@ def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptio
     tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
     headers = store.header_functions_called(  # type: ignore[attr-defined]
         [fn for tu in tus for fn in tu.functions])
-    program = Program.from_tus(tus, headers)
+    # One TU is a partial view: callers, callees and ops-table implementations may lie in
+    # other TUs, so only what holds whatever they do is printed; the rest is in `report`.
+    program = Program.from_tus(tus, headers, partial=True)
     findings, run_notes = run_checkers(checkers, program, config)
     own = [f for f in findings if f.location.file == entry.file]
     report = _triaged(tuple(rule_metas(checkers)), own, start, cwd)

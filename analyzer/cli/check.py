@@ -24,7 +24,7 @@ from kmeminit.analyzer.cli.session import (
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="index, run the enabled checkers, write results")
-    add_input_options(p)
+    add_input_options(p, context=True)
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.rules import run_checkers
 
     start = now()
-    session = open_session(args)
+    session = open_session(args, context=True)
     triage = output.load_triage(args, session)
     checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
     stats = index(session, args)
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    findings = session.reported(findings)
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),

@@ -29,7 +29,7 @@ from kmeminit.analyzer.model import Level, Notification
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="only the findings new since a git revision (pre-merge)")
-    add_input_options(p)
+    add_input_options(p, context=True)
     add_output_options(p)
     add_report_options(p)
     p.add_argument("--base", required=True, metavar="REV",
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.triage import fingerprints
 
     start = now()
-    session = open_session(args)
+    session = open_session(args, context=True)
     inputs = output.load_triage(args, session)
     root = session.source_root
     top = vcs.toplevel(root)
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         program, head_sources = at_head.program, at_head.sources
     at_base = program_at(top, base, *build)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    findings = session.reported(findings)
     base_findings, _ = run_checkers(checkers, at_base.program, session.config,
                                     debug=args.debug)
     known = frozenset(fingerprints(base_findings, root, at_base.sources))

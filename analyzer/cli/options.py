@@ -9,10 +9,14 @@ from pathlib import Path
 from kmeminit.analyzer.cli.session import DEFAULT_MAX_FAILED, FAIL_ON, Threshold, positive
 
 
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    """Where the TUs come from: the compile database, paths, store, parsing."""
+def add_input_options(p: argparse.ArgumentParser, context: bool = False) -> None:
+    """Where the TUs come from: the compile database, paths, store, parsing.  With
+    `context`, the paths choose where findings are reported, not what is analysed."""
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="analyse only TUs under these paths (relative to the source root)")
+                   help="report findings only in files under these paths (relative to the "
+                        "source root); the rest of the database is analysed for context "
+                        "(callers, entry points, origins)" if context else
+                        "analyse only TUs under these paths (relative to the source root)")
     p.add_argument("-p", "--compdb", metavar="PATH", default=".",
                    help="compile_commands.json, or the build directory holding it (default: .)")
     p.add_argument("--source-root", metavar="DIR",

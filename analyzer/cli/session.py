@@ -93,6 +93,8 @@ class Session:
     notifications: list[Notification]
     missing: tuple[str, ...] = ()  # selected compile commands whose source does not exist
     max_failed: Threshold | None = None  # --max-failed-tus
+    # where findings are reported (absolute paths of files or directories); empty: anywhere
+    report_paths: tuple[str, ...] = ()
 
     def program(self) -> Program:
         """The selected TUs' program, with the config's services and dispatch tables."""
@@ -100,6 +102,13 @@ class Session:
 
         return Program.from_store(self.store, [e.file for e in self.entries]).apply_config(
             self.config)
+
+    def reported(self, findings: list[Finding]) -> list[Finding]:
+        """The findings located under the positional paths (all when none were given)."""
+        if not self.report_paths:
+            return list(findings)
+        return [f for f in findings
+                if any(_under(os.path.realpath(f.location.file), p) for p in self.report_paths)]
 
     def has_input_errors(self) -> bool:
         """Errors about the input itself (not about a TU's parse): a config key, a plugin."""
@@ -117,8 +126,9 @@ class Session:
             return None
         if not total:
             return "analysis incomplete: no TU was selected"
-        problems = [(f, "source file of compile command not found") for f in self.missing]
-        problems += [(f, why) for _, f, why in stats.problems]
+        # the first by path: workers finish in any order, the message must not
+        problems = sorted([(f, "source file of compile command not found")
+                           for f in self.missing] + [(f, why) for _, f, why in stats.problems])
         failed = stats.failed + len(self.missing)
         what = f"{failed} of {total} TUs failed"
         if stats.degraded:
@@ -132,23 +142,38 @@ class Session:
         return stats.clean and not self.missing
 
 
-def open_session(args: argparse.Namespace) -> Session:
-    """Config, compile database (the TUs under the positional paths) and store."""
-    from kmeminit.analyzer.compdb import open_compdb
+def open_session(args: argparse.Namespace, context: bool = False) -> Session:
+    """Config, compile database and store.  The positional paths select the TUs analysed;
+    with `context` (commands that report findings) they select only where findings are
+    reported, and the whole database is analysed: a verdict depends on callers, origins
+    and entry points anywhere, so a finding never depends on which files were named."""
+    from kmeminit.analyzer.compdb import open_compdb, wanted
     from kmeminit.analyzer.store import FactStore
 
     if hasattr(args, "executor"):
         scheduler(args)  # option mistakes are reported before any input is read
     config = load_config(args.config)
-    db = open_compdb(Path(args.compdb), config, args.paths, args.source_root)
+    db = open_compdb(Path(args.compdb), config, None if context else args.paths,
+                     args.source_root)
     root = db.source_root
     if not os.path.isdir(root):
         raise UsageError(f"{root}: source root is not a directory")
-    if args.paths and not db.entries:
+    named = [e for e in db.entries if not args.paths or wanted(e.file, root, args.paths, [])]
+    if args.paths and not named:
         raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
+    report = tuple(report_roots(root, args.paths)) if context else ()
     return Session(config, db.entries, root, store, db.notes + store.notifications,
-                   tuple(db.missing), getattr(args, "max_failed_tus", None))
+                   tuple(db.missing), getattr(args, "max_failed_tus", None), report)
+
+
+def report_roots(root: str, paths: list[str]) -> list[str]:
+    """The positional paths as absolute, symlink-resolved paths."""
+    return [os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p)) for p in paths]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def default_store(cwd: str) -> Path:

@@ -20,10 +20,14 @@ def boot_only(fn: Function) -> bool:
 def only_reached_from(program: Program, seeds: set[str]) -> set[str]:
     """The seeds plus every defined function whose callers (all of them, through direct and
     resolved ops-table calls) are in the set: a greatest fixpoint.  A function nothing
-    calls is only in it when it is a seed."""
+    calls is only in it when it is a seed.  In a partial view, a function whose callers
+    may lie outside it counts as having such unseen callers inside the set: it is in the
+    set unless a caller the view does see is not (so the view never decides "not only
+    reached from the seeds" where the whole program could decide otherwise)."""
     graph = program.graph
     inside = set(seeds) | {u for u, fn in program.functions.items()
                            if fn.blocks and graph.in_degree(u) > 0}
+    inside |= program.outside_callers()
     changed = True
     while changed:
         changed = False
@@ -58,8 +62,10 @@ class EntryPoints:
         program = self.program
         configured = self.of_kinds(kinds)
         graph = program.graph
+        # in a partial view, a function called from outside it is not uncalled
         roots = {u for u, fn in program.functions.items()
-                 if fn.blocks and not fn.from_header and graph.in_degree(u) == 0}
+                 if fn.blocks and not fn.from_header and graph.in_degree(u) == 0} \
+            - program.outside_callers()
 
         def key(usr: str) -> tuple[str, str]:
             return program.functions[usr].name, usr

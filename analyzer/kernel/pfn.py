@@ -180,6 +180,17 @@ class PfnFacts:
     def reader_summaries(self) -> dict[str, set[int]]:
         """USR → indices of struct page parameters whose state the function reads, directly
         or through callees (fixpoint over the call graph)."""
+        return self._summaries(possible=False)
+
+    @cached_property
+    def possible_reader_summaries(self) -> dict[str, set[int]]:
+        """Like reader_summaries, counting a page handed to a callee a partial view cannot
+        see as a read: what the whole program may find."""
+        if not self.program.partial:
+            return self.reader_summaries
+        return self._summaries(possible=True)
+
+    def _summaries(self, possible: bool) -> dict[str, set[int]]:
         program = self.program
         reads: dict[str, set[int]] = {}
         page_params = {usr: [p for p in fn.params if p.record == "struct page"]
@@ -192,12 +203,13 @@ class PfnFacts:
                 for param in params:
                     if param.index in reads.get(usr, ()):
                         continue
-                    if self._reads_param(fn, param.name, reads):
+                    if self._reads_param(fn, param.name, reads, possible):
                         reads.setdefault(usr, set()).add(param.index)
                         changed = True
         return reads
 
-    def _reads_param(self, fn: Function, name: str, reads: dict[str, set[int]]) -> bool:
+    def _reads_param(self, fn: Function, name: str, reads: dict[str, set[int]],
+                     possible: bool = False) -> bool:
         know = self.know
         for call in fn.calls:
             for i, arg in enumerate(call.args):
@@ -208,6 +220,8 @@ class PfnFacts:
                 if know.is_reader(call.callee):
                     return True
                 if any(i in reads.get(t, ()) for t in self.program.call_targets(call)):
+                    return True
+                if possible and self.program.unknown_call(call):
                     return True
         return any(_field_read(a.value, name, know.fields) for a in fn.assigns)
 
@@ -232,6 +246,9 @@ class PfnFacts:
             what = self._reads_page(call, conv)
             if what is not None and after(EventKind.CALL, call.index):
                 candidates.append((call.index, what, call.location))
+            elif self._may_read_page(call, conv) and after(EventKind.CALL, call.index):
+                # a partial view cannot tell: the whole program may read here first
+                candidates.append((call.index, "", call.location))
         if conv.page:
             for assign in fn.assigns:
                 what = _field_read(assign.value, conv.page, know.fields)
@@ -240,7 +257,22 @@ class PfnFacts:
         if not candidates:
             return None
         _, what, location = min(candidates, key=lambda c: (c[2].line, c[2].col, c[0]))
-        return what, location
+        return (what, location) if what else None
+
+    def _may_read_page(self, call: CallSite, conv: Conversion) -> bool:
+        """In a partial view: the page goes to a callee that may read it, as far as the
+        view can tell (an unknown callee, or one reading through an unknown callee)."""
+        if not self.program.partial:
+            return False
+        for i, arg in enumerate(call.args):
+            if not (conv.text and conv.text in arg.text or f"{conv.name}(" in arg.text
+                    or conv.page is not None and _mentions(arg, conv.page)):
+                continue
+            if self.program.unknown_call(call) or any(
+                    i in self.possible_reader_summaries.get(t, ())
+                    for t in self.program.call_targets(call)):
+                return True
+        return False
 
     def _reads_page(self, call: CallSite, conv: Conversion) -> str | None:
         know = self.know
