@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import networkx as nx
 
-from kmeminit.analyzer.model import CallSite, FnPtrStore, Function, TUFacts
+from kmeminit.analyzer.model import CallSite, FnPtrStore, Function, SourceSuppression, TUFacts
 from kmeminit.analyzer.store import FactStore
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class Program:
     leaves: frozenset[str] = frozenset()
     # generic dispatch tables (config `dispatch`): calls through them are not resolved
     dispatch: frozenset[str] = frozenset()
+    # `kmeminit: ignore` comments of the TUs' files and headers, by (file, line)
+    suppressions: dict[tuple[str, int], SourceSuppression] = field(default_factory=dict)
 
     # -- building --------------------------------------------------------------------
 
@@ -81,6 +83,7 @@ class Program:
             for fn in tu.functions:
                 program.add(fn)
             program.fp_stores.extend(tu.fp_stores)
+            program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
         program._fp_cache = None
         for fn in headers:
             if fn.usr not in program.functions:

@@ -56,7 +56,10 @@ def test_notifications_for_stderr(tmp_path: Path):
 def test_json_report_schema(tmp_path: Path):
     report = to_json_report(make_report(make_tree(tmp_path)))
     json.dumps(report)
-    assert set(report) == {"version", "findings", "notifications"}
+    assert set(report) == {"version", "summary", "findings", "absent", "notifications"}
+    assert report["summary"] == {"findings": 2, "reported": 2, "new": 0, "unchanged": 0,
+                                 "updated": 0, "absent": 0, "suppressed": 0,
+                                 "baseline": None}
     first, second = report["findings"]
     assert (first["rule"], first["file"], first["line"], first["column"]) == (
         "KMI001", "mm/page_owner.c", 6, 22)
