@@ -181,3 +181,33 @@ def test_check_bad_triage_files_exit_2(repo: Path, plugin: Path, tmp_path: Path,
     assert run(*args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_diff_counts_agree_in_every_format(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Text summary, JSON summary, SARIF baselineStates and the Markdown table count the
+    same findings, whether written by one run or by one run per format."""
+    import re
+    from collections import Counter
+
+    (repo / "mm" / "b.c").write_text("int new_walk(void) { return 1; }\n")
+    (repo / "mm" / "c.c").write_text("int fourth(void) { return 3; }\n")
+    (repo / "kmeminit-suppressions.yaml").write_text(
+        "suppressions:\n  - function: pfn_walk\n    reason: reviewed\n")
+    sarif, js, md = tmp_path / "r.sarif", tmp_path / "r.json", tmp_path / "r.md"
+    capsys.readouterr()
+    assert _diff(repo, plugin, "--base", "HEAD", "--sarif-output", str(sarif),
+                 "--json-output", str(js), "--markdown-output", str(md)) == 1
+    summary_line = capsys.readouterr().out.splitlines()[-1]
+    text = dict((k, int(v)) for v, k in re.findall(r"(\d+) (new|unchanged|updated|absent|"
+                                                     r"suppressed)\b", summary_line))
+    summary = json.loads(js.read_text())["summary"]
+    states = Counter(r["baselineState"] for r in json.loads(sarif.read_text())["runs"][0]
+                     ["results"])
+    assert text == {k: summary[k] for k in text} == {
+        "new": 1, "unchanged": 1, "updated": 0, "absent": 1, "suppressed": 1}
+    assert {k: states[k] for k in ("new", "unchanged", "updated", "absent")} == {
+        k: summary[k] for k in ("new", "unchanged", "updated", "absent")}
+    assert "| TEST001 named-functions | warning | 1 | 1 | 0 | 1 | 1 |" in md.read_text()
+    assert _diff(repo, plugin, "--base", "HEAD", "--format", "json") == 1
+    assert json.loads(capsys.readouterr().out)["summary"] == summary
