@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from action_runner import ActionRun, run_action
 
+from kmeminit.analyzer import version
 from tests.helpers import EXAMPLE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,8 +184,13 @@ def test_full_mode_both_exit_paths(origin: dict[str, str], tmp_path: Path) -> No
     assert run.index("Verdict") > run.index("Upload to code scanning")
     assert run.step("Save the fact store").ran  # full mode saves the store for next time
     assert "### kmeminit: " in run.summary and "#### Findings" in run.summary
-    again = act(work, tmp_path / "again", **{"fail-on": "none"})
+    (work / "kmeminit.yaml").write_text("index:\n  tu_timeout: 60\n")
+    again = act(work, tmp_path / "again", **{"fail-on": "none", "config": "kmeminit.yaml"})
     assert not again.failed and again.outputs["exit-code"] == "0"
+    keys = [run.step("Install kmeminit").outputs["cache-key"],
+            again.step("Install kmeminit").outputs["cache-key"]]
+    assert keys[0].endswith(origin["main"]) and keys[0] != keys[1]  # the config is in it
+    assert keys[0].startswith(f"kmeminit-Linux-kmeminit-x86_64--{version()}-")
 
 
 def test_bad_input_skips_the_upload_and_fails(origin: dict[str, str], tmp_path: Path) -> None:

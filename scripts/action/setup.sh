@@ -28,8 +28,9 @@ sources=$(cd "$GITHUB_ACTION_PATH" && find analyzer checkers config sarif pyproj
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 config=default
 if [ -n "$INPUT_CONFIG" ]; then
-    [ -f "$INPUT_CONFIG" ] || fail "config file not found: $INPUT_CONFIG"
-    config=$(sha256sum < "$INPUT_CONFIG" | cut -c1-12)
+    [ -f "$INPUT_TREE/$INPUT_CONFIG" ] || [ -f "$INPUT_CONFIG" ] \
+        || fail "config file not found: $INPUT_CONFIG (relative to the tree $INPUT_TREE)"
+    config=$(cd "$INPUT_TREE" && sha256sum < "$INPUT_CONFIG" | cut -c1-12)
 fi
 revision=$(git -C "$INPUT_TREE" rev-parse HEAD 2>/dev/null) \
     || fail "$INPUT_TREE is not a git checkout (actions/checkout it first)"
