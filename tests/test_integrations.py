@@ -136,3 +136,28 @@ def test_pre_commit_hook() -> None:
     assert hook["entry"].startswith("kmeminit diff --base HEAD")
     assert re.search(hook["files"], "mm/memremap.c") and re.search(hook["files"], "a/b.h")
     assert not re.search(hook["files"], "README.md")
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return [re.sub(r"^  ", "", b, flags=re.MULTILINE)
+            for b in re.findall(rf"```{lang}\n(.*?)```", text, re.DOTALL)]
+
+
+def test_readme_github_and_pre_commit_snippets_fit_the_files() -> None:
+    """The README's YAML is what the repository offers: the pre-commit config names a
+    hook of .pre-commit-hooks.yaml at a commit (no tag exists), the action snippet only
+    inputs action.yml has, the same pins as the example workflow."""
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    example = (GITHUB / "kmeminit.yml").read_text()
+    hooks = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    [pre_commit] = [yaml.safe_load(b) for b in _readme_blocks("yaml") if "repos:" in b]
+    [repo] = pre_commit["repos"]
+    assert repo["repo"] == "https://github.com/kmeminit/kmeminit"
+    assert re.fullmatch(r"[0-9a-f]{40}", repo["rev"]) and {h["id"] for h in repo["hooks"]} <= hooks
+    [steps] = [yaml.safe_load(b) for b in _readme_blocks("yaml") if "kmeminit/kmeminit@" in b]
+    for step in steps:
+        assert step["uses"].split(" ")[0] in example  # the same pins as the example
+        if step["uses"].startswith("kmeminit/kmeminit@"):
+            assert set(step["with"]) <= set(action["inputs"])
+    assert repo["rev"] in steps[-1]["uses"]

@@ -5,6 +5,7 @@ offline), and every action it uses pinned by commit to the majors that run on No
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,31 @@ def test_actions_pinned_to_current_majors_by_commit() -> None:
             assert ref == sha, f"{path.name}: {name} pinned to {ref}, expected {sha}"
             assert re.search(rf"{re.escape(uses)} # {re.escape(release)}\b", text), (
                 f"{path.name}: {uses} lacks its '# {release}' comment")
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                          check=False)
+
+
+def test_pinned_kmeminit_commits_exist_with_the_action_and_the_hook() -> None:
+    """The example workflow, the README and the hook file pin this repository to a commit
+    (kmeminit has no release tags): it must exist and hold the action and the pre-commit
+    hook (a squash or a rebase of the history would lose it)."""
+    if shutil.which("git") is None or _git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("not a git checkout")
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.skip("a shallow clone lacks the history the pins name")
+    texts = [(REPO / name).read_text() for name in
+             ("examples/github/kmeminit.yml", "README.md", ".pre-commit-hooks.yaml")]
+    pins = {m for text in texts for m in re.findall(
+        r"(?:kmeminit/kmeminit@|rev: )([0-9a-f]{40})", text)}
+    assert pins, "no pinned commit found"
+    assert not any(re.search(r"rev: v\d|kmeminit/kmeminit@v\d", text) for text in texts)
+    for sha in pins:
+        for path in ("action.yml", "scripts/action/analyse.sh", ".pre-commit-hooks.yaml"):
+            assert _git("cat-file", "-e", f"{sha}:{path}").returncode == 0, (
+                f"{sha} is not a commit of this repository with {path}")
 
 
 def test_shell_is_shellcheck_clean(tmp_path: Path) -> None:
