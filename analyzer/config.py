@@ -122,7 +122,12 @@ def _construct(path: Path, node: yaml.Node, key_path: tuple[str, ...],
         # can name the line of the entry at fault.
         return [_construct(path, item, key_path + (f"[{i}]",), origins)
                 for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
+    try:
+        return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
+    except (ValueError, OverflowError) as exc:  # a timestamp such as 2031-13-45
+        what = "date" if node.tag.endswith(":timestamp") else "value"
+        raise ConfigError(f"{_mark(path, node)}: '{node.value}' is not a valid {what}: {exc}"
+                          ) from None
 
 
 # Hostile YAML: aliases expand exponentially ("billion laughs"), nesting recurses.

@@ -132,8 +132,7 @@ def parse_one(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | str:
             skip_usrs=skip, **{k: v for k, v in kwargs.items() if k in accepted}))
     except Exception as exc:
         return f"kmeminit frontend failed: {type(exc).__name__}: {exc}"
-    return TUFacts(facts.file, facts.functions, facts.fp_stores, facts.includes,
-                   facts.notifications, time.perf_counter() - start)
+    return dataclasses.replace(facts, parse_seconds=time.perf_counter() - start)
 
 
 def record(store: FactStore, facts: TUFacts | str, file: str, key: str, hashes: HashCache,

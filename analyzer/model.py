@@ -229,13 +229,32 @@ class Notification:
 
 
 FATAL, ERROR_LIMIT = "fatal", "error-limit"
+# A notification about the user's input that makes the run exit 2 (a malformed in-source
+# suppression comment), reported after the results are written.
+BAD_INPUT = "bad-input"
+
+
+@dataclass(frozen=True)
+class SourceSuppression:
+    """A `kmeminit: ignore RULE[,RULE] reason` comment in a source file.  It suppresses the
+    findings of those rules whose primary location is on line `target`: the comment's own
+    line when code shares it, else the line after the comment.  `error` says why a comment
+    that starts `kmeminit:` is malformed (then it suppresses nothing)."""
+
+    file: str  # absolute, symlink-resolved
+    line: int  # where the comment starts
+    target: int
+    rules: tuple[str, ...] = ()
+    reason: str = ""
+    error: str = ""
 
 
 @dataclass(frozen=True)
 class TUFacts:
     """Everything one translation unit contributes: its own functions, the header inline
     functions it was the first to extract, its function-pointer stores, and the files it
-    includes (for cache invalidation)."""
+    includes (for cache invalidation), and the suppression comments of its file and of the
+    files it includes."""
 
     file: str
     functions: tuple[Function, ...] = ()
@@ -243,6 +262,7 @@ class TUFacts:
     includes: tuple[str, ...] = ()
     notifications: tuple[Notification, ...] = ()
     parse_seconds: float = 0.0
+    suppressions: tuple[SourceSuppression, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------

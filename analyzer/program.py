@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import networkx as nx
 
-from kmeminit.analyzer.model import CallSite, FnPtrStore, Function, TUFacts, ValueKind
+from kmeminit.analyzer.model import (
+    CallSite,
+    FnPtrStore,
+    Function,
+    SourceSuppression,
+    TUFacts,
+    ValueKind,
+)
 from kmeminit.analyzer.store import FactStore
 
 if TYPE_CHECKING:
@@ -59,6 +66,8 @@ class Program:
     # A partial view (one TU under kbuild): callers, callees and ops-table implementations
     # may lie outside the analysed code, so nothing is uncalled or unknown-free by default.
     partial: bool = False
+    # `kmeminit: ignore` comments of the TUs' files and headers, by (file, line)
+    suppressions: dict[tuple[str, int], SourceSuppression] = field(default_factory=dict)
 
     # -- building --------------------------------------------------------------------
 
@@ -86,6 +95,7 @@ class Program:
             for fn in tu.functions:
                 program.add(fn)
             program.fp_stores.extend(tu.fp_stores)
+            program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
         program._fp_cache = None
         for fn in headers:
             if fn.usr not in program.functions:

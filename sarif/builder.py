@@ -144,9 +144,8 @@ class _Builder:
                              f"locations (GitHub accepts {limits.MAX_LOCATIONS_PER_RESULT} "
                              "locations per result)", loc, finding.rule)
             related = related[:room]
-        suppressions = None
-        if item.suppressed is not None:
-            suppressions = [om.Suppression(kind="external", justification=item.suppressed)]
+        suppressions = [om.Suppression(kind=s.kind, justification=s.justification)
+                        for s in item.suppressions] or None
         return om.Result(
             message=om.Message(text=self._message(finding)),
             rule_id=finding.rule,

@@ -39,23 +39,24 @@ def _plural(count: int, word: str) -> str:
 
 
 def _triage_counts(report: Report) -> str:
-    """`, 4 unchanged since the baseline, 2 fixed, 1 suppressed`: a baseline and a
-    suppressions file count fingerprints (their unit), not findings."""
+    """`; against origin/master: 1 new, 27 unchanged, 0 updated, 2 absent, 1 suppressed`:
+    the baseline states and suppressions of the report's findings (and its absent results),
+    counted as in the JSON summary and the SARIF results."""
+    counts = report.counts()
     line = ""
     if report.has_baseline:
-        unchanged = {t.fingerprint for t in report.findings if t.baseline_state == "unchanged"}
-        line += f", {len(unchanged)} unchanged since the baseline, {len(report.absent)} fixed"
-    suppressed = {t.fingerprint for t in report.findings if t.suppressed is not None}
-    if suppressed:
-        line += f", {len(suppressed)} suppressed"
+        line += (f"; against {report.baseline}: {counts.new} new, {counts.unchanged} "
+                 f"unchanged, {counts.updated} updated, {counts.absent} absent")
+    if counts.suppressed:
+        line += f", {counts.suppressed} suppressed"
     return line
 
 
 def summary_line(report: Report) -> str:
     """`kmeminit: 3 findings (1 error, 2 warnings) in 12 functions`; the function count
     comes from `report.extra["functions"]` when the pipeline provides it.  Only reported
-    findings (new, not suppressed) are counted; with a baseline or suppressions the others
-    are summed up after them."""
+    findings (new, not suppressed) are counted first; with a baseline or suppressions all of
+    them are counted after, by state."""
     shown = report.reported
     counts = {level: 0 for level in Level}
     for item in shown:

@@ -171,3 +171,27 @@ def test_report_without_store_is_a_usage_error(tmp_path: Path,
 
     assert main(["report", "--store", str(tmp_path / "none.db")]) == 2
     assert "no fact store" in capsys.readouterr().err
+
+
+def test_in_source_suppression_under_kbuild(compdb: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A `kmeminit: ignore` comment on the finding's line silences what kmeminit-cc
+    prints, and with it the failure --kmeminit-fail-on asks for."""
+    import shutil
+
+    tree = tmp_path / "linux"
+    shutil.copytree(EXAMPLE, tree)
+    raw = next(e for e in raw_entries(compdb) if e["file"].endswith("page_owner.c"))
+    argv = kbuild_argv(raw, ("--kmeminit-fail-on=warning",))
+    monkeypatch.chdir(tree)
+    monkeypatch.setenv("KMEMINIT_STORE", str(tmp_path / "facts.db"))
+    assert run(argv) == 1
+    [finding] = [line for line in capsys.readouterr().err.splitlines() if "[KMI003]" in line]
+    line = int(finding.split(":")[1])
+    source = tree / "mm" / "page_owner.c"
+    lines = source.read_text().splitlines(keepends=True)
+    lines[line - 1] = lines[line - 1].rstrip("\n") + " // kmeminit: ignore KMI003 reviewed\n"
+    source.write_text("".join(lines))
+    assert run(argv) == 0
+    assert "[KMI003]" not in capsys.readouterr().err

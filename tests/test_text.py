@@ -56,7 +56,10 @@ def test_notifications_for_stderr(tmp_path: Path):
 def test_json_report_schema(tmp_path: Path):
     report = to_json_report(make_report(make_tree(tmp_path)))
     json.dumps(report)
-    assert set(report) == {"version", "findings", "notifications"}
+    assert set(report) == {"version", "summary", "findings", "absent", "notifications"}
+    assert report["summary"] == {"findings": 2, "reported": 2, "new": 0, "unchanged": 0,
+                                 "updated": 0, "absent": 0, "suppressed": 0,
+                                 "baseline": None}
     first, second = report["findings"]
     assert (first["rule"], first["file"], first["line"], first["column"]) == (
         "KMI001", "mm/page_owner.c", 6, 22)
@@ -66,3 +69,25 @@ def test_json_report_schema(tmp_path: Path):
     sarif = to_sarif(make_report(make_tree(tmp_path / "again")))["runs"][0]["results"][1]
     assert second["fingerprint"] == sarif["partialFingerprints"]["kmeminit/v1"]
     assert report["notifications"][1]["file"] == "mm/page_owner.c"
+
+
+def test_markdown_summary_links_and_table(tmp_path: Path):
+    import dataclasses
+
+    from kmeminit.analyzer.results import Provenance
+    from kmeminit.sarif.markdown import blob_base, format_markdown
+
+    report = make_report(make_tree(tmp_path))
+    assert blob_base(Provenance("ssh://git@github.com/o/linux.git", "c" * 40, None, False,
+                                "src")) == f"https://github.com/o/linux/blob/{'c' * 40}/src/"
+    assert blob_base(Provenance(f"file://{tmp_path}", "c" * 40)) is None
+    linked = dataclasses.replace(report, provenance=Provenance(
+        "https://github.com/o/linux", "c" * 40, "main", True))
+    text = format_markdown(linked)
+    assert text.splitlines()[:5] == [
+        "### kmeminit: 2 findings", "", "| Rule | Level | Found | Suppressed |",
+        "|---|---|---|---|", "| KMI001 demo-kmi001 | error | 1 | 0 |"]
+    assert (f"| error | KMI001 | [mm/page_owner.c:6](https://github.com/o/linux/blob/{'c' * 40}"
+            "/mm/page_owner.c#L6) | memmap of start_pfn never initialised |") in text
+    assert "| warning | KMI003 | [mm/page_owner.c:8]" in text
+    assert "`mm/page_owner.c:8`" in format_markdown(report)  # no web repository: no link

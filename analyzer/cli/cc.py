@@ -40,6 +40,7 @@ from kmeminit.analyzer.config import Config, ConfigError, load_config
 from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
+    from kmeminit.analyzer.model import SourceSuppression
     from kmeminit.analyzer.results import Finding, Report, RuleMeta
 
 OWN_PREFIX = "--kmeminit-"
@@ -193,27 +194,31 @@ def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptio
     program = Program.from_tus(tus, headers, partial=True)
     findings, run_notes = run_checkers(checkers, program, config)
     own = [f for f in findings if f.location.file == entry.file]
-    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd)
+    comments = tuple(c for c in program.suppressions.values() if c.file == entry.file)
+    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd, comments)
     tree = SourceTree(cwd)
-    for item in report.findings:
+    for item in report.reported:
         print("\n".join(finding_lines(item, tree)), file=sys.stderr)
-    for note in notes + load_notes + run_notes:
+    for note in notes + load_notes + run_notes + list(report.notifications):
         if note.level is not Level.NOTE:
             print(format_notification(note, tree), file=sys.stderr)
-    return EXIT_FINDINGS if fails(own, opts.fail_on) else EXIT_OK
+    shown = [t.finding for t in report.reported]
+    return EXIT_FINDINGS if fails(shown, opts.fail_on) else EXIT_OK
 
 
-def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str
-             ) -> Report:
-    """This TU's findings through the triage stage (no baseline, no suppressions), paths
-    relative to the object tree root kbuild runs in."""
+def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str,
+             comments: tuple[SourceSuppression, ...] = ()) -> Report:
+    """This TU's findings through the triage stage (no baseline, no suppressions file; the
+    TU's own `kmeminit: ignore` comments), paths relative to the object tree root kbuild
+    runs in."""
     from kmeminit.analyzer.results import Invocation, RunResult
-    from kmeminit.analyzer.triage import triage
+    from kmeminit.analyzer.triage import TriageInputs, triage
 
     argv = tuple(sys.argv[1:])
     invocation = Invocation(shlex.join(["kmeminit-cc", *argv]), argv, cwd, start, now(),
                             True, cwd)
-    return triage(RunResult(rules, tuple(findings), (), invocation))
+    return triage(RunResult(rules, tuple(findings), (), invocation, suppressions=comments),
+                  TriageInputs(report_unused=False))
 
 
 def main() -> int:

@@ -47,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))})
+                       {"functions": str(len(program.functions))},
+                       suppressions=tuple(program.suppressions.values()))
     return output.finish(result, args, session, triage, stats=stats)

@@ -48,9 +48,18 @@ def add_input_options(p: argparse.ArgumentParser, context: bool = False) -> None
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
     """What is written and when the exit code says "findings"."""
-    p.add_argument("--format", choices=("text", "sarif", "json"), default="text")
+    p.add_argument("--format", choices=("text", "sarif", "json", "markdown"), default="text",
+                   help="text (gcc-style), sarif, json, or markdown (a summary for a CI job "
+                        "page)")
     p.add_argument("-o", "--output", metavar="FILE", type=Path,
                    help="write results here (atomically) instead of stdout")
+    for fmt in ("sarif", "json", "markdown"):
+        p.add_argument(f"--{fmt}-output", metavar="FILE", type=Path,
+                       help=f"also write the {fmt} output to FILE, from the same run")
+    p.add_argument("--no-absent", action="store_true",
+                   help="SARIF: leave out the baseline's results that no longer occur "
+                        "(for an upload to GitHub code scanning, which reads no "
+                        "baselineState and would show them as open alerts)")
     p.add_argument("--fail-on", choices=FAIL_ON, default="warning",
                    help="exit 1 when a finding at or above this level is reported "
                         "(default: warning)")
@@ -65,8 +74,9 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
                         "and left out of the text output and the exit code; vanished ones are "
                         "reported as absent in SARIF")
     p.add_argument("--suppressions", metavar="FILE", type=Path,
-                   help="suppressions file (default: .kmeminit-suppressions.yaml in the "
-                        "source root, if there is one)")
+                   help="suppressions file (default: kmeminit-suppressions.yaml, or the old "
+                        ".kmeminit-suppressions.yaml, in the source root or else at the top "
+                        "of its git checkout)")
     p.add_argument("--category", metavar="ID",
                    help="SARIF automationDetails.id, i.e. GitHub code scanning's upload "
                         "category (default: kmeminit/<arch>/)")

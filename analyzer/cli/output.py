@@ -24,6 +24,7 @@ from kmeminit.analyzer.cli.session import (
     print_notifications,
 )
 from kmeminit.analyzer.fsutil import write_output
+from kmeminit.analyzer.model import BAD_INPUT
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.index_task import IndexStats
@@ -40,10 +41,12 @@ def default_category(session: Session) -> str:
 
 def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
     """The baseline and suppressions files, read before any work is done so that a
-    malformed one costs one line and no indexing."""
+    malformed one costs one line and no indexing.  Unmatched suppressions are reported only
+    when no path narrows the run (otherwise they may match outside it)."""
+    from kmeminit.analyzer.config import ConfigError
     from kmeminit.analyzer.triage import TriageInputs
     from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
-    from kmeminit.analyzer.triage.suppressions import SUPPRESSIONS_FILE, load_suppressions
+    from kmeminit.analyzer.triage.suppressions import find_suppressions_file, load_suppressions
 
     baseline = None
     if args.baseline is not None:
@@ -54,11 +57,15 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
     path = args.suppressions
     if path is not None and not path.is_file():
         raise UsageError(f"{path}: suppressions file not found")
-    default = Path(session.source_root) / SUPPRESSIONS_FILE
-    if path is None and default.is_file():
-        path = default
-    entries = tuple(load_suppressions(path)) if path is not None else None
-    return TriageInputs(baseline, entries)
+    try:
+        if path is None:
+            path = find_suppressions_file(session.source_root, vcs.toplevel(session.source_root))
+        entries = tuple(load_suppressions(path)) if path is not None else None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    label = str(args.baseline) if args.baseline is not None else "the baseline"
+    return TriageInputs(baseline, entries, report_unused=not getattr(args, "paths", None),
+                        baseline_label=label)
 
 
 def triaged(result: RunResult, args: argparse.Namespace, session: Session,
@@ -72,33 +79,57 @@ def triaged(result: RunResult, args: argparse.Namespace, session: Session,
     return triage(result, inputs)
 
 
-def render(report: Report, fmt: str) -> tuple[str, list[Notification]]:
-    """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
+def render(report: Report, fmt: str, absent: bool = True) -> tuple[str, list[Notification]]:
+    """The output text, and the warnings about what GitHub's limits made the SARIF drop.
+    `absent` False leaves the baseline's vanished results out of SARIF (for an upload:
+    GitHub code scanning reads no baselineState and would show them as open alerts)."""
+    from kmeminit.analyzer.results import TriagedFinding
     from kmeminit.sarif.jsonout import to_json_report
+    from kmeminit.sarif.markdown import format_markdown
     from kmeminit.sarif.serialise import dumps
     from kmeminit.sarif.text import format_text
     from kmeminit.sarif.writer import build_sarif
 
     if fmt == "text":
         return format_text(report), []
+    if fmt == "markdown":
+        return format_markdown(report), []
     if fmt == "sarif":
+        if not absent:
+            report = dataclasses.replace(report, results=tuple(
+                r for r in report.results
+                if isinstance(r, TriagedFinding) and r.baseline_state != "absent"))
         sarif = build_sarif(report)
         return sarif.text, sarif.notes
     return dumps(to_json_report(report)), []
 
 
+def outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(format, file) of every output asked for: --format and -o (None: stdout), then
+    each --FORMAT-output FILE."""
+    wanted = [(args.format, args.output)]
+    for fmt in ("sarif", "json", "markdown"):
+        path = getattr(args, f"{fmt}_output", None)
+        if path is not None:
+            wanted.append((fmt, path))
+    return wanted
+
+
 def conclude(report: Report, args: argparse.Namespace, session: Session,
              stats: IndexStats | None = None) -> int:
-    """Write the output, print the notifications; the exit code counts only reported
-    findings (new and not suppressed), unless the analysis was incomplete (exit 2 whatever
-    --fail-on says: the output is written all the same)."""
-    text, limit_notes = render(report, args.format)
-    write_output(args.output, text)
+    """Write the outputs, print the notifications; the exit code counts only reported
+    findings (new and not suppressed), unless the analysis was incomplete or the input
+    had errors (exit 2 whatever --fail-on says: the outputs are written all the same)."""
+    limit_notes: list[Notification] = []
+    for fmt, path in outputs(args):
+        text, notes = render(report, fmt, absent=not getattr(args, "no_absent", False))
+        write_output(path, text)
+        limit_notes += [n for n in notes if n not in limit_notes]
     print_notifications(list(report.notifications) + limit_notes, session.source_root)
     incomplete = check_coverage(session, stats) if stats is not None else None
     if incomplete is not None:
         return incomplete
-    if session.has_input_errors():
+    if session.has_input_errors() or any(n.kind == BAD_INPUT for n in report.notifications):
         return EXIT_USAGE
     reported = [t.finding for t in report.reported]
     return EXIT_FINDINGS if fails(reported, args.fail_on) else EXIT_OK

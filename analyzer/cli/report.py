@@ -99,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))})
+                       {"functions": str(len(program.functions))},
+                       suppressions=tuple(program.suppressions.values()))
     return output.finish(result, args, session, triage, stats=stats)
