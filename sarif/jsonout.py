@@ -5,11 +5,15 @@
                    "related": [{"id", "file", "line", "column", "message"}],
                    "trace": [{"file", "line", "column", "message", "depth", "function"}],
                    "fingerprint",
-                   "baseline_state" (with --baseline), "suppressed" (its justification)}],
+                   "baseline_state" (with --baseline), "suppressed" (its justification),
+                   "fix" (a mechanical fix)}],
      "notifications": [{"level", "message", "file", "line", "rule"}]}
 
 Paths are relative to the source root (absolute when outside it); `fingerprint` is the
-`kmeminit/v1` partial fingerprint of the SARIF output.
+`kmeminit/v1` partial fingerprint of the SARIF output.  Messages are plain text: where the
+SARIF message links a phrase to a related location, the location is in `related`.
+`fix` (when the rule's fix applies) is {"description", "edits": [{"file", "line",
+"column", "end_line", "end_column", "text"}]}, columns 1-based, the end excluded.
 """
 
 from __future__ import annotations
@@ -33,10 +37,16 @@ def _finding(tree: SourceTree, item: TriagedFinding) -> dict[str, Any]:
         extra["baseline_state"] = item.baseline_state
     if item.suppressed is not None:
         extra["suppressed"] = item.suppressed
+    if item.fix is not None:
+        extra["fix"] = {"description": item.fix.description,
+                        "edits": [{"file": tree.display(e.file), "line": e.line,
+                                   "column": e.col, "end_line": e.end_line,
+                                   "end_column": e.end_col, "text": e.text}
+                                  for e in item.fix.edits]}
     return {
         "rule": finding.rule,
         "level": finding.level.value,
-        "message": finding.message,
+        "message": finding.text,
         "file": item.path, "line": loc.line, "column": loc.col,
         "function": finding.function,
         "related": [{"id": r.id, **_position(tree, r.location), "message": r.message}

@@ -12,6 +12,7 @@ from sarif_fixtures import make_report, make_tree
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
 from kmeminit.sarif import format_text
+from kmeminit.sarif.text import TextOptions
 
 REPO = Path(__file__).resolve().parent.parent
 GITHUB = REPO / "examples" / "github"
@@ -36,7 +37,8 @@ def test_problem_matcher_parses_text_output(tmp_path: Path) -> None:
     src = make_tree(tmp_path)
     spaced = Finding.make("KMI002", Level.NOTE, "a note: with [brackets] inside",
                           Location(str(src / "mm" / "page_owner.c"), 2, 3), None)
-    text = format_text(make_report(src, extra_findings=(spaced,)))
+    text = format_text(make_report(src, extra_findings=(spaced,)),
+                       TextOptions(min_level=Level.NOTE))
     parsed = []
     for line in text.splitlines():
         match = regexp.match(line)

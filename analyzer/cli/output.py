@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,10 +27,14 @@ from kmeminit.analyzer.cli.session import (
 from kmeminit.analyzer.fsutil import write_output
 
 if TYPE_CHECKING:
+    from kmeminit.analyzer.config import Config
     from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.model import Notification
+    from kmeminit.analyzer.program import Program
+    from kmeminit.analyzer.reports import Inventories
     from kmeminit.analyzer.results import Report, RunResult
     from kmeminit.analyzer.triage import TriageInputs
+    from kmeminit.sarif.text import TextOptions
 
 
 def default_category(session: Session) -> str:
@@ -72,27 +77,59 @@ def triaged(result: RunResult, args: argparse.Namespace, session: Session,
     return triage(result, inputs)
 
 
-def render(report: Report, fmt: str) -> tuple[str, list[Notification]]:
+def text_options(args: argparse.Namespace) -> TextOptions:
+    """--min-level and --color; colour only when writing to a terminal."""
+    from kmeminit.analyzer.model import Level
+    from kmeminit.sarif.text import TextOptions, use_color
+
+    stream = sys.stdout if args.output is None else None
+    return TextOptions(min_level=Level(args.min_level), color=use_color(args.color, stream))
+
+
+def inventories(args: argparse.Namespace, program: Program, config: Config,
+                rules: list[str]) -> Inventories | None:
+    """For the HTML report, the PG_reserved inventory and the altmap origins behind the
+    rules that ran (KMI006/KMI007, KMI004/KMI005), for the findings to link to."""
+    if args.format != "html":
+        return None
+    from kmeminit.analyzer.dataflow.inventory import inventory
+    from kmeminit.analyzer.kernel import kernel_facts
+    from kmeminit.analyzer.reports import Inventories
+
+    facts = kernel_facts(program, config)
+    reserved = facts.reserved.report() if {"KMI006", "KMI007"} & set(rules) else None
+    origins = None
+    if {"KMI004", "KMI005"} & set(rules):
+        origins = inventory(facts.origins(facts.altmap.pointer), None)
+    return Inventories(reserved, origins)
+
+
+def render(report: Report, args: argparse.Namespace,
+           extra: Inventories | None = None) -> tuple[str, list[Notification]]:
     """The output text, and the warnings about what GitHub's limits made the SARIF drop."""
     from kmeminit.sarif.jsonout import to_json_report
     from kmeminit.sarif.serialise import dumps
     from kmeminit.sarif.text import format_text
     from kmeminit.sarif.writer import build_sarif
 
-    if fmt == "text":
-        return format_text(report), []
-    if fmt == "sarif":
+    if args.format == "text":
+        return format_text(report, text_options(args)), []
+    if args.format == "html":
+        from kmeminit.sarif.html import format_html
+
+        return format_html(report, extra), []
+    if args.format == "sarif":
         sarif = build_sarif(report)
         return sarif.text, sarif.notes
     return dumps(to_json_report(report)), []
 
 
 def conclude(report: Report, args: argparse.Namespace, session: Session,
-             stats: IndexStats | None = None) -> int:
+             stats: IndexStats | None = None, extra: Inventories | None = None) -> int:
     """Write the output, print the notifications; the exit code counts only reported
     findings (new and not suppressed), unless the analysis was incomplete (exit 2 whatever
     --fail-on says: the output is written all the same)."""
-    text, limit_notes = render(report, args.format)
+    text, limit_notes = render(report, args, extra)
     write_output(args.output, text)
     print_notifications(list(report.notifications) + limit_notes, session.source_root)
     incomplete = check_coverage(session, stats) if stats is not None else None
@@ -105,6 +142,7 @@ def conclude(report: Report, args: argparse.Namespace, session: Session,
 
 
 def finish(result: RunResult, args: argparse.Namespace, session: Session,
-           inputs: TriageInputs, stats: IndexStats | None = None) -> int:
+           inputs: TriageInputs, stats: IndexStats | None = None,
+           extra: Inventories | None = None) -> int:
     """Triage `result`, then write and print it (`conclude`)."""
-    return conclude(triaged(result, args, session, inputs), args, session, stats)
+    return conclude(triaged(result, args, session, inputs), args, session, stats, extra)

@@ -2,9 +2,10 @@
 
 Between the checkers and the formatters, this is where a finding gets its identity: its
 display path, its `kmeminit/v1` fingerprint and GitHub's line hash (from the source lines
-as analysed, read here and nowhere else), what the baseline says about it and the
-suppression that applies.  Findings and notifications are sorted here, once; formatters
-render the report in the order it comes.
+as analysed, read here and nowhere else), what the baseline says about it, the
+suppression that applies, and its fix hint made concrete on that source (fixes.py).
+Findings and notifications are sorted here, once; formatters render the report in the
+order it comes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.results import (
     AbsentResult,
     Finding,
+    Fix,
     Report,
     RunResult,
     TriagedFinding,
@@ -27,6 +29,7 @@ from kmeminit.analyzer.results import (
 from kmeminit.analyzer.triage import baseline as baselines
 from kmeminit.analyzer.triage.baseline import Baseline
 from kmeminit.analyzer.triage.fingerprints import kmeminit_fingerprint
+from kmeminit.analyzer.triage.fixes import Fixer, NoFix
 from kmeminit.analyzer.triage.sources import Sources
 from kmeminit.analyzer.triage.suppressions import Candidate, Suppression, apply_suppressions
 
@@ -56,6 +59,8 @@ class _Identity(NamedTuple):
     inside: bool
     fingerprint: str
     line_hash: str | None
+    fix: Fix | None = None
+    unfixable: str | None = None
 
 
 def _fingerprint(finding: Finding, tree: SourceTree, sources: Sources) -> tuple[str, str]:
@@ -68,12 +73,23 @@ def _fingerprint(finding: Finding, tree: SourceTree, sources: Sources) -> tuple[
 def _identify(findings: Iterable[Finding], tree: SourceTree, sources: Sources
               ) -> list[_Identity]:
     out = []
+    fixer = Fixer(sources)
     for finding in findings:
         loc = finding.location
         path, fingerprint = _fingerprint(finding, tree, sources)
+        fix, why = _fix(finding, fixer)
         out.append(_Identity(finding, path, tree.relpath(loc.file) is not None, fingerprint,
-                             sources.line_hash(loc.file, loc.line)))
+                             sources.line_hash(loc.file, loc.line), fix, why))
     return out
+
+
+def _fix(finding: Finding, fixer: Fixer) -> tuple[Fix | None, str | None]:
+    if finding.fix is None:
+        return None, None
+    try:
+        return fixer.fix(finding.fix), None
+    except NoFix as exc:
+        return None, str(exc)
 
 
 def fingerprints(findings: Iterable[Finding], root: str,
@@ -113,7 +129,7 @@ def _decide(found: Sequence[_Identity], inputs: TriageInputs
     baseline = inputs.baseline
     findings = [TriagedFinding(i.finding, i.path, i.inside, i.fingerprint, i.line_hash,
                                baselines.state(baseline, i.fingerprint)
-                               if baseline is not None else None, reason)
+                               if baseline is not None else None, reason, i.fix, i.unfixable)
                 for i, reason in zip(found, reasons, strict=True)]
     return sorted(findings, key=_order), notes
 
