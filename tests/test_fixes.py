@@ -172,3 +172,21 @@ def test_fix_apply_changes_the_files(tree: Path, tmp_path: Path) -> None:
     assert changed == ["fs/proc/page.c", "mm/page_owner.c"]
     _compiles(tree, changed)
     assert _kmi003(tree, tmp_path) == []
+
+
+def test_blank_line_after_the_check_follows_the_new_check(tmp_path: Path) -> None:
+    body = ("int f(unsigned long pfn)\n{\n\tstruct page *p;\n\n\tif (!pfn_valid(pfn))\n"
+            "\t\treturn -ENXIO;\n\n\tp = pfn_to_page(pfn);\n\treturn use(p);\n}\n")
+    assert _fix(tmp_path, body) == (
+        "int f(unsigned long pfn)\n{\n\tstruct page *p;\n\n\tp = pfn_to_online_page(pfn);\n"
+        "\tif (!p)\n\t\treturn -ENXIO;\n\n\treturn use(p);\n}\n")
+
+
+def test_a_check_of_another_value_of_the_pfn_is_not_rewritten(tmp_path: Path) -> None:
+    """read_page_owner's shape: the loop moves pfn on after the check, so making that
+    check the online one would silence the finding without fixing the conversion."""
+    body = ("\twhile (!pfn_valid(pfn) && (pfn & 7) != 0)\n\t\tpfn++;\n"
+            "\tfor (; pfn < max_pfn; pfn++) {\n\t\tpage = pfn_to_page(pfn);\n"
+            "\t\tuse(page);\n\t}\n")
+    with pytest.raises(NoFix, match="'pfn' may change between pfn_valid"):
+        _fix(tmp_path, f"void f(void)\n{{\n{body}}}\n")

@@ -203,6 +203,19 @@ def _assignment(text: _Text, conv: _Call) -> tuple[int, int, str]:
     return first, conv.close + 1, text.tok(var)
 
 
+_ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=",
+                     "++", "--"})
+
+
+def _modified(text: _Text, first: int, last: int, value: str) -> bool:
+    """Whether a variable of `value` is assigned, incremented or decremented between
+    tokens first and last (a loop's `pfn++` between the check and the conversion)."""
+    names = set(re.findall(r"[A-Za-z_]\w*", value))
+    return any(text.tok(i) in names and (text.tok(i + 1) in _ASSIGN
+                                         or text.tok(i - 1) in ("++", "--"))
+               for i in range(first + 1, last))
+
+
 class _Rewrite:
     """The edits for one hint in one file."""
 
@@ -299,6 +312,9 @@ class _Rewrite:
         _, after = t.line_bounds(t.toks[semi].end - 1)
         indent = t.indent(t.toks[first].start)
         check = f"{indent}if (!{var})\n{indent}\t{jump}\n"
+        gap, _ = t.line_bounds(t.toks[first].start)
+        if not t.text[end:gap].strip() and "\n" in t.text[end:gap]:
+            end, check = gap, check + "\n"  # the blank line now follows the new check
         return self._fix("the early exit follows the conversion",
                          [self.edit(start, end, ""), self.rename_conversion(),
                           self.edit(after, after, check)])
@@ -370,6 +386,9 @@ class _Rewrite:
             if t.tok(opening - 1) in ("if", "while"):
                 break
             i, close = opening, t.match(opening)
+        if self.conv.name < g.name or _modified(t, g.close, self.conv.name, self.hint.value):
+            raise NoFix(f"'{self.hint.value}' may change between {self.hint.guard}() at line "
+                        f"{self.hint.guard_at.line} and the conversion")
         tok = t.toks[g.name]
         return self._fix("the check itself becomes the online check",
                          [self.edit(tok.start, tok.end, self.hint.replacement)])
