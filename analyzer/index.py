@@ -166,7 +166,7 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
     def fail(worker: _Worker, reason: str) -> None:
         assert worker.entry is not None
         record(store, reason, worker.entry.file, "", hashes, stats)
-        bar.step(worker.entry.file)
+        bar.step(worker.entry.file, failed=True)
         worker.entry = None
 
     try:
@@ -206,12 +206,13 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     if isinstance(facts, str):
                         fail(worker, facts)
                         continue
-                    if record(store, facts, worker.entry.file, keys[worker.entry.file],
-                                  hashes, stats):
+                    usable = record(store, facts, worker.entry.file,
+                                    keys[worker.entry.file], hashes, stats)
+                    if usable:
                         known.extend(f.usr for f in facts.functions if f.from_header)
                         if on_facts:
                             on_facts(facts)
-                    bar.step(worker.entry.file)
+                    bar.step(worker.entry.file, failed=not usable)
                     worker.entry = None
                 elif worker.proc.sentinel in ready or not worker.proc.is_alive():
                     worker.proc.join(timeout=5)

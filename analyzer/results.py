@@ -3,11 +3,35 @@ triage) that formatters render."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kmeminit.analyzer.model import Level, Location, Notification, SourceSuppression
+
+# `[text](id)` in a message links to the related location `id` (SARIF's markup).
+_LINK = re.compile(r"\[([^\]]*)\]\((\d+)\)")
+
+
+def plain(message: str) -> str:
+    """A message without its links to related locations: `[pfn_to_page(pfn)](1)` becomes
+    `pfn_to_page(pfn)`, for text, JSON and HTML."""
+    return _LINK.sub(r"\1", message)
+
+
+def message_parts(message: str) -> list[tuple[str, int | None]]:
+    """The message as (text, related id or None) pieces, for formatters that draw links."""
+    parts: list[tuple[str, int | None]] = []
+    pos = 0
+    for match in _LINK.finditer(message):
+        if match.start() > pos:
+            parts.append((message[pos:match.start()], None))
+        parts.append((match.group(1), int(match.group(2))))
+        pos = match.end()
+    if pos < len(message):
+        parts.append((message[pos:], None))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -31,6 +55,47 @@ class Related:
 
 
 @dataclass(frozen=True)
+class CheckedConversion:
+    """A mechanical fix, as the rule that found the problem describes it: the conversion
+    `conversion(value)` at `conversion_at`, checked only by `guard(value)` at `guard_at`,
+    becomes `replacement(value)` with a NULL check.  Source-independent: the triage stage
+    turns it into edits of the text as analysed (analyzer/triage/fixes.py), or refuses
+    when the code is not in a shape it rewrites safely."""
+
+    guard: str
+    guard_at: Location
+    conversion: str
+    conversion_at: Location
+    value: str
+    replacement: str
+
+
+# What a rule can propose as a fix (one kind so far).
+FixHint = CheckedConversion
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, col) up to, not including, (end_line, end_col) of
+    `file` (1-based; columns count bytes as the compiler does) with `text`."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A concrete fix: a description and non-overlapping edits, in file order."""
+
+    description: str
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True)
 class Finding:
     """A finding, complete when created.  `template` is the message with its volatile parts
     as `{placeholders}` and `args` their values; `message` is the rendered text.  The
@@ -44,10 +109,16 @@ class Finding:
     function: str | None
     related: tuple[Related, ...] = ()
     trace: tuple[Step, ...] = ()
+    fix: FixHint | None = None
 
     @property
     def message(self) -> str:
         return self.template.format(**dict(self.args))
+
+    @property
+    def text(self) -> str:
+        """The message as plain text (no links to related locations)."""
+        return plain(self.message)
 
     @classmethod
     def make(
@@ -59,10 +130,11 @@ class Finding:
         function: str | None,
         related: tuple[Related, ...] = (),
         trace: tuple[Step, ...] = (),
+        fix: FixHint | None = None,
         **args: str,
     ) -> Finding:
         return cls(rule, level, template, tuple(sorted((k, str(v)) for k, v in args.items())),
-                   location, function, related, trace)
+                   location, function, related, trace, fix)
 
 
 @dataclass(frozen=True)
@@ -144,6 +216,8 @@ class TriagedFinding:
     line_hash: str | None  # GitHub's primaryLocationLineHash; None if the file is unreadable
     baseline_state: BaselineState | None = None  # None: no baseline given
     suppressions: tuple[Suppressed, ...] = ()  # those that apply, in-source ones first
+    fix: Fix | None = None  # the finding's hint made concrete on the source as analysed
+    unfixable: str | None = None  # why a hint gave no fix (the code's shape, a stale file)
 
     @property
     def suppressed(self) -> str | None:

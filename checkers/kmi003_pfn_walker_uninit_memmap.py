@@ -95,7 +95,7 @@ from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.kernel.pfn import Conversion, PfnFacts
 from kmeminit.analyzer.model import Function, Level
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.analyzer.results import CheckedConversion, Finding, Related, Step
 
 
 class PfnWalkerUninitMemmap:
@@ -114,17 +114,19 @@ class PfnWalkerUninitMemmap:
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         facts = kernel_facts(program, config)
         pfn = facts.pfn
+        online = config.get("pfn", "online_guards", default=[]) or []
+        replacement = online[0] if online else None
         quiet = facts.entries.boot_only | facts.entries.hotplug_owned
         for usr, fn in sorted(program.functions.items()):
             if not fn.blocks or usr in quiet or fn.name in pfn.know.init:
                 continue
             for conv in pfn.conversions(fn):
-                finding = self._check_conversion(pfn, fn, conv)
+                finding = self._check_conversion(pfn, fn, conv, replacement)
                 if finding is not None:
                     yield finding
 
-    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion
-                          ) -> Finding | None:
+    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion,
+                          replacement: str | None) -> Finding | None:
         origin = pfn.origin(fn, conv.pfn)
         if origin not in ("outside", "span"):
             return None
@@ -150,10 +152,16 @@ class PfnWalkerUninitMemmap:
             trace.insert(0, Step(guard[1], f"{guard[0]}(): the only check of the pfn", 0,
                                  fn.name))
         trace.append(Step(location, f"{what} reads struct page state", 0, fn.name))
+        fix = None
+        if guard and replacement:
+            # the fix: convert with the online check and test its NULL (mechanical where
+            # the code has one of the usual shapes: analyzer/triage/fixes.py)
+            fix = CheckedConversion(guard[0], guard[1], conv.name, conv.location, conv.pfn,
+                                    replacement)
         return Finding.make(
             self.id, self.level,
             "{what} reads the struct page of [{conv}({pfn})](1) checked only by {guard}: the "
             "memmap of a hot-added or ZONE_DEVICE range may not be initialised yet; use "
             "pfn_to_online_page()",
-            location, fn.name, related=tuple(related), trace=tuple(trace),
+            location, fn.name, related=tuple(related), trace=tuple(trace), fix=fix,
             what=what, conv=conv.name, pfn=conv.pfn, guard=guard_text)

@@ -9,7 +9,8 @@
                    "fingerprint",
                    "baseline_state" (with a baseline: new, unchanged or updated),
                    "suppressed" (the first justification),
-                   "suppressions": [{"kind", "justification", "file", "line"}] (if any)}],
+                   "suppressions": [{"kind", "justification", "file", "line"}] (if any),
+                   "fix" (a mechanical fix)}],
      "absent": [findings of the baseline that no longer occur, baseline_state "absent"],
      "notifications": [{"level", "message", "file", "line", "rule"}]}
 
@@ -17,7 +18,10 @@ Paths are relative to the source root (absolute when outside it); `fingerprint` 
 `kmeminit/v1` partial fingerprint of the SARIF output.  `summary` holds the counts the text
 output and the SARIF results show (`baseline` names the baseline file or revision, or is
 null).  An absent result taken from a baseline SARIF file has no related locations, trace
-or function.
+or function.  Messages are plain text: where the SARIF message links a phrase to a related
+location, the location is in `related`.  `fix` (when the rule's fix applies) is
+{"description", "edits": [{"file", "line", "column", "end_line", "end_column", "text"}]},
+columns 1-based, the end excluded.
 """
 
 from __future__ import annotations
@@ -48,10 +52,16 @@ def _finding(tree: SourceTree, item: TriagedFinding) -> dict[str, Any]:
         extra["suppressions"] = [{"kind": s.kind, "justification": s.justification,
                                   "file": tree.display(s.file), "line": s.line}
                                  for s in item.suppressions]
+    if item.fix is not None:
+        extra["fix"] = {"description": item.fix.description,
+                        "edits": [{"file": tree.display(e.file), "line": e.line,
+                                   "column": e.col, "end_line": e.end_line,
+                                   "end_column": e.end_col, "text": e.text}
+                                  for e in item.fix.edits]}
     return {
         "rule": finding.rule,
         "level": finding.level.value,
-        "message": finding.message,
+        "message": finding.text,
         "file": item.path, "line": loc.line, "column": loc.col,
         "function": finding.function,
         "related": [{"id": r.id, **_position(tree, r.location), "message": r.message}

@@ -13,6 +13,7 @@ from sarif_fixtures import make_report, make_tree
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding
 from kmeminit.sarif import format_text
+from kmeminit.sarif.text import TextOptions
 from tests.helpers import EXAMPLE, example_compdb
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +62,8 @@ def test_problem_matcher_parses_text_output(tmp_path: Path) -> None:
     src = make_tree(tmp_path)
     spaced = Finding.make("KMI002", Level.NOTE, "a note: with [brackets] inside",
                           Location(str(src / "mm" / "page_owner.c"), 2, 3), None)
-    text = format_text(make_report(src, extra_findings=(spaced,)))
+    text = format_text(make_report(src, extra_findings=(spaced,)),
+                       TextOptions(min_level=Level.NOTE))
     assert _annotations(text) == [
         {"file": "mm/page_owner.c", "line": "2", "column": "3", "severity": "notice",
          "message": "a note: with [brackets] inside", "code": "KMI002"},
@@ -96,7 +98,7 @@ def test_problem_matcher_on_the_example_trees_text_output(
     assert main([*args, "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
     findings = json.loads((tmp_path / "r.json").read_text())["findings"]
     capsys.readouterr()
-    assert main(args) == 0
+    assert main([*args, "--min-level", "note"]) == 0
     text = capsys.readouterr().out
     severity = {"error": "error", "warning": "warning", "note": "notice"}
     expected = sorted(({"file": f["file"], "line": str(f["line"]), "column": str(f["column"]),

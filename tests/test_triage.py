@@ -19,8 +19,9 @@ from kmeminit.analyzer.results import Finding, Provenance, Related, Report, Step
 from kmeminit.analyzer.triage import BaseRun, TriageInputs, triage
 from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
 from kmeminit.analyzer.triage.suppressions import load_suppressions
-from kmeminit.sarif import format_notifications, format_text, to_json_report, to_sarif
+from kmeminit.sarif import format_notifications, format_text, summary_line, to_json_report, to_sarif
 from kmeminit.sarif.serialise import dumps
+from kmeminit.sarif.text import TextOptions
 from kmeminit.sarif.writer import build_sarif
 
 TODAY = dt.date(2026, 1, 15)
@@ -59,11 +60,11 @@ def test_baseline_new_unchanged_absent(src: Path, tmp_path: Path) -> None:
                       ("KMI003", 8, "unchanged")]
     absent = _results(to_sarif(result))[0]
     assert absent["ruleIndex"] == 1 and "codeFlows" not in absent
-    text = format_text(result)
-    assert text.splitlines() == [
-        "mm/page_owner.c:5:1: note: note 5 [KMI002]",
+    text = format_text(result, TextOptions(min_level=Level.NOTE, source=False, summary=False))
+    assert text.splitlines() == ["mm/page_owner.c:5:1: note: note 5 [KMI002]"]
+    assert summary_line(result) == (
         "kmeminit: 1 new finding (1 note) in 12 functions; against the baseline: 1 new, "
-        "2 unchanged, 0 updated, 1 absent, 2 notifications"]
+        "2 unchanged, 0 updated, 1 absent, 2 notifications")
     assert _reported(result) == [new]
     assert {f["baseline_state"] for f in to_json_report(result)["findings"]} == {
         "new", "unchanged"}
@@ -122,7 +123,7 @@ def test_base_revision_states_and_absent_findings(src: Path) -> None:
     counts = js["summary"]
     assert (counts["new"], counts["unchanged"], counts["updated"], counts["absent"]) == (
         2, 1, 1, 2)
-    assert format_text(report).splitlines()[-1].endswith(
+    assert format_text(report, TextOptions(min_level=Level.NOTE)).splitlines()[-1].endswith(
         "; against v6.12: 2 new, 1 unchanged, 1 updated, 2 absent, 2 notifications")
 
 
@@ -391,8 +392,8 @@ suppressions:
     result = triage(result, TriageInputs(read_baseline(old), tuple(load_suppressions(path)),
                                          today=TODAY))
     _golden("triage.sarif", dumps(to_sarif(result)), tmp_path, update_golden)
-    _golden("triage.txt", format_text(result) + format_notifications(result), tmp_path,
-            update_golden)
+    text = format_text(result, TextOptions(min_level=Level.NOTE))
+    _golden("triage.txt", text + format_notifications(result), tmp_path, update_golden)
     report = to_json_report(result)
     for finding in report["findings"]:  # hashes an absolute path: the test's temp dir
         if finding["file"].startswith(str(tmp_path)):
@@ -402,10 +403,13 @@ suppressions:
 
 def test_formatters_render_the_report_without_reading_sources(src: Path) -> None:
     """Identity is decided once, by the triage stage: the formatters give the same output
-    when the source files are gone."""
+    when the source files are gone (the text output's source line under a finding is the
+    one thing read, for display only)."""
     report = make_report(src)
-    outputs = (dumps(to_sarif(report)), format_text(report), dumps(to_json_report(report)))
+    plain = TextOptions(source=False)
+    outputs = (dumps(to_sarif(report)), format_text(report, plain),
+               dumps(to_json_report(report)))
     (src / "mm" / "page_owner.c").unlink()
-    assert (dumps(to_sarif(report)), format_text(report),
+    assert (dumps(to_sarif(report)), format_text(report, plain),
             dumps(to_json_report(report))) == outputs
     assert make_report(src).findings[0].fingerprint != report.findings[0].fingerprint

@@ -20,11 +20,10 @@ from kmeminit.analyzer.cli.session import (
     UsageError,
     index,
     invocation,
-    load_rules,
+    load_selected_rules,
     now,
     open_session,
     rule_metas,
-    selected_rules,
 )
 from kmeminit.analyzer.model import Level, Notification
 
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         head = vcs.resolve(top, args.head) if args.head else None
     except vcs.GitError as exc:
         raise UsageError(str(exc)) from None
-    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    checkers, load_notes = load_selected_rules(args, session.config)
     stats = index(session, args)
     clock = time.perf_counter()
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)

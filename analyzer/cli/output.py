@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,10 +28,14 @@ from kmeminit.analyzer.fsutil import write_output
 from kmeminit.analyzer.model import BAD_INPUT
 
 if TYPE_CHECKING:
+    from kmeminit.analyzer.config import Config
     from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.model import Notification
+    from kmeminit.analyzer.program import Program
+    from kmeminit.analyzer.reports import Inventories
     from kmeminit.analyzer.results import Report, RunResult
     from kmeminit.analyzer.triage import TriageInputs
+    from kmeminit.sarif.text import TextOptions
 
 
 def default_category(session: Session) -> str:
@@ -79,10 +84,39 @@ def triaged(result: RunResult, args: argparse.Namespace, session: Session,
     return triage(result, inputs)
 
 
-def render(report: Report, fmt: str, absent: bool = True) -> tuple[str, list[Notification]]:
-    """The output text, and the warnings about what GitHub's limits made the SARIF drop.
-    `absent` False leaves the baseline's vanished results out of SARIF (for an upload:
-    GitHub code scanning reads no baselineState and would show them as open alerts)."""
+def text_options(args: argparse.Namespace, path: Path | None) -> TextOptions:
+    """--min-level and --color; colour only when writing to a terminal."""
+    from kmeminit.analyzer.model import Level
+    from kmeminit.sarif.text import TextOptions, use_color
+
+    stream = sys.stdout if path is None else None
+    return TextOptions(min_level=Level(args.min_level), color=use_color(args.color, stream))
+
+
+def inventories(args: argparse.Namespace, program: Program, config: Config,
+                rules: list[str]) -> Inventories | None:
+    """For the HTML report, the PG_reserved inventory and the altmap origins behind the
+    rules that ran (KMI006/KMI007, KMI004/KMI005), for the findings to link to."""
+    if "html" not in (fmt for fmt, _ in outputs(args)):
+        return None
+    from kmeminit.analyzer.dataflow.inventory import inventory
+    from kmeminit.analyzer.kernel import kernel_facts
+    from kmeminit.analyzer.reports import Inventories
+
+    facts = kernel_facts(program, config)
+    reserved = facts.reserved.report() if {"KMI006", "KMI007"} & set(rules) else None
+    origins = None
+    if {"KMI004", "KMI005"} & set(rules):
+        origins = inventory(facts.origins(facts.altmap.pointer), None)
+    return Inventories(reserved, origins)
+
+
+def render(report: Report, fmt: str, args: argparse.Namespace, path: Path | None = None,
+           extra: Inventories | None = None) -> tuple[str, list[Notification]]:
+    """The output text in format `fmt` (written to `path`, None: stdout), and the warnings
+    about what GitHub's limits made the SARIF drop.  --no-absent leaves the baseline's
+    vanished results out of SARIF (for an upload: GitHub code scanning reads no
+    baselineState and would show them as open alerts)."""
     from kmeminit.analyzer.results import TriagedFinding
     from kmeminit.sarif.jsonout import to_json_report
     from kmeminit.sarif.markdown import format_markdown
@@ -91,11 +125,15 @@ def render(report: Report, fmt: str, absent: bool = True) -> tuple[str, list[Not
     from kmeminit.sarif.writer import build_sarif
 
     if fmt == "text":
-        return format_text(report), []
+        return format_text(report, text_options(args, path)), []
     if fmt == "markdown":
         return format_markdown(report), []
+    if fmt == "html":
+        from kmeminit.sarif.html import format_html
+
+        return format_html(report, extra), []
     if fmt == "sarif":
-        if not absent:
+        if getattr(args, "no_absent", False):
             report = dataclasses.replace(report, results=tuple(
                 r for r in report.results
                 if isinstance(r, TriagedFinding) and r.baseline_state != "absent"))
@@ -108,7 +146,7 @@ def outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
     """(format, file) of every output asked for: --format and -o (None: stdout), then
     each --FORMAT-output FILE."""
     wanted = [(args.format, args.output)]
-    for fmt in ("sarif", "json", "markdown"):
+    for fmt in ("sarif", "json", "markdown", "html"):
         path = getattr(args, f"{fmt}_output", None)
         if path is not None:
             wanted.append((fmt, path))
@@ -116,13 +154,13 @@ def outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
 
 
 def conclude(report: Report, args: argparse.Namespace, session: Session,
-             stats: IndexStats | None = None) -> int:
+             stats: IndexStats | None = None, extra: Inventories | None = None) -> int:
     """Write the outputs, print the notifications; the exit code counts only reported
     findings (new and not suppressed), unless the analysis was incomplete or the input
     had errors (exit 2 whatever --fail-on says: the outputs are written all the same)."""
     limit_notes: list[Notification] = []
     for fmt, path in outputs(args):
-        text, notes = render(report, fmt, absent=not getattr(args, "no_absent", False))
+        text, notes = render(report, fmt, args, path, extra)
         write_output(path, text)
         limit_notes += [n for n in notes if n not in limit_notes]
     print_notifications(list(report.notifications) + limit_notes, session.source_root)
@@ -136,6 +174,7 @@ def conclude(report: Report, args: argparse.Namespace, session: Session,
 
 
 def finish(result: RunResult, args: argparse.Namespace, session: Session,
-           inputs: TriageInputs, stats: IndexStats | None = None) -> int:
+           inputs: TriageInputs, stats: IndexStats | None = None,
+           extra: Inventories | None = None) -> int:
     """Triage `result`, then write and print it (`conclude`)."""
-    return conclude(triaged(result, args, session, inputs), args, session, stats)
+    return conclude(triaged(result, args, session, inputs), args, session, stats, extra)

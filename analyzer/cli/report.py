@@ -21,11 +21,11 @@ from kmeminit.analyzer.cli.session import (
     UsageError,
     default_store,
     invocation,
-    load_rules,
+    load_selected_rules,
     now,
     report_roots,
     rule_metas,
-    selected_rules,
+    rule_progress,
 )
 from kmeminit.analyzer.config import load_config
 
@@ -48,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="re-raise checker exceptions instead of reporting them")
     p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
                    help="stored TUs that may have failed or been parsed with errors before "
-                        f"the report counts as incomplete (default: {DEFAULT_MAX_FAILED})")
+                        "the report counts as incomplete (default: "
+                        f"{DEFAULT_MAX_FAILED.replace('%', '%%')})")
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
@@ -88,17 +89,21 @@ def run(args: argparse.Namespace) -> int:
     start = now()
     session = open_report_session(args)
     triage = output.load_triage(args, session)
-    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    checkers, load_notes = load_selected_rules(args, session.config)
     files = [e.file for e in session.entries]
     notes = list(session.notifications) + load_notes
     stats = stored_stats(session.store, files)
     notes += stats.notifications
     program = session.program()
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    progress = rule_progress(args, checkers)
+    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+                                       progress=progress)
+    progress.close()
     findings = session.reported(findings)
     print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
                        invocation(start, session, session.successful(stats)),
                        {"functions": str(len(program.functions))},
                        suppressions=tuple(program.suppressions.values()))
-    return output.finish(result, args, session, triage, stats=stats)
+    extra = output.inventories(args, program, session.config, [c.id for c in checkers])
+    return output.finish(result, args, session, triage, stats=stats, extra=extra)

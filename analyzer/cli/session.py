@@ -190,7 +190,7 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     from kmeminit.analyzer.index_task import IndexStats
 
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = not args.no_progress  # a bar on a terminal, heartbeat lines in a log
     address = scheduler(args)
     if not prefilter_on(args, session):
         stats = index_entries(session.entries, session.store, session.config, args.jobs,
@@ -209,6 +209,14 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
                                          index_batch)
     print(stats.summary(), file=sys.stderr)
     return stats
+
+
+def rule_progress(args: argparse.Namespace, checkers: list) -> object:
+    """The rule phase's progress: a bar on a terminal, a line per rule in a log."""
+    from kmeminit.analyzer.index_task import Progress
+
+    return Progress(len(checkers), not getattr(args, "no_progress", False), "rules",
+                    "running", phase=True)
 
 
 def prefilter_on(args: argparse.Namespace, session: Session) -> bool:
@@ -261,17 +269,26 @@ def print_notifications(notes: list[Notification], root: str) -> None:
 
 
 def selected_rules(text: str | None) -> set[str] | None:
-    """`--rules KMI001,kmi003` as a set of ids; None (every enabled rule) when not given."""
+    """`--rules KMI001,kmi003,pfn-walker-uninit-memmap` as a set of ids and names (upper
+    case); None (every enabled rule) when not given."""
     if not text:
         return None
     return {r.strip().upper() for r in text.split(",") if r.strip()}
 
 
-def load_rules(enabled: set[str] | None, config: Config) -> tuple[list, list[Notification]]:
+def load_selected_rules(args: argparse.Namespace, config: Config
+                        ) -> tuple[list, list[Notification]]:
+    """The checkers `--rules`, `--enable` and `--disable` select."""
+    return load_rules(selected_rules(args.rules), config, selected_rules(args.enable),
+                      selected_rules(args.disable))
+
+
+def load_rules(enabled: set[str] | None, config: Config, enable: set[str] | None = None,
+               disable: set[str] | None = None) -> tuple[list, list[Notification]]:
     """The checkers to run; an unknown rule id on the command line is a usage error."""
     from kmeminit.analyzer.rules import load_checkers
 
-    checkers, notes = load_checkers(enabled, config)
+    checkers, notes = load_checkers(enabled, config, enable, disable)
     unknown = [n for n in notes if n.message.startswith("unknown rule id")]
     if unknown:
         raise UsageError(f"{unknown[0].message} (see: kmeminit rules)")

@@ -3,8 +3,9 @@
 Between the checkers and the formatters, this is where a finding gets its identity: its
 display path, its `kmeminit/v1` fingerprint and GitHub's line hash (from the source lines
 as analysed, read here and nowhere else), what the baseline says about it (a baseline
-file, or `kmeminit diff`'s base revision) and the suppressions that apply.  Findings and
-notifications are sorted here, once; formatters render the report in the order it comes.
+file, or `kmeminit diff`'s base revision), the suppressions that apply, and its fix hint
+made concrete on that source (fixes.py).  Findings and notifications are sorted here,
+once; formatters render the report in the order it comes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kmeminit.analyzer.results import (
     AbsentResult,
     BaselineState,
     Finding,
+    Fix,
     Report,
     RunResult,
     Suppressed,
@@ -30,6 +32,7 @@ from kmeminit.analyzer.results import (
 from kmeminit.analyzer.triage import baseline as baselines
 from kmeminit.analyzer.triage.baseline import Baseline
 from kmeminit.analyzer.triage.fingerprints import kmeminit_fingerprint
+from kmeminit.analyzer.triage.fixes import Fixer, NoFix
 from kmeminit.analyzer.triage.sources import Sources
 from kmeminit.analyzer.triage.suppressions import Candidate, Suppression, apply_suppressions
 
@@ -71,6 +74,8 @@ class _Identity(NamedTuple):
     inside: bool
     fingerprint: str
     line_hash: str | None
+    fix: Fix | None = None
+    unfixable: str | None = None
 
 
 def _fingerprint(finding: Finding, tree: SourceTree, sources: Sources) -> tuple[str, str]:
@@ -83,12 +88,23 @@ def _fingerprint(finding: Finding, tree: SourceTree, sources: Sources) -> tuple[
 def _identify(findings: Iterable[Finding], tree: SourceTree, sources: Sources
               ) -> list[_Identity]:
     out = []
+    fixer = Fixer(sources)
     for finding in findings:
         loc = finding.location
         path, fingerprint = _fingerprint(finding, tree, sources)
+        fix, why = _fix(finding, fixer)
         out.append(_Identity(finding, path, tree.relpath(loc.file) is not None, fingerprint,
-                             sources.line_hash(loc.file, loc.line)))
+                             sources.line_hash(loc.file, loc.line), fix, why))
     return out
+
+
+def _fix(finding: Finding, fixer: Fixer) -> tuple[Fix | None, str | None]:
+    if finding.fix is None:
+        return None, None
+    try:
+        return fixer.fix(finding.fix), None
+    except NoFix as exc:
+        return None, str(exc)
 
 
 def fingerprints(findings: Iterable[Finding], root: str,
@@ -181,7 +197,7 @@ def triage(result: RunResult, inputs: TriageInputs | None = None) -> Report:
         base = _identify(inputs.base.findings, tree, Sources(root, inputs.base.overlay))
     applied, notes = _suppress(found, result, inputs)
     findings = sorted((TriagedFinding(i.finding, i.path, i.inside, i.fingerprint, i.line_hash,
-                                      state, suppressed)
+                                      state, suppressed, i.fix, i.unfixable)
                        for i, state, suppressed in zip(found, _states(found, base, inputs),
                                                        applied, strict=True)), key=_order)
     compared = inputs.baseline is not None or base is not None
