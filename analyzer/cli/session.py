@@ -145,7 +145,9 @@ def open_session(args: argparse.Namespace) -> Session:
     if not os.path.isdir(root):
         raise UsageError(f"{root}: source root is not a directory")
     if args.paths and not db.entries:
-        raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
+        only = f" (only {db.not_c} that are not C, which are skipped)" if db.not_c else ""
+        raise UsageError(f"{db.path}: no C compile command matches {' '.join(args.paths)}"
+                         f"{only}")
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
     return Session(config, db.entries, root, store, db.notes + store.notifications,
                    tuple(db.missing), getattr(args, "max_failed_tus", None))
