@@ -118,7 +118,7 @@ class Session:
         if not total:
             return "analysis incomplete: no TU was selected"
         problems = [(f, "source file of compile command not found") for f in self.missing]
-        problems += [(f, why) for _, f, why in stats.problems]
+        problems += sorted((f, why) for _, f, why in stats.problems)  # workers end in any order
         failed = stats.failed + len(self.missing)
         what = f"{failed} of {total} TUs failed"
         if stats.degraded:

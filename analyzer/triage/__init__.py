@@ -89,6 +89,25 @@ def _order(item: TriagedFinding) -> tuple[str, int, int, str, str]:
     return item.path, loc.line, loc.col, item.finding.rule, item.finding.message
 
 
+def folded_notifications(notifications: Iterable[Notification]) -> list[Notification]:
+    """Repeats as one notification with a count: a header diagnostic every TU that
+    includes the header reports, a flag clang ignores in every TU.  The folded one names
+    the first TU (by path) that said it and how many did."""
+    groups: dict[tuple, list[Notification]] = {}
+    for note in notifications:
+        key = (note.level, note.message, note.file, note.line, note.rule, note.kind)
+        groups.setdefault(key, []).append(note)
+    out = []
+    for same in groups.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        tus = sorted({n.tu for n in same if n.tu})
+        out.append(dataclasses.replace(same[0], tu=tus[0] if tus else None,
+                                       count=sum(n.count for n in same), tus=len(tus)))
+    return out
+
+
 def sorted_notifications(notifications: Iterable[Notification]) -> list[Notification]:
     # Workers finish in any order; sorting makes two runs over the same tree identical.
     return sorted(notifications, key=lambda n: (n.file or "", n.line or 0, n.rule or "",
@@ -139,9 +158,11 @@ def triage(result: RunResult, inputs: TriageInputs | None = None) -> Report:
     if inputs.baseline is not None:
         absent = baselines.absent_results(inputs.baseline, {i.fingerprint for i in found})
     return Report(result.rules, tuple(findings), _results(findings, absent),
-                  tuple(sorted_notifications(result.notifications + tuple(notes))),
+                  tuple(sorted_notifications(folded_notifications(
+                      result.notifications + tuple(notes)))),
                   result.invocation, result.extra, result.provenance, result.category,
                   has_baseline=inputs.baseline is not None)
 
 
-__all__ = ["TriageInputs", "fingerprints", "sorted_notifications", "triage"]
+__all__ = ["TriageInputs", "fingerprints", "folded_notifications", "sorted_notifications",
+           "triage"]
