@@ -119,3 +119,13 @@ def test_no_traceback_from_the_console_script(tmp_path: Path) -> None:
                            str(tmp_path)], capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["check", "index", "diff", "report", "graph", "reserved",
+                                     "origins", "rules", "explain"])
+def test_help_of_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse %-formats help texts: a literal % (the 5% default) must not break --help."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: kmeminit" in capsys.readouterr().out

@@ -28,7 +28,7 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
                    help="TUs that may fail or be parsed with errors before the run counts "
                         f"as incomplete (exit 2), as a count or a share (default: "
-                        f"{DEFAULT_MAX_FAILED})")
+                        f"{DEFAULT_MAX_FAILED}%)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--prefilter", action=argparse.BooleanOptionalAction, default=None,
                    help="parse only TUs that mention configured symbols, grown along calls "

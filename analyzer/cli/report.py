@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="re-raise checker exceptions instead of reporting them")
     p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
                    help="stored TUs that may have failed or been parsed with errors before "
-                        f"the report counts as incomplete (default: {DEFAULT_MAX_FAILED})")
+                        f"the report counts as incomplete (default: {DEFAULT_MAX_FAILED}%)")
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
