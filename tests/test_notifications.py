@@ -127,3 +127,20 @@ def test_header_errors_degrade_and_fold_end_to_end(tmp_path: Path,
     assert note["properties"] == {"translationUnit": "t0.c", "translationUnits": 3,
                                   "count": 3}
     assert run["invocations"][0]["executionSuccessful"] is False
+
+
+def test_index_folds_repeats_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands that print the indexing notifications themselves (index, graph, reserved,
+    origins) fold them as check does."""
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "asm.h").write_text("static inline int f(void) { return x; }\n")
+    entries = []
+    for i in range(2):
+        (tmp_path / f"t{i}.c").write_text('#include "asm.h"\n')
+        entries.append({"directory": str(tmp_path), "file": f"t{i}.c",
+                        "arguments": ["gcc", "-Iinclude", "-c", f"t{i}.c"]})
+    (tmp_path / "compile_commands.json").write_text(json.dumps(entries))
+    assert main(["index", "-p", str(tmp_path), "--max-failed-tus", "100%"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "asm.h" in line]
+    assert lines == ["include/asm.h:1: error: use of undeclared identifier 'x' "
+                     "(in 2 TUs, first: t0.c) [kmeminit]"]

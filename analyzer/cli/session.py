@@ -225,12 +225,14 @@ def check_coverage(session: Session, stats: IndexStats) -> int | None:
 
 
 def print_notifications(notes: list[Notification], root: str) -> None:
+    """One line each on stderr, repeats folded (graph, index, reserved and origins print the
+    indexing notifications themselves; a report's are folded already)."""
     from kmeminit.analyzer.paths import SourceTree
-    from kmeminit.analyzer.triage import sorted_notifications
+    from kmeminit.analyzer.triage import folded_notifications, sorted_notifications
     from kmeminit.sarif.text import format_notification
 
     tree = SourceTree(root)
-    for note in sorted_notifications(notes):
+    for note in sorted_notifications(folded_notifications(notes)):
         print(format_notification(note, tree), file=sys.stderr)
 
 
