@@ -25,6 +25,7 @@ from kmeminit.analyzer.index_task import (
     parse_one,
     record,
     tu_health,
+    with_tu,
 )
 from kmeminit.analyzer.model import TUFacts
 from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
@@ -118,7 +119,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
             notes = store.tu_notifications(entry.file)
             health, reason = tu_health(entry.file, notes)
             stats.count(health, entry.file, reason, cached=True)
-            stats.notifications.extend(notes)
+            stats.notifications.extend(with_tu(entry.file, notes))
         else:
             todo.append((entry, key))
     if todo:
@@ -148,7 +149,7 @@ def stored_stats(store: FactStore, files: list[str]) -> IndexStats:
         if state is None or state.failed and health != FAILED:
             health, reason = FAILED, reason or "no usable facts in the store"
         stats.count(health, file, reason, cached=True)
-        stats.notifications.extend(notes)
+        stats.notifications.extend(with_tu(file, notes))
     return stats
 
 

@@ -4,6 +4,7 @@ report about a run (IndexStats, Progress)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -19,19 +20,35 @@ if TYPE_CHECKING:
 OK, DEGRADED, FAILED = "ok", "degraded", "failed"
 
 
+def with_tu(file: str, notes: tuple[Notification, ...] | list[Notification]
+            ) -> list[Notification]:
+    """The TU's notifications, each naming the TU (a header's diagnostic says which TU
+    included the header; a command-line one has no location at all)."""
+    return [n if n.tu == file else dataclasses.replace(n, tu=file) for n in notes]
+
+
 def tu_health(file: str, notes: tuple[Notification, ...] | list[Notification]
               ) -> tuple[str, str | None]:
     """What a TU's parse diagnostics mean for its facts, and why: FAILED when it yields no
-    usable facts (a missing include), DEGRADED when functions may be lost (clang's error
-    limit reached, or errors in the TU's own source), else OK."""
+    usable facts (a missing include), DEGRADED when functions may be lost or wrong (clang's
+    error limit reached, errors in the TU's own source or in a header it includes), else
+    OK.  A header's errors count: parsed for the wrong target, an arm64 TU has a dozen
+    errors in arch/arm64/include/asm/ (inline asm registers, a global register variable),
+    all in headers and under the error limit, and the header functions it contributes are
+    the ones clang could not make sense of.  A clean tree has none in any C TU."""
     fatal = next((n for n in notes if n.kind == FATAL), None)
     if fatal is not None:
         return FAILED, fatal.message
     if any(n.kind == ERROR_LIMIT for n in notes):
         return DEGRADED, "clang's error limit was reached"
-    own = next((n for n in notes if n.level is Level.ERROR and n.file == file), None)
+    errors = [n for n in notes if n.level is Level.ERROR and n.file]
+    own = next((n for n in errors if n.file == file), None)
     if own is not None:
         return DEGRADED, f"error in its own source, line {own.line}: {own.message}"
+    if errors:
+        first = errors[0]
+        return DEGRADED, (f"error in an included header, {first.file}:{first.line}: "
+                          f"{first.message}")
     return OK, None
 
 
@@ -202,10 +219,10 @@ def record(store: FactStore, facts: TUFacts | str, file: str, key: str, hashes: 
     reason there are none.  True when the facts are usable."""
     if isinstance(facts, str):
         stats.count(FAILED, file, facts)
-        stats.notifications.append(Notification(Level.ERROR, facts, file))
+        stats.notifications.append(Notification(Level.ERROR, facts, file, tu=file))
         return False
     health, reason = tu_health(facts.file, facts.notifications)
     store.put_tu(facts, key, hashes, failed=health == FAILED)
     stats.count(health, file, reason)
-    stats.notifications.extend(facts.notifications)
+    stats.notifications.extend(with_tu(file, facts.notifications))
     return health != FAILED

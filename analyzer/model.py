@@ -226,6 +226,11 @@ class Notification:
     # What a parse diagnostic means for its TU: FATAL (the TU yields no usable facts, such
     # as a missing include) or ERROR_LIMIT (clang stopped reporting, later code may be lost)
     kind: str | None = None
+    # The TU whose parse said it (a header's diagnostic, a flag clang ignored); after the
+    # triage stage folds repeats, the first of `tus` TUs that said it `count` times in all
+    tu: str | None = None
+    count: int = 1
+    tus: int = 1
 
 
 FATAL, ERROR_LIMIT = "fatal", "error-limit"

@@ -23,6 +23,7 @@ from kmeminit.analyzer.results import Finding, Fix, Report, RuleMeta, TriagedFin
 from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
 from kmeminit.sarif import limits
 from kmeminit.sarif.paths import file_uri, relative_uri
+from kmeminit.sarif.text import repeats
 
 TOOL_NAME = "kmeminit"
 INFORMATION_URI = "https://github.com/kmeminit/kmeminit"
@@ -276,12 +277,17 @@ class _Builder:
             descriptor = om.ReportingDescriptorReference(id=note.rule)
             rule = om.ReportingDescriptorReference(id=note.rule,
                                                    index=self.rule_index.get(note.rule))
+        properties = None
+        if note.tu:  # which TU said it, and how often it was said (repeats are folded)
+            properties = {"translationUnit": self.tree.display(note.tu),
+                          "translationUnits": note.tus, "count": note.count}
         return om.Notification(
-            message=om.Message(text=note.message),
+            message=om.Message(text=note.message + repeats(note, self.tree)),
             level=note.level.value,
             locations=locations,
             descriptor=descriptor,
             associated_rule=rule,
+            properties=properties,
         )
 
 

@@ -214,15 +214,29 @@ def format_text(report: Report, options: TextOptions | None = None) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def repeats(note: Notification, tree: SourceTree | None = None) -> str:
+    """What follows a notification's message: how often it was said and by which TU
+    (` (1150 times in 118 TUs, first: mm/filemap.c)`), or "" when that adds nothing."""
+    tu = (tree.display(note.tu) if tree else note.tu) if note.tu else None
+    if tu and note.tus > 1:
+        times = f"{note.count} times " if note.count > note.tus else ""
+        return f" ({times}in {note.tus} TUs, first: {tu})"
+    parts = [f"{note.count} times"] if note.count > 1 else []
+    if tu and note.tu != note.file:
+        parts.append(f"TU {tu}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def format_notification(note: Notification, tree: SourceTree | None = None) -> str:
-    """One line: `path:line: warning: message [kmeminit]` (`kmeminit:` without a file)."""
+    """One line: `path:line: warning: message (N times in M TUs, first: TU) [kmeminit]`
+    (`kmeminit:` without a file)."""
     if note.file:
         where = tree.display(note.file) if tree else note.file
         if note.line:
             where += f":{note.line}"
     else:
         where = "kmeminit"
-    return f"{where}: {note.level.value}: {note.message} [kmeminit]"
+    return f"{where}: {note.level.value}: {note.message}{repeats(note, tree)} [kmeminit]"
 
 
 def format_notifications(report: Report) -> str:

@@ -85,7 +85,7 @@ def test_rules_and_explain(plugin: Path, capsys: pytest.CaptureFixture[str]) -> 
     ("yaml", ["check", "-p", "{tree}", "--config", "{tmp}/bad.yaml"], "bad.yaml:3: YAML error"),
     (None, ["explain", "KMI999"], "unknown rule 'KMI999'"),
     (None, ["check", "-p", "{tree}", "--rules", "KMI999"], "unknown rule id(s): KMI999"),
-    (None, ["check", "-p", "{tree}", "nosuchdir/"], "no compile command matches"),
+    (None, ["check", "-p", "{tree}", "nosuchdir/"], "no C compile command matches"),
 ])
 def test_usage_errors_exit_2_with_one_line(tree: Path, tmp_path: Path, setup: str | None,
                                            args: list[str], message: str,

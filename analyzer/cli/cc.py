@@ -2,12 +2,13 @@
 
 kbuild runs `$(CHECK) $(CHECKFLAGS) $(c_flags) file.c` from the object tree root, once per
 compiled file.  CHECKFLAGS are sparse's (`-D__linux__ … -Wbitwise … --arch=x86 -m64 …`
-plus `$(CF)`), c_flags are gcc's.  kmeminit-cc drops the sparse-only ones, sanitises the
-gcc ones through the same `compdb.Sanitizer` as a compile database, indexes the TU into
-the store (a worker process: a libclang crash costs a one-line notice, not make's job),
-remembers its command line there for `kmeminit report`, and prints the findings of the
-program made of this TU and the store's header functions.  Cross-TU findings need every
-TU: `kmeminit report` gives them after the build.
+plus `$(CF)`), c_flags are gcc's.  kmeminit-cc drops the sparse-only ones (their `--arch=`,
+`-m64` and byte order give the clang target, as the cross compiler's name does in a
+compile database), sanitises the gcc ones through the same `compdb.Sanitizer` as a compile
+database, indexes the TU into the store (a worker process: a libclang crash costs a
+one-line notice, not make's job), remembers its command line there for `kmeminit report`,
+and prints the findings of the program made of this TU and the store's header functions.
+Cross-TU findings need every TU: `kmeminit report` gives them after the build.
 
 Exit codes: 0 (findings never break the build unless CF=--kmeminit-fail-on=LEVEL asks
 to: then 1), 2 when the input is unusable (no source file, unreadable store).
@@ -159,7 +160,7 @@ def entry_for(argv: list[str], config: Config, cwd: str
     file = os.path.realpath(source if os.path.isabs(source) else os.path.join(cwd, source))
     if not os.path.isfile(file):
         raise KbuildError(f"{source}: source file not found")
-    clang_args, dropped, arch = Sanitizer(config).sanitize(gcc, source, cwd)
+    clang_args, dropped, arch = Sanitizer(config).sanitize(gcc, source, cwd, hints=sparse)
     arguments = ("cc", *gcc)  # as a compile database would hold it, minus CHECKFLAGS
     return opts, CompileEntry(file, cwd, arguments, tuple(clang_args),
                               tuple(sparse + dropped), arch), sparse

@@ -160,7 +160,10 @@ def open_session(args: argparse.Namespace, context: bool = False) -> Session:
         raise UsageError(f"{root}: source root is not a directory")
     named = [e for e in db.entries if not args.paths or wanted(e.file, root, args.paths, [])]
     if args.paths and not named:
-        raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
+        not_c = [f for f in db.not_c_files if wanted(f, root, args.paths, [])]
+        only = f" (only {len(not_c)} that are not C, which are skipped)" if not_c else ""
+        raise UsageError(f"{db.path}: no C compile command matches {' '.join(args.paths)}"
+                         f"{only}")
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
     report = tuple(report_roots(root, args.paths)) if context else ()
     return Session(config, db.entries, root, store, db.notes + store.notifications,
@@ -256,12 +259,14 @@ def check_coverage(session: Session, stats: IndexStats) -> int | None:
 
 
 def print_notifications(notes: list[Notification], root: str) -> None:
+    """One line each on stderr, repeats folded (graph, index, reserved and origins print the
+    indexing notifications themselves; a report's are folded already)."""
     from kmeminit.analyzer.paths import SourceTree
-    from kmeminit.analyzer.triage import sorted_notifications
+    from kmeminit.analyzer.triage import folded_notifications, sorted_notifications
     from kmeminit.sarif.text import format_notification
 
     tree = SourceTree(root)
-    for note in sorted_notifications(notes):
+    for note in sorted_notifications(folded_notifications(notes)):
         print(format_notification(note, tree), file=sys.stderr)
 
 

@@ -124,6 +124,25 @@ def _place(result: TriagedFinding | AbsentResult) -> tuple[str, int, int, str, s
     return baselines.where(result.sarif) if isinstance(result, AbsentResult) else _order(result)
 
 
+def folded_notifications(notifications: Iterable[Notification]) -> list[Notification]:
+    """Repeats as one notification with a count: a header diagnostic every TU that
+    includes the header reports, a flag clang ignores in every TU.  The folded one names
+    the first TU (by path) that said it and how many did."""
+    groups: dict[tuple, list[Notification]] = {}
+    for note in notifications:
+        key = (note.level, note.message, note.file, note.line, note.rule, note.kind)
+        groups.setdefault(key, []).append(note)
+    out = []
+    for same in groups.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        tus = sorted({n.tu for n in same if n.tu})
+        out.append(dataclasses.replace(same[0], tu=tus[0] if tus else None,
+                                       count=sum(n.count for n in same), tus=len(tus)))
+    return out
+
+
 def sorted_notifications(notifications: Iterable[Notification]) -> list[Notification]:
     # Workers finish in any order; sorting makes two runs over the same tree identical.
     return sorted(notifications, key=lambda n: (n.file or "", n.line or 0, n.rule or "",
@@ -204,9 +223,11 @@ def triage(result: RunResult, inputs: TriageInputs | None = None) -> Report:
     label = inputs.base.label if inputs.base is not None else inputs.baseline_label
     return Report(result.rules, tuple(findings),
                   _results(findings, _absent(found, base, inputs)),
-                  tuple(sorted_notifications(result.notifications + tuple(notes))),
+                  tuple(sorted_notifications(folded_notifications(
+                      result.notifications + tuple(notes)))),
                   result.invocation, result.extra, result.provenance, result.category,
                   has_baseline=compared, baseline=label if compared else "")
 
 
-__all__ = ["BaseRun", "TriageInputs", "fingerprints", "sorted_notifications", "triage"]
+__all__ = ["BaseRun", "TriageInputs", "fingerprints", "folded_notifications",
+           "sorted_notifications", "triage"]
