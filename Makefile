@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 EXAMPLE := examples/minikernel
 
-.PHONY: demo test lint fuzz bench clean
+.PHONY: demo test browser lint fuzz bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,19 @@ demo: $(STAMP)
 	$(BIN)/kmeminit check -p $(EXAMPLE) --fail-on none --format sarif -o out/demo.sarif
 	@echo "SARIF written to out/demo.sarif"
 
-test: $(STAMP)
+# The HTML report's browser test renders it in Debian's chromium, headless.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the HTML report's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "note: the HTML browser test needs Debian's chromium (as root: apt-get install" \
+	         "chromium); without it the test is skipped"; \
+	  fi; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check analyzer checkers config sarif tests bench scripts
 	$(BIN)/python -m pytest -q
 

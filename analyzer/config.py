@@ -33,6 +33,11 @@ SCHEMA: dict[str, Any] = {
         "drop_with_value": _STR_LIST,
         "add_flags": _STR_LIST,
         "per_arch": {"*": _STR_LIST},
+        "per_arch_add": {"*": _STR_LIST},
+        "target": str,
+        "targets": {"*": {"arch": str, "name": str, "bits": int,
+                          "endian": frozenset({"little", "big"}), "cpus": _STR_LIST}},
+        "implied_by_target": _STR_LIST,
         "exclude": _STR_LIST,
     },
     "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
@@ -123,7 +128,12 @@ def _construct(path: Path, node: yaml.Node, key_path: tuple[str, ...],
         # can name the line of the entry at fault.
         return [_construct(path, item, key_path + (f"[{i}]",), origins)
                 for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
+    try:
+        return yaml.SafeLoader(" ").construct_object(node)  # scalars: int, str, bool, null...
+    except (ValueError, OverflowError) as exc:  # a timestamp such as 2031-13-45
+        what = "date" if node.tag.endswith(":timestamp") else "value"
+        raise ConfigError(f"{_mark(path, node)}: '{node.value}' is not a valid {what}: {exc}"
+                          ) from None
 
 
 # Hostile YAML: aliases expand exponentially ("billion laughs"), nesting recurses.

@@ -62,8 +62,9 @@ def run_dask(scheduler: str | Any, todo: list[tuple[CompileEntry, str]], known: 
                 done = as_completed(list(futures), timeout=timeout * max(1, len(todo)))
             for future in done:
                 entry = pending.pop(future)
+                failed = stats.failed
                 _store(_result(future, timeout), entry, store, hashes, keys, stats, on_facts)
-                bar.step(entry.file)
+                bar.step(entry.file, failed=stats.failed > failed)
         except TimeoutError:
             for future, entry in pending.items():
                 future.cancel()

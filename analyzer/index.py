@@ -25,6 +25,7 @@ from kmeminit.analyzer.index_task import (
     parse_one,
     record,
     tu_health,
+    with_tu,
 )
 from kmeminit.analyzer.model import TUFacts
 from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
@@ -118,7 +119,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
             notes = store.tu_notifications(entry.file)
             health, reason = tu_health(entry.file, notes)
             stats.count(health, entry.file, reason, cached=True)
-            stats.notifications.extend(notes)
+            stats.notifications.extend(with_tu(entry.file, notes))
         else:
             todo.append((entry, key))
     if todo:
@@ -148,7 +149,7 @@ def stored_stats(store: FactStore, files: list[str]) -> IndexStats:
         if state is None or state.failed and health != FAILED:
             health, reason = FAILED, reason or "no usable facts in the store"
         stats.count(health, file, reason, cached=True)
-        stats.notifications.extend(notes)
+        stats.notifications.extend(with_tu(file, notes))
     return stats
 
 
@@ -166,7 +167,7 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
     def fail(worker: _Worker, reason: str) -> None:
         assert worker.entry is not None
         record(store, reason, worker.entry.file, "", hashes, stats)
-        bar.step(worker.entry.file)
+        bar.step(worker.entry.file, failed=True)
         worker.entry = None
 
     try:
@@ -206,12 +207,13 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     if isinstance(facts, str):
                         fail(worker, facts)
                         continue
-                    if record(store, facts, worker.entry.file, keys[worker.entry.file],
-                                  hashes, stats):
+                    usable = record(store, facts, worker.entry.file,
+                                    keys[worker.entry.file], hashes, stats)
+                    if usable:
                         known.extend(f.usr for f in facts.functions if f.from_header)
                         if on_facts:
                             on_facts(facts)
-                    bar.step(worker.entry.file)
+                    bar.step(worker.entry.file, failed=not usable)
                     worker.entry = None
                 elif worker.proc.sentinel in ready or not worker.proc.is_alive():
                     worker.proc.join(timeout=5)

@@ -234,16 +234,40 @@ class Notification:
     # What a parse diagnostic means for its TU: FATAL (the TU yields no usable facts, such
     # as a missing include) or ERROR_LIMIT (clang stopped reporting, later code may be lost)
     kind: str | None = None
+    # The TU whose parse said it (a header's diagnostic, a flag clang ignored); after the
+    # triage stage folds repeats, the first of `tus` TUs that said it `count` times in all
+    tu: str | None = None
+    count: int = 1
+    tus: int = 1
 
 
 FATAL, ERROR_LIMIT = "fatal", "error-limit"
+# A notification about the user's input that makes the run exit 2 (a malformed in-source
+# suppression comment), reported after the results are written.
+BAD_INPUT = "bad-input"
+
+
+@dataclass(frozen=True)
+class SourceSuppression:
+    """A `kmeminit: ignore RULE[,RULE] reason` comment in a source file.  It suppresses the
+    findings of those rules whose primary location is on line `target`: the comment's own
+    line when code shares it, else the line after the comment.  `error` says why a comment
+    that starts `kmeminit:` is malformed (then it suppresses nothing)."""
+
+    file: str  # absolute, symlink-resolved
+    line: int  # where the comment starts
+    target: int
+    rules: tuple[str, ...] = ()
+    reason: str = ""
+    error: str = ""
 
 
 @dataclass(frozen=True)
 class TUFacts:
     """Everything one translation unit contributes: its own functions, the header inline
     functions it was the first to extract, its function-pointer stores, and the files it
-    includes (for cache invalidation)."""
+    includes (for cache invalidation), and the suppression comments of its file and of the
+    files it includes."""
 
     file: str
     functions: tuple[Function, ...] = ()
@@ -251,6 +275,7 @@ class TUFacts:
     includes: tuple[str, ...] = ()
     notifications: tuple[Notification, ...] = ()
     parse_seconds: float = 0.0
+    suppressions: tuple[SourceSuppression, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from kmeminit.analyzer.model import (
     CallSite,
     FnPtrStore,
     Function,
+    SourceSuppression,
     TUFacts,
     Value,
     ValueKind,
@@ -105,6 +106,11 @@ class Program:
     _passes: dict[tuple[str, int], list[tuple[CallSite, int]]] = field(default_factory=dict)
     _kept: dict[tuple[str, int], bool] = field(default_factory=dict)
     _escaping: frozenset[str] = frozenset()
+    # A partial view (one TU under kbuild): callers, callees and ops-table implementations
+    # may lie outside the analysed code, so nothing is uncalled or unknown-free by default.
+    partial: bool = False
+    # `kmeminit: ignore` comments of the TUs' files and headers, by (file, line)
+    suppressions: dict[tuple[str, int], SourceSuppression] = field(default_factory=dict)
 
     # -- building --------------------------------------------------------------------
 
@@ -121,15 +127,18 @@ class Program:
         return cls.from_tus(store.iter_tus(files), store.header_functions())
 
     @classmethod
-    def from_tus(cls, tus: Iterable[TUFacts], headers: Iterable[Function]) -> Program:
+    def from_tus(cls, tus: Iterable[TUFacts], headers: Iterable[Function],
+                 partial: bool = False) -> Program:
         """The program made of these TUs' facts and header functions (a header function
-        whose USR is already defined, or seen earlier in `headers`, is skipped)."""
-        program = cls()
+        whose USR is already defined, or seen earlier in `headers`, is skipped).  `partial`:
+        the TUs are a view of a larger program (see `outside_callers`)."""
+        program = cls(partial=partial)
         for tu in tus:
             program.tus.append(tu.file)
             for fn in tu.functions:
                 program.add(fn)
             program.fp_stores.extend(tu.fp_stores)
+            program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
         program._fp_cache = None
         for fn in headers:
             if fn.usr not in program.functions:
@@ -335,6 +344,38 @@ class Program:
     def _table_targets(self, table: str) -> list[str]:
         return sorted({s.target_usr or self._usr_for_name(s.target) or ""
                        for s in self.fp_stores if s.table == table} - {""})
+
+    # -- what lies outside a partial view ----------------------------------------------
+
+    def outside_callers(self) -> frozenset[str]:
+        """Defined functions that may have callers outside a partial view: those with
+        external linkage, and those whose address is taken other than into a generic
+        dispatch table (those stay unresolved in every view alike).  Empty for a whole
+        program, whose uncalled functions really are uncalled."""
+        if not self.partial:
+            return frozenset()
+        return self.memo(("outside-callers",), self._outside_callers)
+
+    def _outside_callers(self) -> frozenset[str]:
+        taken = {s.target_usr or self._usr_for_name(s.target) for s in self.fp_stores
+                 if s.record not in self.dispatch}
+        for fn in self.functions.values():
+            values = [a for c in fn.calls for a in c.args] + [a.value for a in fn.assigns]
+            taken |= {v.usr for v in values
+                      if v.kind in (ValueKind.GLOBAL, ValueKind.ADDR_GLOBAL)}
+        return frozenset(u for u, fn in self.functions.items() if fn.blocks and (
+            fn.linkage != "internal" or u in taken))
+
+    def unknown_call(self, site: CallSite) -> bool:
+        """In a partial view, a call whose callee may do anything: a function defined
+        outside the view, or an indirect call the view cannot resolve.  Configured
+        services are never unknown (they are outside every view's call graph alike)."""
+        if not self.partial:
+            return False
+        if site.indirect:
+            return not self.call_targets(site) and not (
+                site.record and site.record in self.dispatch)
+        return site.callee not in self.leaves and site.callee_usr not in self.functions
 
     # -- the call graph ----------------------------------------------------------------
 

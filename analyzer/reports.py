@@ -151,3 +151,16 @@ class ReservedReport:
     readers: tuple[ReaderRow, ...]
     wrappers: tuple[WrapperRow, ...]
     what_if_drop: WhatIfDrop | None = None
+
+
+# -- both, for the HTML report ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inventories:
+    """The inventories behind a run's findings, for the HTML report to show and link:
+    the PG_reserved report (KMI006/KMI007) and the altmap origins (KMI004/KMI005); None
+    when those rules did not run."""
+
+    reserved: ReservedReport | None = None
+    origins: OriginsReport | None = None

@@ -232,28 +232,35 @@ def _configure(cls: type, config: Any) -> tuple[Checker | None, list[Notificatio
     return checker, notes
 
 
-def load_checkers(enabled: set[str] | None, config: Any
+def load_checkers(enabled: set[str] | None, config: Any, enable: set[str] | None = None,
+                  disable: set[str] | None = None
                   ) -> tuple[list[Checker], list[Notification]]:
     """Checker instances to run, in id order, and what went wrong loading them.
 
-    `enabled` (rule ids) wins over `rules.<ID>.enabled` in the config; None means every
-    rule the config does not disable.
+    `enabled` (rule ids or names) wins over `rules.<ID>.enabled` in the config; None means
+    every rule the config does not disable, plus `enable`; `disable` is taken out last.
     """
     taken = _builtins()
     plugins, notes = _plugins(taken)
     classes = sorted(list(builtin_checkers()) + plugins, key=lambda c: c.id)
+    by_name = {c.id: c.id for c in classes} | {c.name.upper(): c.id for c in classes}
+    asked = [s for s in (enabled, enable, disable) if s]
+    unknown = sorted({r for s in asked for r in s if r.upper() not in by_name})
+    if unknown:
+        notes.append(Notification(Level.ERROR, f"unknown rule id(s): {', '.join(unknown)}"))
+
+    def ids(rules: set[str] | None) -> set[str]:
+        return {by_name[r.upper()] for r in rules or () if r.upper() in by_name}
+
     known = {c.id for c in classes}
-    if enabled is not None and enabled - known:
-        notes.append(Notification(Level.ERROR,
-                                  f"unknown rule id(s): {', '.join(sorted(enabled - known))}"))
     for rule_id in _configured_rules(config) - known:
         notes.append(_config_note(config, Level.WARNING,
                                   f"rules.{rule_id}: no such rule is installed", rule_id))
     checkers = []
     for cls in classes:
-        on = cls.id in enabled if enabled is not None else rule_config(config, cls.id).get(
-            "enabled", True)
-        if not on:
+        on = cls.id in ids(enabled) if enabled is not None else (
+            cls.id in ids(enable) or rule_config(config, cls.id).get("enabled", True))
+        if not on or cls.id in ids(disable):
             continue
         checker, problems = _configure(cls, config)
         notes += problems
@@ -278,18 +285,21 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}{detail}{at}"
 
 
-def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False
-                 ) -> tuple[list[Finding], list[Notification]]:
+def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False,
+                 progress: Any = None) -> tuple[list[Finding], list[Notification]]:
     """All findings, plus a notification per checker that crashed or yielded garbage.
 
     A crashing checker contributes nothing (its findings so far could be a misleading half);
-    `debug` re-raises instead, for a traceback.
+    `debug` re-raises instead, for a traceback.  `progress` (index_task.Progress) is told
+    when each rule starts and ends.
     """
     findings: list[Finding] = []
     notes: list[Notification] = []
     if hasattr(program, "apply_config"):  # a Program (tests pass stand-ins)
         program.apply_config(config)
     for checker in checkers:
+        if progress is not None:
+            progress.begin(f"{checker.id} {getattr(checker, 'name', '')}".strip())
         try:
             found = list(checker.check(program, config))
         except Exception as exc:
@@ -298,6 +308,9 @@ def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: 
             notes.append(Notification(Level.ERROR, f"checker {checker.id} crashed and was "
                                                    f"skipped: {_one_line(exc)}", rule=checker.id))
             continue
+        finally:
+            if progress is not None:
+                progress.step(checker.id)
         for item in found:
             if isinstance(item, Finding) and item.rule == checker.id:
                 findings.append(item)

@@ -8,6 +8,7 @@ the header they come from.  WAL mode and a busy timeout make concurrent writers 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 4: CallSite.param and FnPtrStore.table; 5: TUFacts.suppressions
 
 
 class StoreError(Exception):
@@ -209,8 +210,7 @@ class FactStore:
         own = tuple(f for f in facts.functions if not f.from_header)
         headers = [f for f in facts.functions if f.from_header]
         includes = [(p, hashes.get(p) or "") for p in sorted(set(facts.includes))]
-        blob = _pack(TUFacts(facts.file, own, facts.fp_stores, facts.includes,
-                             facts.notifications, facts.parse_seconds))
+        blob = _pack(dataclasses.replace(facts, functions=own))
         rows = [(_sql(f.usr), _sql(f.file), hashes.get(f.file) or "", _pack(f))
                 for f in headers]
         with self._transaction():

@@ -78,7 +78,9 @@ def provenance(root: str) -> Provenance | None:
     except GitError:
         branch = None  # detached HEAD
     uri = repository_uri(remote) if remote else "file://" + top
-    return Provenance(uri, revision, branch or None, top == os.path.realpath(root))
+    inside = os.path.relpath(os.path.realpath(root), top)
+    return Provenance(uri, revision, branch or None, top == os.path.realpath(root),
+                      "" if inside == "." else inside.replace(os.sep, "/"))
 
 
 def resolve(root: str, rev: str) -> str:

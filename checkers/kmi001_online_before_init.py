@@ -34,7 +34,8 @@ and only then calls `online_mem_sections()`.
 #include <linux/mm.h>
 #include <linux/memory_hotplug.h>
 
-int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+int online_pages(unsigned long pfn, unsigned long nr_pages,
+	struct zone *zone, struct memory_group *group)
 {
 	mem_hotplug_begin();
 	online_mem_sections(pfn, pfn + nr_pages);
@@ -50,7 +51,8 @@ int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
 #include <linux/mm.h>
 #include <linux/memory_hotplug.h>
 
-int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+int online_pages(unsigned long pfn, unsigned long nr_pages,
+	struct zone *zone, struct memory_group *group)
 {
 	mem_hotplug_begin();
 	move_pfn_range_to_zone(zone, pfn, nr_pages, NULL, MIGRATE_MOVABLE);

@@ -122,7 +122,7 @@ from kmeminit.analyzer.kernel.pfn import (
 )
 from kmeminit.analyzer.model import Function, Level, Location
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.results import Finding, Related, Step
+from kmeminit.analyzer.results import CheckedConversion, Finding, Related, Step
 from kmeminit.analyzer.rules import rule_config
 
 
@@ -144,17 +144,19 @@ class PfnWalkerUninitMemmap:
         facts = kernel_facts(program, config)
         pfn = facts.pfn
         levels = int(rule_config(config, self.id).get("caller_levels", 2))
+        online = config.get("pfn", "online_guards", default=[]) or []
+        replacement = online[0] if online else None
         quiet = facts.entries.boot_only | facts.entries.hotplug_owned
         for usr, fn in sorted(program.functions.items()):
             if not fn.blocks or usr in quiet or fn.name in pfn.know.init:
                 continue
             for conv in pfn.conversions(fn):
-                finding = self._check_conversion(pfn, fn, conv, levels)
+                finding = self._check_conversion(pfn, fn, conv, levels, replacement)
                 if finding is not None:
                     yield finding
 
-    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int
-                          ) -> Finding | None:
+    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int,
+                          replacement: str | None) -> Finding | None:
         origin = pfn.origin(fn, conv.pfn)
         if origin not in ("outside", "span"):
             return None
@@ -176,10 +178,17 @@ class PfnWalkerUninitMemmap:
             guarantee = pfn.caller_guarantee(fn, params, levels)
             if guarantee.held:
                 return None
-        return self._finding(fn, conv, guard or guards.present, read, guarantee)
+        fix = None
+        if guard and replacement:
+            # the fix: convert with the online check and test its NULL (mechanical where
+            # the code has one of the usual shapes: analyzer/triage/fixes.py)
+            fix = CheckedConversion(guard[0], guard[1], conv.name, conv.location, conv.pfn,
+                                    replacement)
+        return self._finding(fn, conv, guard or guards.present, read, guarantee, fix)
 
     def _finding(self, fn: Function, conv: Conversion, guard: tuple[str, Location] | None,
-                 read: tuple[str, Location], guarantee: Guarantee | None) -> Finding:
+                 read: tuple[str, Location], guarantee: Guarantee | None,
+                 fix: CheckedConversion | None) -> Finding:
         what, location = read
         guard_text = f"{guard[0]}()" if guard else "no check at all"
         related = [Related(1, conv.location, f"{conv.name}({conv.pfn}) converts the pfn")]
@@ -205,7 +214,7 @@ class PfnWalkerUninitMemmap:
             template += " (not every caller checks the range: {lacking}() does not)"
             args["lacking"] = lacking.function
         return Finding.make(self.id, self.level, template, location, fn.name,
-                            related=tuple(related), trace=tuple(trace), **args)
+                            related=tuple(related), trace=tuple(trace), fix=fix, **args)
 
 
 def _caller_step(check: CallerCheck) -> Step:

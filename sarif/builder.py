@@ -19,10 +19,11 @@ import sarif_om as om
 from kmeminit import analyzer
 from kmeminit.analyzer.model import Level, Location, Notification
 from kmeminit.analyzer.paths import SourceTree
-from kmeminit.analyzer.results import Finding, Report, RuleMeta, TriagedFinding
+from kmeminit.analyzer.results import Finding, Fix, Report, RuleMeta, TriagedFinding
 from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY, LINE_HASH_KEY
 from kmeminit.sarif import limits
 from kmeminit.sarif.paths import file_uri, relative_uri
+from kmeminit.sarif.text import repeats
 
 TOOL_NAME = "kmeminit"
 INFORMATION_URI = "https://github.com/kmeminit/kmeminit"
@@ -144,9 +145,8 @@ class _Builder:
                              f"locations (GitHub accepts {limits.MAX_LOCATIONS_PER_RESULT} "
                              "locations per result)", loc, finding.rule)
             related = related[:room]
-        suppressions = None
-        if item.suppressed is not None:
-            suppressions = [om.Suppression(kind="external", justification=item.suppressed)]
+        suppressions = [om.Suppression(kind=s.kind, justification=s.justification)
+                        for s in item.suppressions] or None
         return om.Result(
             message=om.Message(text=self._message(finding)),
             rule_id=finding.rule,
@@ -159,7 +159,22 @@ class _Builder:
             partial_fingerprints=fingerprints,
             baseline_state=item.baseline_state,
             suppressions=suppressions,
+            fixes=[self._fix(item.fix)] if item.fix is not None else None,
         )
+
+    def _fix(self, fix: Fix) -> om.Fix:
+        """SARIF's fix: per file, replacements of regions (an empty region inserts)."""
+        files: dict[str, list[om.Replacement]] = {}
+        for edit in fix.edits:
+            region = om.Region(start_line=edit.line, start_column=edit.col,
+                               end_line=edit.end_line, end_column=edit.end_col)
+            inserted = om.ArtifactContent(text=edit.text) if edit.text else None
+            files.setdefault(edit.file, []).append(
+                om.Replacement(deleted_region=region, inserted_content=inserted))
+        return om.Fix(description=om.Message(text=fix.description),
+                      artifact_changes=[om.ArtifactChange(artifact_location=self._artifact(f),
+                                                          replacements=r)
+                                        for f, r in files.items()])
 
     def _absent(self, old: Mapping[str, Any]) -> dict[str, Any]:
         """A baseline result that no longer occurs, as the baseline had it."""
@@ -262,12 +277,17 @@ class _Builder:
             descriptor = om.ReportingDescriptorReference(id=note.rule)
             rule = om.ReportingDescriptorReference(id=note.rule,
                                                    index=self.rule_index.get(note.rule))
+        properties = None
+        if note.tu:  # which TU said it, and how often it was said (repeats are folded)
+            properties = {"translationUnit": self.tree.display(note.tu),
+                          "translationUnits": note.tus, "count": note.count}
         return om.Notification(
-            message=om.Message(text=note.message),
+            message=om.Message(text=note.message + repeats(note, self.tree)),
             level=note.level.value,
             locations=locations,
             descriptor=descriptor,
             associated_rule=rule,
+            properties=properties,
         )
 
 

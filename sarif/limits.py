@@ -32,7 +32,9 @@ def _rank(result: Result) -> tuple[int, int]:
     if isinstance(result, AbsentResult):
         level = result.sarif.get("level", "warning")
         return 3, -(Level(level).rank if level in Level._value2member_map_ else 0)
-    state = 2 if result.suppressed is not None else int(not result.reported)
+    if result.baseline_state == "absent":
+        return 3, -result.finding.level.rank
+    state = 2 if result.suppressions else int(not result.reported)
     return state, -result.finding.level.rank
 
 

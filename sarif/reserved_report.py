@@ -138,10 +138,19 @@ def _q(text: str) -> str:
 
 
 def to_dot(data: ReservedReport, root: str) -> str:
-    """Entry points → sites (green set, red clear) and readers (notes, dashed edges)."""
+    """Entry points → sites (green set, red clear) and readers (notes, dashed edges).
+    With --what-if-drop the dropped sites are drawn crossed out (bold, dashed) and the
+    readers that could change behaviour in orange, with the question as the title."""
+    drop = data.what_if_drop
+    dropped = set(drop.sites) if drop else set()
+    affected = dict(drop.readers) if drop else {}
     out = ["digraph pg_reserved {", "  rankdir=LR;",
            '  node [fontname="monospace", fontsize=10];',
            '  edge [fontname="monospace", fontsize=9];']
+    if drop:
+        title = (f"what if {drop.query} were dropped: {len(affected)} reader(s) could "
+                 "change behaviour (orange)")
+        out.append(f"  labelloc=t; label={_q(title)};")
     for e in data.entries:
         if e.sites or e.readers:
             out.append(f"  {_q('entry:' + e.name)} [shape=ellipse, label="
@@ -149,12 +158,21 @@ def to_dot(data: ReservedReport, root: str) -> str:
     for s in data.sites:
         colour = "darkgreen" if s.op == "set" else "firebrick"
         label = f"{s.op} {s.callee}()\n{s.function}()\n{_where(s, root)}"
-        out.append(f"  {_q('site:' + s.id)} [shape=box, color={colour}, "
+        style = ""
+        if s.id in dropped:
+            label = "DROPPED: " + label
+            style = ', style="bold,dashed", penwidth=3'
+        out.append(f"  {_q('site:' + s.id)} [shape=box, color={colour}{style}, "
                    f"label={_q(label)}];")
     for r in data.readers:
         label = f"{r.callee}()\n{r.function}()" + ("\n(pfn walker)" if r.walker
                                                          else "")
-        out.append(f"  {_q('reader:' + r.id)} [shape=note, label={_q(label)}];")
+        style = ""
+        if r.id in affected:
+            why = "runs after the site" if affected[r.id] == "after" else "in a pfn walker"
+            label += f"\ncould change: {why}"
+            style = ", color=darkorange, penwidth=2"
+        out.append(f"  {_q('reader:' + r.id)} [shape=note{style}, label={_q(label)}];")
     for e in data.entries:
         for s in e.sites:
             label = f"{s.chains} chain(s)"

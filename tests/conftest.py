@@ -20,15 +20,21 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
+# marker -> (variable naming the prepared tree, how to prepare one)
+_TREES = {"kernel": ("KMEMINIT_KERNEL_TREE", "scripts/prepare-kernel.sh"),
+          "arm64": ("KMEMINIT_ARM64_TREE", "ARCH=arm64 scripts/prepare-kernel.sh")}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tree = os.environ.get("KMEMINIT_KERNEL_TREE")
-    if tree and Path(tree, "compile_commands.json").is_file():
-        return
-    why = ("set KMEMINIT_KERNEL_TREE to a kernel tree prepared by scripts/prepare-kernel.sh"
-           if not tree else f"KMEMINIT_KERNEL_TREE={tree} has no compile_commands.json")
-    for item in items:
-        if "kernel" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=why))
+    for marker, (variable, script) in _TREES.items():
+        tree = os.environ.get(variable)
+        if tree and Path(tree, "compile_commands.json").is_file():
+            continue
+        why = (f"set {variable} to a kernel tree prepared by {script}" if not tree
+               else f"{variable}={tree} has no compile_commands.json")
+        for item in items:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=why))
 
 
 # The slice issue #2 names, plus lib/test_hmm.c (the in-tree dev_pagemap_ops.page_free user).

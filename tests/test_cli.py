@@ -83,9 +83,9 @@ def test_rules_and_explain(plugin: Path, capsys: pytest.CaptureFixture[str]) -> 
     (None, ["check", "-p", "{tmp}/nowhere"], "compile database not found"),
     ("invalid", ["check", "-p", "{tmp}"], "compile_commands.json:1: invalid JSON"),
     ("yaml", ["check", "-p", "{tree}", "--config", "{tmp}/bad.yaml"], "bad.yaml:3: YAML error"),
-    (None, ["explain", "KMI999"], "unknown rule id 'KMI999'"),
+    (None, ["explain", "KMI999"], "unknown rule 'KMI999'"),
     (None, ["check", "-p", "{tree}", "--rules", "KMI999"], "unknown rule id(s): KMI999"),
-    (None, ["check", "-p", "{tree}", "nosuchdir/"], "no compile command matches"),
+    (None, ["check", "-p", "{tree}", "nosuchdir/"], "no C compile command matches"),
 ])
 def test_usage_errors_exit_2_with_one_line(tree: Path, tmp_path: Path, setup: str | None,
                                            args: list[str], message: str,
@@ -119,3 +119,44 @@ def test_no_traceback_from_the_console_script(tmp_path: Path) -> None:
                            str(tmp_path)], capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def _subcommands() -> list[str]:
+    from kmeminit.analyzer.cli.app import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_help_documents_every_option(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from kmeminit.analyzer.cli.app import build_parser
+
+    if command == "cc":  # kbuild's argv is gcc's: its own usage text
+        assert run("cc", "--help") == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: kmeminit-cc") and "--kmeminit-min-level" in out
+        return
+    with pytest.raises(SystemExit) as info:
+        run(command, "--help")
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: kmeminit {command}")
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    undocumented = [a.option_strings or a.dest for a in sub._actions
+                    if not a.help and a.dest != "help"]
+    assert not undocumented
+
+
+def test_rule_switches_take_ids_and_names(tree: Path, plugin: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["check", "-p", str(tree), "--config", str(plugin), "--no-progress"]
+    assert run(*base, "--disable", "TEST001") == 0
+    assert run(*base, "--disable", "kmi003,test001") == 0
+    assert run(*base, "--rules", "KMI003", "--enable", "test001") == 0  # --rules wins
+    capsys.readouterr()
+    assert run(*base, "--enable", "nonsense") == 2
+    assert "unknown rule id(s): NONSENSE" in capsys.readouterr().err
+    assert run("explain", "pfn-walker-uninit-memmap") == 0
+    assert capsys.readouterr().out.startswith("KMI003 pfn-walker-uninit-memmap")

@@ -3,8 +3,8 @@
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or input error or analysis
 incomplete.  A failed TU yields no usable facts (a missing include, a crash, a timeout,
 libclang refusing it, a missing source file); a degraded TU was parsed with errors in its
-own source or hit clang's error limit.  Both count towards --max-failed-tus (default 5%).
-"""
+own source or in a header it includes, or hit clang's error limit.  Both count towards
+--max-failed-tus (default 5%)."""
 
 from __future__ import annotations
 

@@ -45,23 +45,50 @@ def _diff(repo: Path, plugin: Path, *extra: str) -> int:  # noqa: F811
                *extra)
 
 
-def test_diff_reports_only_new_findings(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    # Shift pfn_walk down (same finding, new line) and add new_walk in another TU.
+def _states(log: dict) -> list[tuple[str, int, str]]:
+    return [(r["message"]["text"], r["locations"][0]["physicalLocation"]["region"]["startLine"],
+             r["baselineState"]) for r in log["runs"][0]["results"]]
+
+
+def test_diff_reports_new_findings_and_states_them_all(
+        repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Shift pfn_walk down (same finding, new line), add new_walk in another TU, drop third.
     (repo / "mm" / "a.c").write_text("/* a comment */\n\n" + A_C)
     (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\nint new_walk(void)\n"
                                      "{\n\treturn 1;\n}\n")
-    out = tmp_path / "new.sarif"
-    assert _diff(repo, plugin, "--base", "HEAD", "--format", "sarif", "-o", str(out)) == 1
+    (repo / "mm" / "c.c").write_text("int fourth(void) { return 3; }\n")
+    out, js = tmp_path / "new.sarif", tmp_path / "new.json"
+    assert _diff(repo, plugin, "--base", "HEAD", "--format", "sarif", "-o", str(out),
+                 "--json-output", str(js)) == 1
     err = capsys.readouterr().err
-    assert "2 files differ, 2 TUs parsed again for the base; 1 of 3 findings are new" in err
-    [result] = json.loads(out.read_text())["runs"][0]["results"]
-    assert result["message"]["text"] == "new_walk is named"
-    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
+    assert "3 files differ, 3 TUs parsed again for the base; 1 of 2 findings are new" in err
+    log = json.loads(out.read_text())
+    # the whole head result, each with its state, and base's vanished finding as absent
+    assert _states(log) == [("pfn_walk is named", 4, "unchanged"),
+                            ("new_walk is named", 2, "new"), ("third is named", 1, "absent")]
+    summary = json.loads(js.read_text())["summary"]
+    assert summary == {"findings": 2, "reported": 1, "new": 1, "unchanged": 1, "updated": 0,
+                       "absent": 1, "suppressed": 0, "baseline": "HEAD"}
     assert _diff(repo, plugin, "--base", "HEAD") == 1
-    text = capsys.readouterr().out
-    assert text.splitlines()[0] == "mm/b.c:2:1: warning: new_walk is named [TEST001]"
-    assert "pfn_walk" not in text
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == "mm/b.c:2:1: warning: new_walk is named [TEST001]"
+    assert [line for line in text if "[TEST001]" in line] == text[:1]  # the new one only
+    assert text[-1] == ("kmeminit: 1 new finding (1 warning) in 4 functions; against HEAD: "
+                        "1 new, 1 unchanged, 0 updated, 1 absent")
+    # for an upload: the absent result left out, the others as they were
+    assert _diff(repo, plugin, "--base", "HEAD", "--format", "sarif", "-o", str(out),
+                 "--no-absent") == 1
+    assert [s for _, _, s in _states(json.loads(out.read_text()))] == ["unchanged", "new"]
+
+
+def test_diff_refuses_a_baseline_file(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.sarif"
+    old.write_text('{"runs": []}')
+    assert _diff(repo, plugin, "--base", "HEAD", "--baseline", str(old)) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "--baseline cannot be combined with kmeminit diff" in line
 
 
 def test_diff_header_change_reparses_its_includers_only(
@@ -86,8 +113,9 @@ def test_diff_between_two_commits_and_suppressions(
         "    reason: reviewed\n")
     assert _diff(repo, plugin, "--base", base, "--head", head, "--format", "sarif") == 0
     log = json.loads(capsys.readouterr().out)
-    [result] = log["runs"][0]["results"]
-    assert result["suppressions"] == [{"kind": "external", "justification": "reviewed"}]
+    new = [r for r in log["runs"][0]["results"] if r["baselineState"] == "new"]
+    assert [r["suppressions"] for r in new] == [[{"kind": "external",
+                                                 "justification": "reviewed"}]]
     assert log["runs"][0]["versionControlProvenance"][0]["revisionId"] == head
 
 
@@ -124,7 +152,8 @@ def test_check_baseline_category_provenance(repo: Path, plugin: Path, tmp_path: 
     assert run("check", "-p", str(repo), "--config", str(plugin), "--baseline", str(old)) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "mm/b.c:1:1: warning: new_walk is named [TEST001]"
-    assert "1 new finding" in out[-1] and "2 unchanged since the baseline" in out[-1]
+    assert out[-1].startswith("kmeminit: 1 new finding")
+    assert out[-1].endswith(": 1 new, 2 unchanged, 0 updated, 0 absent")
     (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\n")
     assert run("check", "-p", str(repo), "--config", str(plugin), "--baseline", str(old),
                "--category", "linux/x86", "--format", "sarif") == 0
@@ -153,3 +182,33 @@ def test_check_bad_triage_files_exit_2(repo: Path, plugin: Path, tmp_path: Path,
     assert run(*args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_diff_counts_agree_in_every_format(repo: Path, plugin: Path, tmp_path: Path,  # noqa: F811
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Text summary, JSON summary, SARIF baselineStates and the Markdown table count the
+    same findings, whether written by one run or by one run per format."""
+    import re
+    from collections import Counter
+
+    (repo / "mm" / "b.c").write_text("int new_walk(void) { return 1; }\n")
+    (repo / "mm" / "c.c").write_text("int fourth(void) { return 3; }\n")
+    (repo / "kmeminit-suppressions.yaml").write_text(
+        "suppressions:\n  - function: pfn_walk\n    reason: reviewed\n")
+    sarif, js, md = tmp_path / "r.sarif", tmp_path / "r.json", tmp_path / "r.md"
+    capsys.readouterr()
+    assert _diff(repo, plugin, "--base", "HEAD", "--sarif-output", str(sarif),
+                 "--json-output", str(js), "--markdown-output", str(md)) == 1
+    summary_line = capsys.readouterr().out.splitlines()[-1]
+    text = dict((k, int(v)) for v, k in re.findall(r"(\d+) (new|unchanged|updated|absent|"
+                                                     r"suppressed)\b", summary_line))
+    summary = json.loads(js.read_text())["summary"]
+    states = Counter(r["baselineState"] for r in json.loads(sarif.read_text())["runs"][0]
+                     ["results"])
+    assert text == {k: summary[k] for k in text} == {
+        "new": 1, "unchanged": 1, "updated": 0, "absent": 1, "suppressed": 1}
+    assert {k: states[k] for k in ("new", "unchanged", "updated", "absent")} == {
+        k: summary[k] for k in ("new", "unchanged", "updated", "absent")}
+    assert "| TEST001 named-functions | warning | 1 | 1 | 0 | 1 | 1 |" in md.read_text()
+    assert _diff(repo, plugin, "--base", "HEAD", "--format", "json") == 1
+    assert json.loads(capsys.readouterr().out)["summary"] == summary

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,53 @@ def test_neighbourhood_json_and_graphml(example: Path, tmp_path: Path) -> None:
     assert any(e["indirect"] for e in data["edges"])
     code, text = graph(example, tmp_path, "--function", "pagemap_range", "--format", "graphml")
     assert code == 0 and text.startswith("<?xml")
+
+
+def test_focus_events_and_legend(example: Path, tmp_path: Path) -> None:
+    code, dot = graph(example, tmp_path, "--from", "memremap_pages", "--to",
+                      "__init_zone_device_page")
+    assert code == 0
+    focused = re.findall(r'label="(\w+)\\n[^"]*"[^;]*fillcolor="#fff4d6"', dot)
+    assert sorted(focused) == ["__init_zone_device_page", "memremap_pages"]
+    assert "subgraph cluster_legend" in dot and 'legend_direct_b [label="direct call"]' in dot
+    assert re.search(r'label="__init_zone_device_page\\n[^"]*\\n\[INIT\] \[reserved-set\]"',
+                     dot)
+    assert "[reserved-set] sets PG_reserved" in dot
+
+
+def test_max_nodes_folds_the_farthest(example: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("--function", "memremap_pages", "--depth", "6", "--format", "json")
+    code, text = graph(example, tmp_path, *args, "--max-nodes", "0")
+    everything = {n["id"] for n in json.loads(text)["nodes"]}
+    code, text = graph(example, tmp_path, *args, "--max-nodes", "20")
+    assert code == 0
+    data = json.loads(text)
+    kept = [n for n in data["nodes"] if not n["collapsed"]]
+    folded = [n for n in data["nodes"] if n["collapsed"]]
+    assert len(kept) == 20 and {n["id"] for n in kept} <= everything
+    assert [n["name"] for n in kept if n["focus"]] == ["memremap_pages"]
+    counts = [int(re.match(r"… (\d+) more (callers|callees|caller|callee)$", n["name"])[1])
+              for n in folded]
+    assert sum(counts) == len(everything) - 20
+    ids = {n["id"] for n in data["nodes"]}
+    assert all(e["from"] in ids and e["to"] in ids for e in data["edges"])
+    assert f"graph of 20 functions ({len(everything) - 20} folded, --max-nodes)" in \
+        capsys.readouterr().err
+
+
+def test_svg_without_graphviz(example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "dot" else real(name))
+    code, svg = graph(example, tmp_path, "--from", "memremap_pages", "--to",
+                      "__init_zone_device_page", "--format", "svg")
+    assert code == 0 and svg.startswith('<?xml version="1.0"')
+    assert '<svg class="kmi-graph"' in svg and '<g class="node focus"' in svg
+    assert 'class="legend"' in svg and svg.count('class="edge direct"') > 3
+    assert "Graphviz's dot is not installed; the SVG uses kmeminit's built-in layout" in \
+        capsys.readouterr().err
+    ET.fromstring(svg.split("\n", 1)[1])  # well-formed XML
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")

@@ -128,6 +128,14 @@ def test_wheel_beside_sarif_tools(tmp_path: Path) -> None:
     second = check()
     assert [r["ruleId"] for r in second["runs"][0]["results"]] == \
         [r["ruleId"] for r in first["runs"][0]["results"]]
+    # the HTML report's templates are package data: the installed wheel renders it
+    page = tmp_path / "report.html"
+    proc = subprocess.run([str(kmeminit), "check", "-p", str(compdb), "--source-root",
+                           str(EXAMPLE), "--store", str(tmp_path / "facts.db"), "--format",
+                           "html", "-o", str(page), "--fail-on", "none"],
+                          capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert page.read_text().count("<article") == len(first["runs"][0]["results"])
     version = subprocess.run([str(kmeminit), "--version"], capture_output=True, text=True,
                              check=True).stdout.strip()
     assert version == f"kmeminit {_pyproject()['project']['version']}"

@@ -4,6 +4,7 @@ unreached sites, walkers, net effects, what-if-drop and the report formats."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,14 @@ def test_report_formats(minikernel) -> None:
     assert all(not s["file"].startswith("/") for s in parsed["sites"])
     dot = to_dot(data, root)
     assert dot.startswith("digraph pg_reserved {") and "entry:memremap_pages" in dot
+    # --what-if-drop in the picture too: the dropped site and the readers it could change
+    assert 'label="what if mm/mm_init.c:62 were dropped: ' in dot
+    assert re.search(r'"site:memmap_init_range@62" \[[^]]*style="bold,dashed"[^]]*'
+                     r'label="DROPPED: set', dot)
+    readers = {rid for rid, _ in data.what_if_drop.readers}
+    assert readers and all(re.search(rf'"reader:{re.escape(rid)}" \[shape=note, '
+                                     r'color=darkorange', dot) for rid in readers)
+    assert "DROPPED" not in to_dot(kernel_facts(program, config).reserved.report(), root)
 
 
 def test_docs_match_the_example_tree(minikernel) -> None:

@@ -16,11 +16,12 @@ from kmeminit.analyzer import version
 from kmeminit.analyzer.config import ConfigError
 from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.results import Finding, Provenance, Related, Report, Step
-from kmeminit.analyzer.triage import TriageInputs, triage
+from kmeminit.analyzer.triage import BaseRun, TriageInputs, triage
 from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
 from kmeminit.analyzer.triage.suppressions import load_suppressions
-from kmeminit.sarif import format_notifications, format_text, to_json_report, to_sarif
+from kmeminit.sarif import format_notifications, format_text, summary_line, to_json_report, to_sarif
 from kmeminit.sarif.serialise import dumps
+from kmeminit.sarif.text import TextOptions
 from kmeminit.sarif.writer import build_sarif
 
 TODAY = dt.date(2026, 1, 15)
@@ -59,11 +60,11 @@ def test_baseline_new_unchanged_absent(src: Path, tmp_path: Path) -> None:
                       ("KMI003", 8, "unchanged")]
     absent = _results(to_sarif(result))[0]
     assert absent["ruleIndex"] == 1 and "codeFlows" not in absent
-    text = format_text(result)
-    assert text.splitlines() == [
-        "mm/page_owner.c:5:1: note: note 5 [KMI002]",
-        "kmeminit: 1 new finding (1 note) in 12 functions, 2 unchanged since the baseline, "
-        "1 fixed, 2 notifications"]
+    text = format_text(result, TextOptions(min_level=Level.NOTE, source=False, summary=False))
+    assert text.splitlines() == ["mm/page_owner.c:5:1: note: note 5 [KMI002]"]
+    assert summary_line(result) == (
+        "kmeminit: 1 new finding (1 note) in 12 functions; against the baseline: 1 new, "
+        "2 unchanged, 0 updated, 1 absent, 2 notifications")
     assert _reported(result) == [new]
     assert {f["baseline_state"] for f in to_json_report(result)["findings"]} == {
         "new", "unchanged"}
@@ -80,6 +81,50 @@ def test_baseline_of_a_clean_run_reports_everything_absent(src: Path, tmp_path: 
     again = tmp_path / "again.sarif"
     again.write_text(dumps(to_sarif(result)))
     assert read_baseline(again) == {}
+
+
+def test_baseline_updated_when_level_or_message_changes(src: Path, tmp_path: Path) -> None:
+    """Same fingerprint (rule, path, function, line text, template), other arguments or
+    level: updated, neither new nor shown; a message with unlinked related locations (the
+    SARIF text grows a "See also" sentence) is still unchanged."""
+    old = tmp_path / "old.sarif"
+    old.write_text(dumps(to_sarif(make_report(src, extra_findings=(_note(src, 4),)))))
+    moved = dataclasses.replace(_note(src, 4), args=(("n", "four"),))
+    result = make_report(src, extra_findings=(moved,),
+                         inputs=TriageInputs(baseline=read_baseline(old)))
+    assert [t.baseline_state for t in result.findings] == ["updated", "unchanged", "unchanged"]
+    assert result.reported == () and result.counts().updated == 1
+
+
+def test_base_revision_states_and_absent_findings(src: Path) -> None:
+    """`kmeminit diff`: the base revision's findings are the baseline; one that vanished is
+    an absent result rendered from the base's lines, in SARIF and JSON alike."""
+    base_file = str(src / "mm" / "page_owner.c")
+    old_text = (src / "mm" / "page_owner.c").read_text().replace("set_page_owner", "old_call")
+    gone = Finding.make("KMI002", Level.NOTE, "note {n}", Location(base_file, 8, 2),
+                        "init_pages", n="gone")
+    changed = dataclasses.replace(_note(src, 2), args=(("n", "before"),))
+    base = BaseRun((*make_result(src).findings, gone, changed),
+                   {base_file: old_text.encode()}, "v6.12")
+    report = make_report(src, extra_findings=(_note(src, 2), _note(src, 4)),
+                         inputs=TriageInputs(base=base))
+    states = [(t.finding.location.line, t.baseline_state) for t in report.findings]
+    # line 8 differs at the base (old_call): the base's KMI003 has another fingerprint
+    assert states == [(2, "updated"), (4, "new"), (6, "unchanged"), (8, "new")]
+    log = to_sarif(report)
+    sarif = [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["baselineState"])
+             for r in _results(log)]
+    # merged by place (path, line, column, rule): KMI002 before KMI003 on line 8
+    assert sarif == [(2, "updated"), (4, "new"), (6, "unchanged"), (8, "absent"), (8, "new"),
+                     (8, "absent")]
+    js = to_json_report(report)
+    assert [(a["rule"], a["baseline_state"]) for a in js["absent"]] == [
+        ("KMI002", "absent"), ("KMI003", "absent")]
+    counts = js["summary"]
+    assert (counts["new"], counts["unchanged"], counts["updated"], counts["absent"]) == (
+        2, 1, 1, 2)
+    assert format_text(report, TextOptions(min_level=Level.NOTE)).splitlines()[-1].endswith(
+        "; against v6.12: 2 new, 1 unchanged, 1 updated, 2 absent, 2 notifications")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -170,8 +215,14 @@ suppressions:
     ("suppressions:\n  - rule: KMI001\n    path: a.c\n    function: f\n",
      ":2: a suppression needs a 'reason'"),
     ("suppressions:\n  - fingerprint: abc\n    reason: r\n", ":2: 'fingerprint' must be"),
-    ("suppressions:\n  - rule: KMI001\n    reason: r\n",
-     ":2: a suppression needs 'fingerprint', or all of 'rule', 'path' and 'function'"),
+    ("suppressions:\n  - reason: r\n",
+     ":2: a suppression needs 'fingerprint', or any of 'rule', 'path' and 'function'"),
+    ("suppressions:\n  - reason: r\n    rule: KMI001\n    fingerprint: " + "a" * 64 + "\n",
+     ":2: give either 'fingerprint' or any of 'rule', 'path' and 'function', not both"),
+    ("suppressions:\n  - reason: r\n    rule: pfn-walker\n",
+     ":3: 'rule' must be a rule id such as KMI003, got 'pfn-walker'"),
+    ("suppressions:\n  - reason: r\n    rule: KMI003\n    expires: 2031-13-45\n",
+     ":4: '2031-13-45' is not a valid date: month must be in 1..12"),
     ("suppressions:\n  - reason: r\n    rule: KMI001\n    path: a\n    function: f\n"
      "    colour: red\n", ":6: unknown key 'colour'"),
     ("suppressions:\n  - reason: r\n    rule: KMI001\n    path: a\n    function: f\n"
@@ -341,8 +392,8 @@ suppressions:
     result = triage(result, TriageInputs(read_baseline(old), tuple(load_suppressions(path)),
                                          today=TODAY))
     _golden("triage.sarif", dumps(to_sarif(result)), tmp_path, update_golden)
-    _golden("triage.txt", format_text(result) + format_notifications(result), tmp_path,
-            update_golden)
+    text = format_text(result, TextOptions(min_level=Level.NOTE))
+    _golden("triage.txt", text + format_notifications(result), tmp_path, update_golden)
     report = to_json_report(result)
     for finding in report["findings"]:  # hashes an absolute path: the test's temp dir
         if finding["file"].startswith(str(tmp_path)):
@@ -352,10 +403,13 @@ suppressions:
 
 def test_formatters_render_the_report_without_reading_sources(src: Path) -> None:
     """Identity is decided once, by the triage stage: the formatters give the same output
-    when the source files are gone."""
+    when the source files are gone (the text output's source line under a finding is the
+    one thing read, for display only)."""
     report = make_report(src)
-    outputs = (dumps(to_sarif(report)), format_text(report), dumps(to_json_report(report)))
+    plain = TextOptions(source=False)
+    outputs = (dumps(to_sarif(report)), format_text(report, plain),
+               dumps(to_json_report(report)))
     (src / "mm" / "page_owner.c").unlink()
-    assert (dumps(to_sarif(report)), format_text(report),
+    assert (dumps(to_sarif(report)), format_text(report, plain),
             dumps(to_json_report(report))) == outputs
     assert make_report(src).findings[0].fingerprint != report.findings[0].fingerprint

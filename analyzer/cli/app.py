@@ -13,6 +13,7 @@ from kmeminit.analyzer.cli import (
     check,
     diff,
     explain,
+    fix,
     graph,
     index,
     origins,
@@ -25,7 +26,7 @@ from kmeminit.analyzer.compdb import CompdbError
 from kmeminit.analyzer.config import ConfigError
 
 # In the order `kmeminit --help` lists them.
-COMMANDS = (index, check, diff, graph, reserved, origins, report)
+COMMANDS = (index, check, diff, fix, graph, reserved, origins, report)
 
 
 class _Version(argparse.Action):

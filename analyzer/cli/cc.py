@@ -2,12 +2,13 @@
 
 kbuild runs `$(CHECK) $(CHECKFLAGS) $(c_flags) file.c` from the object tree root, once per
 compiled file.  CHECKFLAGS are sparse's (`-D__linux__ … -Wbitwise … --arch=x86 -m64 …`
-plus `$(CF)`), c_flags are gcc's.  kmeminit-cc drops the sparse-only ones, sanitises the
-gcc ones through the same `compdb.Sanitizer` as a compile database, indexes the TU into
-the store (a worker process: a libclang crash costs a one-line notice, not make's job),
-remembers its command line there for `kmeminit report`, and prints the findings of the
-program made of this TU and the store's header functions.  Cross-TU findings need every
-TU: `kmeminit report` gives them after the build.
+plus `$(CF)`), c_flags are gcc's.  kmeminit-cc drops the sparse-only ones (their `--arch=`,
+`-m64` and byte order give the clang target, as the cross compiler's name does in a
+compile database), sanitises the gcc ones through the same `compdb.Sanitizer` as a compile
+database, indexes the TU into the store (a worker process: a libclang crash costs a
+one-line notice, not make's job), remembers its command line there for `kmeminit report`,
+and prints the findings of the program made of this TU and the store's header functions.
+Cross-TU findings need every TU: `kmeminit report` gives them after the build.
 
 Exit codes: 0 (findings never break the build unless CF=--kmeminit-fail-on=LEVEL asks
 to: then 1), 2 when the input is unusable (no source file, unreadable store).
@@ -40,7 +41,36 @@ from kmeminit.analyzer.config import Config, ConfigError, load_config
 from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
+    from kmeminit.analyzer.model import SourceSuppression
     from kmeminit.analyzer.results import Finding, Report, RuleMeta
+
+USAGE = """\
+usage: kmeminit-cc [--kmeminit-NAME=VALUE ...] $(CHECKFLAGS) $(c_flags) file.c
+       (also: kmeminit cc ...)
+
+kbuild's CHECK program: make C=1 CHECK=kmeminit-cc [CF=--kmeminit-NAME=VALUE] mm/
+
+Takes the arguments kbuild passes to sparse: sparse's CHECKFLAGS are dropped, gcc's
+c_flags are sanitised as a compile database's are, the TU is indexed into the fact store
+and the findings of this TU (with the header functions the store holds) are printed on
+stderr, gcc-style.  Cross-TU findings: `kmeminit report` after the build.
+
+kmeminit options (in CF, each --kmeminit-NAME=VALUE):
+  --kmeminit-fail-on=LEVEL    exit 1 when a finding at or above note|warning|error is
+                              printed (default: none, findings never break the build)
+  --kmeminit-min-level=LEVEL  lowest level printed: note|warning|error (default: warning)
+  --kmeminit-color=WHEN       auto (default: on a terminal, unless NO_COLOR), always, never
+  --kmeminit-store=PATH       fact store (default: $KMEMINIT_STORE, else .kmeminit/facts.db
+                              in make's working directory)
+  --kmeminit-config=FILE      YAML merged over config/default.yaml
+  --kmeminit-rules=IDS        comma-separated rule ids or names to run
+  --kmeminit-tu-timeout=S     give up on the TU after S seconds (default 120)
+
+Exit codes: 0 (also when libclang fails on the TU: a one-line notice), 1 with
+--kmeminit-fail-on, 2 for unusable input (no .c file among the arguments).
+"""
+
+_LEVELS = ("note", "warning", "error")
 
 OWN_PREFIX = "--kmeminit-"
 # kbuild's c_flags start with the dependency-file option: what precedes it is CHECKFLAGS.
@@ -56,6 +86,8 @@ class CcOptions:
     """Options for kmeminit itself, passed through CF as --kmeminit-NAME=VALUE."""
 
     fail_on: str = "none"
+    min_level: str = "warning"
+    color: str = "auto"
     store: Path | None = None
     config: Path | None = None
     rules: str | None = None
@@ -70,6 +102,14 @@ def _own_option(arg: str, opts: dict[str, object]) -> None:
         if value not in FAIL_ON:
             raise KbuildError(f"{arg}: fail-on must be note, warning, error or none")
         opts["fail_on"] = value
+    elif name == "min-level":
+        if value not in _LEVELS:
+            raise KbuildError(f"{arg}: min-level must be note, warning or error")
+        opts["min_level"] = value
+    elif name == "color":
+        if value not in ("auto", "always", "never"):
+            raise KbuildError(f"{arg}: color must be auto, always or never")
+        opts["color"] = value
     elif name in ("store", "config"):
         opts[name] = Path(value)
     elif name == "rules":
@@ -77,8 +117,8 @@ def _own_option(arg: str, opts: dict[str, object]) -> None:
     elif name == "tu-timeout":
         opts["timeout"] = float(value)
     else:
-        raise KbuildError(f"{arg}: unknown kmeminit option (known: fail-on, store, config, "
-                          "rules, tu-timeout)")
+        raise KbuildError(f"{arg}: unknown kmeminit option (known: fail-on, min-level, "
+                          "color, store, config, rules, tu-timeout)")
 
 
 def _is_sparse_only(arg: str, config: Config) -> bool:
@@ -120,7 +160,7 @@ def entry_for(argv: list[str], config: Config, cwd: str
     file = os.path.realpath(source if os.path.isabs(source) else os.path.join(cwd, source))
     if not os.path.isfile(file):
         raise KbuildError(f"{source}: source file not found")
-    clang_args, dropped, arch = Sanitizer(config).sanitize(gcc, source, cwd)
+    clang_args, dropped, arch = Sanitizer(config).sanitize(gcc, source, cwd, hints=sparse)
     arguments = ("cc", *gcc)  # as a compile database would hold it, minus CHECKFLAGS
     return opts, CompileEntry(file, cwd, arguments, tuple(clang_args),
                               tuple(sparse + dropped), arch), sparse
@@ -132,6 +172,9 @@ def _notice(message: str) -> None:
 
 def run(argv: list[str]) -> int:
     """One kbuild CHECK invocation; never a traceback (KMEMINIT_DEBUG=1 re-raises)."""
+    if argv[:1] in (["-h"], ["--help"]):  # never first in a kbuild command line
+        print(USAGE, end="")
+        return EXIT_OK
     try:
         return _run(argv)
     except KbuildError as exc:
@@ -181,37 +224,49 @@ def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptio
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.rules import run_checkers
-    from kmeminit.sarif.text import finding_lines, format_notification
+    from kmeminit.analyzer.triage.sources import Sources
+    from kmeminit.sarif.text import Paint, finding_lines, format_notification, use_color
 
     start = now()
     checkers, load_notes = load_rules(selected_rules(opts.rules), config)
     tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
     headers = store.header_functions_called(  # type: ignore[attr-defined]
         [fn for tu in tus for fn in tu.functions])
-    program = Program.from_tus(tus, headers)
+    # One TU is a partial view: callers, callees and ops-table implementations may lie in
+    # other TUs, so only what holds whatever they do is printed; the rest is in `report`.
+    program = Program.from_tus(tus, headers, partial=True)
     findings, run_notes = run_checkers(checkers, program, config)
     own = [f for f in findings if f.location.file == entry.file]
-    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd)
-    tree = SourceTree(cwd)
-    for item in report.findings:
-        print("\n".join(finding_lines(item, tree)), file=sys.stderr)
-    for note in notes + load_notes + run_notes:
+    comments = tuple(c for c in program.suppressions.values() if c.file == entry.file)
+    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd, comments)
+    tree, sources = SourceTree(cwd), Sources(cwd)
+    paint = Paint(use_color(opts.color, sys.stderr))
+    # a finding that fails the build is always printed
+    floor = min(Level(opts.min_level).rank,
+                Level(opts.fail_on).rank if opts.fail_on != "none" else 99)
+    for item in report.reported:
+        if item.finding.level.rank >= floor:
+            print("\n".join(finding_lines(item, tree, sources, paint)), file=sys.stderr)
+    for note in notes + load_notes + run_notes + list(report.notifications):
         if note.level is not Level.NOTE:
             print(format_notification(note, tree), file=sys.stderr)
-    return EXIT_FINDINGS if fails(own, opts.fail_on) else EXIT_OK
+    shown = [t.finding for t in report.reported]
+    return EXIT_FINDINGS if fails(shown, opts.fail_on) else EXIT_OK
 
 
-def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str
-             ) -> Report:
-    """This TU's findings through the triage stage (no baseline, no suppressions), paths
-    relative to the object tree root kbuild runs in."""
+def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str,
+             comments: tuple[SourceSuppression, ...] = ()) -> Report:
+    """This TU's findings through the triage stage (no baseline, no suppressions file; the
+    TU's own `kmeminit: ignore` comments), paths relative to the object tree root kbuild
+    runs in."""
     from kmeminit.analyzer.results import Invocation, RunResult
-    from kmeminit.analyzer.triage import triage
+    from kmeminit.analyzer.triage import TriageInputs, triage
 
     argv = tuple(sys.argv[1:])
     invocation = Invocation(shlex.join(["kmeminit-cc", *argv]), argv, cwd, start, now(),
                             True, cwd)
-    return triage(RunResult(rules, tuple(findings), (), invocation))
+    return triage(RunResult(rules, tuple(findings), (), invocation, suppressions=comments),
+                  TriageInputs(report_unused=False))
 
 
 def main() -> int:

@@ -14,17 +14,17 @@ from kmeminit.analyzer.cli.options import (
 from kmeminit.analyzer.cli.session import (
     index,
     invocation,
-    load_rules,
+    load_selected_rules,
     now,
     open_session,
     rule_metas,
-    selected_rules,
+    rule_progress,
 )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="index, run the enabled checkers, write results")
-    add_input_options(p)
+    add_input_options(p, context=True)
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
@@ -35,16 +35,22 @@ def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.rules import run_checkers
 
     start = now()
-    session = open_session(args)
+    session = open_session(args, context=True)
     triage = output.load_triage(args, session)
-    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    checkers, load_notes = load_selected_rules(args, session.config)
     stats = index(session, args)
     program = session.program()
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    progress = rule_progress(args, checkers)
+    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+                                       progress=progress)
+    progress.close()
+    findings = session.reported(findings)
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))})
-    return output.finish(result, args, session, triage, stats=stats)
+                       {"functions": str(len(program.functions))},
+                       suppressions=tuple(program.suppressions.values()))
+    extra = output.inventories(args, program, session.config, [c.id for c in checkers])
+    return output.finish(result, args, session, triage, stats=stats, extra=extra)

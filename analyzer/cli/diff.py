@@ -1,4 +1,6 @@
-"""`kmeminit diff --base REV`: only the findings the working tree (or --head) adds."""
+"""`kmeminit diff --base REV`: the working tree's (or --head's) findings compared with the
+base revision's: each new, unchanged or updated, the base's vanished ones absent.  Text
+output and the exit code count the new ones only."""
 
 from __future__ import annotations
 
@@ -18,36 +20,39 @@ from kmeminit.analyzer.cli.session import (
     UsageError,
     index,
     invocation,
-    load_rules,
+    load_selected_rules,
     now,
     open_session,
     rule_metas,
-    selected_rules,
 )
 from kmeminit.analyzer.model import Level, Notification
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("diff", help="only the findings new since a git revision (pre-merge)")
-    add_input_options(p)
+    p = sub.add_parser("diff", help="findings compared with a git revision: new ones are "
+                                    "shown and fail (pre-merge)")
+    add_input_options(p, context=True)
     add_output_options(p)
     add_report_options(p)
     p.add_argument("--base", required=True, metavar="REV",
-                   help="report only findings that are not in this git revision")
+                   help="the revision to compare with: its findings are the baseline")
     p.add_argument("--head", metavar="REV",
                    help="the revision to check (default: the working tree as it is)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Findings in head (the working tree, or --head) whose fingerprint base has not."""
+    """Head's findings (the working tree, or --head) against base's, by fingerprint."""
     from kmeminit.analyzer.diff import Facts, program_at
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
-    from kmeminit.analyzer.triage import fingerprints
+    from kmeminit.analyzer.triage import BaseRun
 
+    if args.baseline is not None:
+        raise UsageError("--baseline cannot be combined with kmeminit diff: the base "
+                         "revision is the baseline (use check --baseline for a SARIF file)")
     start = now()
-    session = open_session(args)
+    session = open_session(args, context=True)
     inputs = output.load_triage(args, session)
     root = session.source_root
     top = vcs.toplevel(root)
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         head = vcs.resolve(top, args.head) if args.head else None
     except vcs.GitError as exc:
         raise UsageError(str(exc)) from None
-    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    checkers, load_notes = load_selected_rules(args, session.config)
     stats = index(session, args)
     clock = time.perf_counter()
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
@@ -72,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         program, head_sources = at_head.program, at_head.sources
     at_base = program_at(top, base, *build)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    findings = session.reported(findings)
     base_findings, _ = run_checkers(checkers, at_base.program, session.config,
                                     debug=args.debug)
-    known = frozenset(fingerprints(base_findings, root, at_base.sources))
+    base_findings = session.reported(base_findings)  # absent ones only under the paths
     base_failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line,
                                   n.rule)
                      for n in at_base.stats.notifications if n.level is Level.ERROR]
@@ -85,14 +91,14 @@ def run(args: argparse.Namespace) -> int:
         provenance = dataclasses.replace(provenance, revision_id=head, branch=None)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))}, provenance=provenance)
-    # Only the findings base has no fingerprint for; they are not the whole tree's, so
-    # a suppression that matches none of them may still be in use.
-    inputs = dataclasses.replace(inputs, overlay=head_sources, base=known,
-                                 report_unused=False)
+                       {"functions": str(len(program.functions))}, provenance=provenance,
+                       suppressions=tuple(program.suppressions.values()))
+    inputs = dataclasses.replace(inputs, overlay=head_sources, base=BaseRun(
+        tuple(base_findings), at_base.sources, args.base))
     report = output.triaged(result, args, session, inputs)
+    counts = report.counts()
     print(f"kmeminit: diff {args.base} ({base[:12]}) -> {args.head or 'working tree'}: "
           f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
-          f"for the base; {len(report.findings)} of {len(findings)} findings are new "
+          f"for the base; {counts.new} of {counts.findings} findings are new "
           f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
     return output.conclude(report, args, session, stats)

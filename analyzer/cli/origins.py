@@ -28,8 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "helpers come from the config's origins section for it")
     p.add_argument("--function", dest="functions", action="append", metavar="FUNC",
                    help="only this function's parameters (repeatable; aliases apply)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default) or json")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write here (atomically) instead of stdout")
     p.set_defaults(run=run)
 
 

@@ -21,10 +21,11 @@ from kmeminit.analyzer.cli.session import (
     UsageError,
     default_store,
     invocation,
-    load_rules,
+    load_selected_rules,
     now,
+    report_roots,
     rule_metas,
-    selected_rules,
+    rule_progress,
 )
 from kmeminit.analyzer.config import load_config
 
@@ -33,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run the rules over what the store holds (after "
                                       "make C=1 CHECK=kmeminit-cc) and write results")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="report only TUs under these paths (relative to the source root)")
+                   help="report findings only in files under these paths (relative to the "
+                        "source root); every stored TU is analysed for context")
     p.add_argument("--store", metavar="PATH", type=Path,
                    help="fact store (default: $KMEMINIT_STORE, else .kmeminit/facts.db in "
                         "the current directory: the object tree kbuild ran in)")
@@ -46,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="re-raise checker exceptions instead of reporting them")
     p.add_argument("--max-failed-tus", type=Threshold.parse, metavar="N|P%",
                    help="stored TUs that may have failed or been parsed with errors before "
-                        f"the report counts as incomplete (default: {DEFAULT_MAX_FAILED})")
+                        "the report counts as incomplete (default: "
+                        f"{DEFAULT_MAX_FAILED.replace('%', '%%')})")
     add_output_options(p)
     add_report_options(p)
     p.set_defaults(run=run)
@@ -69,11 +72,13 @@ def open_report_session(args: argparse.Namespace) -> Session:
             else guess_source_root([(c.file, c.directory) for c in commands]))
     exclude = list(config.get("compdb", "exclude", default=[]) or [])
     entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
-               for c in commands if wanted(c.file, root, args.paths, exclude)]
-    if args.paths and not entries:
+               for c in commands if wanted(c.file, root, [], exclude)]
+    if args.paths and not any(wanted(e.file, root, args.paths, []) for e in entries):
         raise UsageError(f"{path}: no stored TU under {' '.join(args.paths)}")
+    # every stored TU is context; the paths only choose where findings are reported
     return Session(config, entries, root, store, list(store.notifications),
-                   max_failed=args.max_failed_tus)
+                   max_failed=args.max_failed_tus,
+                   report_paths=tuple(report_roots(root, args.paths)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,15 +89,21 @@ def run(args: argparse.Namespace) -> int:
     start = now()
     session = open_report_session(args)
     triage = output.load_triage(args, session)
-    checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    checkers, load_notes = load_selected_rules(args, session.config)
     files = [e.file for e in session.entries]
     notes = list(session.notifications) + load_notes
     stats = stored_stats(session.store, files)
     notes += stats.notifications
     program = session.program()
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    progress = rule_progress(args, checkers)
+    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+                                       progress=progress)
+    progress.close()
+    findings = session.reported(findings)
     print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))})
-    return output.finish(result, args, session, triage, stats=stats)
+                       {"functions": str(len(program.functions))},
+                       suppressions=tuple(program.suppressions.values()))
+    extra = output.inventories(args, program, session.config, [c.id for c in checkers])
+    return output.finish(result, args, session, triage, stats=stats, extra=extra)

@@ -21,10 +21,14 @@ from kmeminit.analyzer.fsutil import write_output
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reserved", help="report who sets, clears and reads PG_reserved")
     add_input_options(p)
-    p.add_argument("--format", choices=("md", "json", "dot"), default="md")
-    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--format", choices=("md", "json", "dot"), default="md",
+                   help="md: markdown (default); json; dot: a Graphviz picture")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write here (atomically) instead of stdout")
     p.add_argument("--what-if-drop", metavar="FILE:LINE|FUNC",
-                   help="list the readers whose behaviour could change without this site")
+                   help="list the readers whose behaviour could change without this site "
+                        "(in every format: a section in md, a key in json, the site crossed "
+                        "out and those readers in orange in dot)")
     p.add_argument("--title", default="PG_reserved report", help="markdown title")
     p.set_defaults(run=run)
 

@@ -12,7 +12,8 @@ from kmeminit.analyzer.config import load_config
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rules", help="list the rules")
-    p.add_argument("--config", metavar="FILE", type=Path)
+    p.add_argument("--config", metavar="FILE", type=Path,
+                   help="YAML merged over config/default.yaml (rule levels, plugins)")
     p.set_defaults(run=run)
 
 

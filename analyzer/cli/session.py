@@ -93,6 +93,8 @@ class Session:
     notifications: list[Notification]
     missing: tuple[str, ...] = ()  # selected compile commands whose source does not exist
     max_failed: Threshold | None = None  # --max-failed-tus
+    # where findings are reported (absolute paths of files or directories); empty: anywhere
+    report_paths: tuple[str, ...] = ()
 
     def program(self) -> Program:
         """The selected TUs' program, with the config's services and dispatch tables."""
@@ -100,6 +102,13 @@ class Session:
 
         return Program.from_store(self.store, [e.file for e in self.entries]).apply_config(
             self.config)
+
+    def reported(self, findings: list[Finding]) -> list[Finding]:
+        """The findings located under the positional paths (all when none were given)."""
+        if not self.report_paths:
+            return list(findings)
+        return [f for f in findings
+                if any(_under(os.path.realpath(f.location.file), p) for p in self.report_paths)]
 
     def has_input_errors(self) -> bool:
         """Errors about the input itself (not about a TU's parse): a config key, a plugin."""
@@ -117,9 +126,9 @@ class Session:
             return None
         if not total:
             return "analysis incomplete: no TU was selected"
-        problems = [(f, "source file of compile command not found") for f in self.missing]
-        # by path, not by which worker finished first: the message is deterministic
-        problems += sorted((f, why) for _, f, why in stats.problems)
+        # the first by path: workers finish in any order, the message must not
+        problems = sorted([(f, "source file of compile command not found")
+                           for f in self.missing] + [(f, why) for _, f, why in stats.problems])
         failed = stats.failed + len(self.missing)
         what = f"{failed} of {total} TUs failed"
         if stats.degraded:
@@ -133,23 +142,41 @@ class Session:
         return stats.clean and not self.missing
 
 
-def open_session(args: argparse.Namespace) -> Session:
-    """Config, compile database (the TUs under the positional paths) and store."""
-    from kmeminit.analyzer.compdb import open_compdb
+def open_session(args: argparse.Namespace, context: bool = False) -> Session:
+    """Config, compile database and store.  The positional paths select the TUs analysed;
+    with `context` (commands that report findings) they select only where findings are
+    reported, and the whole database is analysed: a verdict depends on callers, origins
+    and entry points anywhere, so a finding never depends on which files were named."""
+    from kmeminit.analyzer.compdb import open_compdb, wanted
     from kmeminit.analyzer.store import FactStore
 
     if hasattr(args, "executor"):
         scheduler(args)  # option mistakes are reported before any input is read
     config = load_config(args.config)
-    db = open_compdb(Path(args.compdb), config, args.paths, args.source_root)
+    db = open_compdb(Path(args.compdb), config, None if context else args.paths,
+                     args.source_root)
     root = db.source_root
     if not os.path.isdir(root):
         raise UsageError(f"{root}: source root is not a directory")
-    if args.paths and not db.entries:
-        raise UsageError(f"{db.path}: no compile command matches {' '.join(args.paths)}")
+    named = [e for e in db.entries if not args.paths or wanted(e.file, root, args.paths, [])]
+    if args.paths and not named:
+        not_c = [f for f in db.not_c_files if wanted(f, root, args.paths, [])]
+        only = f" (only {len(not_c)} that are not C, which are skipped)" if not_c else ""
+        raise UsageError(f"{db.path}: no C compile command matches {' '.join(args.paths)}"
+                         f"{only}")
     store = FactStore(args.store or Path(root) / ".kmeminit" / "facts.db")
+    report = tuple(report_roots(root, args.paths)) if context else ()
     return Session(config, db.entries, root, store, db.notes + store.notifications,
-                   tuple(db.missing), getattr(args, "max_failed_tus", None))
+                   tuple(db.missing), getattr(args, "max_failed_tus", None), report)
+
+
+def report_roots(root: str, paths: list[str]) -> list[str]:
+    """The positional paths as absolute, symlink-resolved paths."""
+    return [os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p)) for p in paths]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def default_store(cwd: str) -> Path:
@@ -166,7 +193,7 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     from kmeminit.analyzer.index_task import IndexStats
 
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = not args.no_progress  # a bar on a terminal, heartbeat lines in a log
     address = scheduler(args)
     if not prefilter_on(args, session):
         stats = index_entries(session.entries, session.store, session.config, args.jobs,
@@ -185,6 +212,14 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
                                          index_batch)
     print(stats.summary(), file=sys.stderr)
     return stats
+
+
+def rule_progress(args: argparse.Namespace, checkers: list) -> object:
+    """The rule phase's progress: a bar on a terminal, a line per rule in a log."""
+    from kmeminit.analyzer.index_task import Progress
+
+    return Progress(len(checkers), not getattr(args, "no_progress", False), "rules",
+                    "running", phase=True)
 
 
 def prefilter_on(args: argparse.Namespace, session: Session) -> bool:
@@ -224,12 +259,14 @@ def check_coverage(session: Session, stats: IndexStats) -> int | None:
 
 
 def print_notifications(notes: list[Notification], root: str) -> None:
+    """One line each on stderr, repeats folded (graph, index, reserved and origins print the
+    indexing notifications themselves; a report's are folded already)."""
     from kmeminit.analyzer.paths import SourceTree
-    from kmeminit.analyzer.triage import sorted_notifications
+    from kmeminit.analyzer.triage import folded_notifications, sorted_notifications
     from kmeminit.sarif.text import format_notification
 
     tree = SourceTree(root)
-    for note in sorted_notifications(notes):
+    for note in sorted_notifications(folded_notifications(notes)):
         print(format_notification(note, tree), file=sys.stderr)
 
 
@@ -237,17 +274,26 @@ def print_notifications(notes: list[Notification], root: str) -> None:
 
 
 def selected_rules(text: str | None) -> set[str] | None:
-    """`--rules KMI001,kmi003` as a set of ids; None (every enabled rule) when not given."""
+    """`--rules KMI001,kmi003,pfn-walker-uninit-memmap` as a set of ids and names (upper
+    case); None (every enabled rule) when not given."""
     if not text:
         return None
     return {r.strip().upper() for r in text.split(",") if r.strip()}
 
 
-def load_rules(enabled: set[str] | None, config: Config) -> tuple[list, list[Notification]]:
+def load_selected_rules(args: argparse.Namespace, config: Config
+                        ) -> tuple[list, list[Notification]]:
+    """The checkers `--rules`, `--enable` and `--disable` select."""
+    return load_rules(selected_rules(args.rules), config, selected_rules(args.enable),
+                      selected_rules(args.disable))
+
+
+def load_rules(enabled: set[str] | None, config: Config, enable: set[str] | None = None,
+               disable: set[str] | None = None) -> tuple[list, list[Notification]]:
     """The checkers to run; an unknown rule id on the command line is a usage error."""
     from kmeminit.analyzer.rules import load_checkers
 
-    checkers, notes = load_checkers(enabled, config)
+    checkers, notes = load_checkers(enabled, config, enable, disable)
     unknown = [n for n in notes if n.message.startswith("unknown rule id")]
     if unknown:
         raise UsageError(f"{unknown[0].message} (see: kmeminit rules)")

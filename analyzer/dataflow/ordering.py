@@ -28,6 +28,9 @@ from kmeminit.analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Loca
 from kmeminit.analyzer.program import Program
 
 _NONE: frozenset[str] = frozenset()
+# The label of a call whose callee a partial view cannot see (Program.unknown_call): it may
+# carry any label, so it ends a path wherever a kill is possible; it never advances one.
+UNKNOWN = "<unknown callee>"
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,16 @@ class Query:
         if state == self.accept:
             return frozenset([state])
         out = set()
-        if not (self.kills and labels & self.kills[state]):
+        if not labels & self._kills(state):
             out.add(state)
         if labels & self.steps[state]:
             out.add(state + 1)
+        if UNKNOWN in labels:  # what the callee does after its own label is unknown
+            out = {s for s in out if s == self.accept or not self._kills(s)}
         return frozenset(out)
+
+    def _kills(self, state: int) -> frozenset[str]:
+        return self.kills[state] if self.kills and state < len(self.kills) else _NONE
 
 
 @dataclass(frozen=True)
@@ -124,11 +132,12 @@ class OrderingEngine:
         if event.kind is EventKind.CALL:
             site = fn.calls[event.index]
             callbacks = {self.program.name_of(c.target) for c in self.program.callbacks(site)}
+            unknown = frozenset({UNKNOWN}) if self.program.unknown_call(site) else _NONE
             if not site.indirect and not callbacks:
-                return self._by_name.get(site.callee, _NONE)
+                return self._by_name.get(site.callee, _NONE) | unknown
             names = {site.callee} if not site.indirect else \
                 {self.program.name_of(t) for t in self.program.call_targets(site)}
-            return frozenset().union(*(self._by_name.get(n, _NONE) for n in names | callbacks))
+            return unknown.union(*(self._by_name.get(n, _NONE) for n in names | callbacks))
         if event.kind is EventKind.MACRO:
             return self._by_name.get(fn.macros[event.index].name, _NONE)
         if event.kind is EventKind.ASSIGN and self._store_patterns:
@@ -159,6 +168,8 @@ class OrderingEngine:
         """Defined functions that contain, or call something containing, a label of the
         query.  Summaries are computed for these only."""
         alphabet = frozenset().union(*query.steps, *query.kills)
+        if any(query.kills):
+            alphabet |= {UNKNOWN}
         labelled = {usr for usr, fn in self.program.functions.items() if fn.blocks and any(
             self.labels_at(fn, ev) & alphabet for b in fn.blocks for ev in b.events)}
         graph = self.program.graph

@@ -1,7 +1,8 @@
 """What clang says about a TU besides its declarations: diagnostics and included files.
 
 Diagnostics become our `Notification`s: errors with their file and line, and a note for
-each command-line flag clang ignored (a gcc-only flag the compile database still holds).
+each command-line flag clang ignored or rejected (a gcc-only flag the compile database
+still holds), naming the flag so that the triage stage folds one per run with its count.
 Text goes through our own bindings: cindex decodes strictly, and a message or file name
 may hold a name that is not UTF-8.
 """
@@ -21,7 +22,12 @@ from kmeminit.analyzer.model import ERROR_LIMIT, FATAL, Level, Notification
 
 _FLAG = re.compile(r"'([^']+)'")
 _FLAG_DIAGS = ("unknown argument", "unknown warning option", "is not supported",
-               "argument unused during compilation", "unsupported option")
+               "argument unused during compilation", "unsupported option", "invalid value",
+               "unsupported argument", "does not support")
+# "invalid value 'sp_el0' in 'mstack-protector-guard-reg='", "unsupported argument 'x' to
+# option '-mfoo='": the flag is the option and its value
+_VALUE_IN = re.compile(r"(?:invalid value|unsupported argument) '([^']*)' (?:in|to option) "
+                       r"'([^']+)'")
 _LIMIT = "too many errors emitted"  # clang's error limit (-ferror-limit, 20 by default)
 # A missing include is fatal for clang; KeepGoing (which we parse with, to get facts past
 # it) reports it as a plain error, so it is recognised by its text.
@@ -35,9 +41,8 @@ def diagnostics(x: TU) -> list[Notification]:
         message = take_str(x.lib.clang_getDiagnosticSpelling(d.ptr))
         f = d.location.file
         if f is None and any(s in message for s in _FLAG_DIAGS):
-            flag = _FLAG.search(message)
             out.append(Notification(Level.NOTE, f"clang ignored command-line flag "
-                                    f"{flag.group(1) if flag else ''}: {message}"))
+                                    f"{_flag(message, x.task.args)}: {message}"))
         elif d.severity >= ci.Diagnostic.Error:
             name = (os.path.realpath(os.path.join(x.task.directory,
                                                   take_str(x.lib.clang_getFileName(f.obj))))
@@ -48,6 +53,21 @@ def diagnostics(x: TU) -> list[Notification]:
             out.append(Notification(Level.ERROR, message, name,
                                     d.location.line if f else None, kind=kind))
     return out
+
+
+def _flag(message: str, args: tuple[str, ...] | list[str]) -> str:
+    """The command-line flag a driver diagnostic is about, as written on the command line
+    (clang says "unsupported option '-mabi='" of `-mabi=lp64`)."""
+    value_in = _VALUE_IN.search(message)
+    if value_in:
+        value, option = value_in.groups()
+        option = option if option.startswith("-") else "-" + option
+        return option + value if option.endswith("=") else f"{option} {value}"
+    quoted = _FLAG.findall(message)
+    flag = next((q for q in quoted if q.startswith("-")), quoted[0] if quoted else "")
+    if flag.endswith("="):
+        return next((a for a in args if a.startswith(flag)), flag)
+    return flag
 
 
 def includes(x: TU, main: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from clang import cindex as ci
 from kmeminit.analyzer.frontend.declarations import walk_declarations
 from kmeminit.analyzer.frontend.diagnostics import diagnostics, includes
 from kmeminit.analyzer.frontend.libclang import load
+from kmeminit.analyzer.frontend.source_text import file_suppressions
 from kmeminit.analyzer.frontend.task import ParseTask
 from kmeminit.analyzer.frontend.tu import TU
 from kmeminit.analyzer.model import FATAL, Level, Notification, TUFacts
@@ -58,5 +59,8 @@ def parse_tu(task: ParseTask) -> TUFacts:
     finally:
         if collecting:
             gc.enable()
-    return TUFacts(path, tuple(functions), tuple(stores), includes(x, path),
-                   tuple(notes + x.notes), time.perf_counter() - started)
+    included = includes(x, path)
+    unsaved = {os.path.realpath(p): data for p, data in task.unsaved}
+    comments = file_suppressions((path, *included), unsaved)
+    return TUFacts(path, tuple(functions), tuple(stores), included,
+                   tuple(notes + x.notes), time.perf_counter() - started, tuple(comments))

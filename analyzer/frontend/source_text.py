@@ -2,15 +2,19 @@
 
 `lex` / `macro_uses` / `section_markers` work on source text, so macro instantiations and
 section markers cost a regex scan instead of a libclang tokenisation; `LineIndex` turns
-byte offsets into lines and columns, `Source` holds one file for text slices.
+byte offsets into lines and columns, `Source` holds one file for text slices;
+`suppression_comments` finds the `kmeminit: ignore` comments of a file.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from kmeminit.analyzer.model import SourceSuppression
 
 TEXT_LIMIT = 200  # characters of source text kept in a fact
 
@@ -142,3 +146,114 @@ class Source:
     def slice(self, start: int, end: int) -> str:
         raw = self.data[start:end].decode("utf-8", "replace")
         return " ".join(raw.split())[:TEXT_LIMIT]
+
+
+# -- in-source suppressions ---------------------------------------------------------------
+
+MARKER = b"kmeminit:"
+# Comments, and the literals that may hold comment-like text, in one pass.
+_COMMENT_OR_LITERAL = re.compile(r"""
+    (?P<comment>//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z))
+  | [LuU8]*"(?:\\.|[^"\\\n])*"?
+  | [LuU8]*'(?:\\.|[^'\\\n])*'?
+""", re.VERBOSE | re.DOTALL)
+_DIRECTIVE_RE = re.compile(r"\bkmeminit:\s*(\S*)(.*)", re.DOTALL)
+_RULE_ID = r"[A-Za-z][A-Za-z0-9]*[0-9]{3}"
+_IGNORE = re.compile(rf"({_RULE_ID}(?:\s*,\s*{_RULE_ID})*)(?![A-Za-z0-9])[\s:,-]*(.*)",
+                     re.DOTALL)
+_USAGE = "kmeminit: ignore RULE[,RULE] reason"
+
+
+def _comment_body(comment: str) -> str:
+    """The words of a comment, without its delimiters and the `*` that starts the lines
+    of a block comment."""
+    body = comment[2:] if comment.startswith("//") else comment[2:].removesuffix("*/")
+    lines = [re.sub(r"^\s*\*(?!/)", "", line) for line in body.splitlines()]
+    return " ".join(" ".join(lines).split())
+
+
+def _parse_directive(body: str) -> tuple[tuple[str, ...], str, str] | None:
+    """(rules, reason, error) of a comment holding `kmeminit:`; None when it holds none."""
+    match = _DIRECTIVE_RE.search(body)
+    if match is None:
+        return None
+    word, rest = match.group(1).rstrip(":"), match.group(2).strip()
+    if word.lower() != "ignore":
+        shown = f"'{word}'" if word else "nothing"
+        return (), "", f"'kmeminit:' is followed by {shown}; expected '{_USAGE}'"
+    ignore = _IGNORE.match(rest)
+    if ignore is None:
+        return (), "", f"'kmeminit: ignore' needs a rule id, as in '{_USAGE}'"
+    rules = tuple(dict.fromkeys(r.strip().upper() for r in ignore.group(1).split(",")))
+    reason = ignore.group(2).strip()
+    if not reason:
+        return rules, "", (f"'kmeminit: ignore {','.join(rules)}' needs a reason after the "
+                           "rule id")
+    return rules, reason, ""
+
+
+def _blank(text: str) -> bool:
+    return not text.strip()
+
+
+def suppression_comments(data: bytes, path: str) -> list[SourceSuppression]:
+    """The `kmeminit:` comments of one file, in order.  A comment that shares its line
+    with code applies to that line; a comment alone on its lines applies to the next."""
+    if MARKER not in data:
+        return []
+    text = data.decode("latin-1")  # one char per byte: offsets are byte offsets
+    lines = LineIndex(data)
+    out = []
+    for match in _COMMENT_OR_LITERAL.finditer(text):
+        comment = match.group("comment")
+        if comment is None or "kmeminit:" not in comment:
+            continue
+        body = _comment_body(comment.encode("latin-1").decode("utf-8", "replace"))
+        parsed = _parse_directive(body)
+        if parsed is None:
+            continue
+        start, end = match.start(), match.end()
+        line, _ = lines.position(start)
+        end_line, _ = lines.position(max(start, end - 1))
+        before = text[text.rfind("\n", 0, start) + 1:start]
+        eol = text.find("\n", end)
+        after = text[end:eol if eol >= 0 else len(text)]
+        if not _blank(before):
+            target = line
+        elif not _blank(after):
+            target = end_line
+        else:
+            target = end_line + 1
+        rules, reason, error = parsed
+        out.append(SourceSuppression(path, line, target, rules, reason, error))
+    return out
+
+
+# Per worker process: a header's comments are read once, however many TUs include it.
+_SCANNED: dict[str, tuple[tuple[int, int], list[SourceSuppression]]] = {}
+
+
+def file_suppressions(paths: Iterable[str], unsaved: Mapping[str, bytes]) -> list[
+        SourceSuppression]:
+    """The suppression comments of these files (absolute paths), `unsaved` contents read in
+    place of the disk's; unreadable files have none."""
+    out: list[SourceSuppression] = []
+    for path in dict.fromkeys(paths):
+        if path in unsaved:
+            out += suppression_comments(unsaved[path], path)
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (st.st_mtime_ns, st.st_size)
+        cached = _SCANNED.get(path)
+        if cached is None or cached[0] != key:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            cached = _SCANNED[path] = (key, suppression_comments(data, path))
+        out += cached[1]
+    return out

@@ -17,6 +17,7 @@ seeds and queries mean in the kernel.  Nothing here imports rule code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -80,8 +81,29 @@ class KernelFacts:
                                 ReservedSpec.from_sets(self.config.name_sets("reserved")),
                                 self.entries.by_kind, self.pfn.is_walker)
 
+    def event_kinds(self, usrs: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """What each function does itself, for call-graph pictures: the memmap event
+        labels of its own calls and stores (VALID, ONLINE, INIT, INIT_RANGE, LOCK, UNLOCK)
+        and its PG_reserved sites and reads (reserved-set, reserved-clear, reserved-read)."""
+        wanted = set(usrs)
+        kinds: dict[str, set[str]] = {u: set() for u in wanted}
+        engine = self.events.engine
+        for usr in wanted:
+            fn = self.program.functions.get(usr)
+            for block in fn.blocks if fn else ():
+                for event in block.events:
+                    kinds[usr] |= engine.labels_at(fn, event)
+        for site in self.reserved.sites:
+            if site.usr in wanted:
+                kinds[site.usr].add(f"reserved-{site.op}")
+        for reader in self.reserved.readers:
+            if reader.usr in wanted:
+                kinds[reader.usr].add("reserved-read")
+        return {u: tuple(sorted(k)) for u, k in kinds.items() if k}
+
 
 def kernel_facts(program: Program, config: Config) -> KernelFacts:
     """The program's kernel facts, shared by every rule of a run (the program forgets them
     when another config is applied)."""
     return program.memo(("kernel-facts", id(config)), lambda: KernelFacts(program, config))
+

@@ -12,12 +12,18 @@ Every defined function of the program is in exactly one of three caller states:
 - *root* (`roots`): nothing calls it and its address is never taken — exported API,
   syscalls' definitions, or code whose callers were not analysed.
 
-So a function whose address is taken is never uncalled.  The rules use the states this
-way: KMI001/KMI002 start paths at configured entries and roots (`candidates`); at an
-outside function (`dispatched`) only a path whose first step makes its own range valid,
-since the unknown dispatcher may have initialised any other range before the call; KMI003
-trusts caller guarantees only when `all_callers_known`; boot-only and hotplug-owned code is
-what only resolved calls from those entries reach.
+So a function whose address is taken is never uncalled.  In a partial view (one TU under
+kbuild: `Program.partial`), a fourth state: *unseen* (`unseen`), a function whose callers
+may lie in TUs the view does not hold (external linkage, or an address taken anywhere but
+into a configured dispatch table, which stays unresolved in every view alike).  For an
+unseen function the view decides nothing the whole program could decide otherwise: it is
+not a root, it may be boot-only or hotplug-owned, and its callers may guarantee a range.
+
+The rules use the states this way: KMI001/KMI002 start paths at configured entries and
+roots (`candidates`); at an outside function (`dispatched`) only a path whose first step
+makes its own range valid, since the unknown dispatcher may have initialised any other
+range before the call; KMI003 trusts caller guarantees only when `all_callers_known`;
+boot-only and hotplug-owned code is what only resolved calls from those entries reach.
 
 Also: configured entries by kind (boot, hotplug, device, freeing), boot-only code
 (`__init` and what only it calls) and hotplug-owned code (what only hotplug and
@@ -39,14 +45,17 @@ def boot_only(fn: Function) -> bool:
 
 
 def only_reached_from(program: Program, seeds: set[str],
-                      outside: frozenset[str] | set[str] = frozenset()) -> set[str]:
+                      outside: frozenset[str] | set[str] = frozenset(),
+                      unseen: frozenset[str] | set[str] = frozenset()) -> set[str]:
     """The seeds plus every defined function whose callers (all of them, through direct,
     resolved ops-table and callback calls) are in the set: a greatest fixpoint.  A function
     nothing calls, or one in `outside` (callable from an unknown context), is only in it
-    when it is a seed."""
+    when it is a seed.  One in `unseen` counts as having its unseen callers in the set: it
+    leaves it only when a caller the view does see is not in it."""
     graph = program.graph
     inside = set(seeds) | {u for u, fn in program.functions.items()
                            if fn.blocks and graph.in_degree(u) > 0 and u not in outside}
+    inside |= set(unseen) - set(outside)
     changed = True
     while changed:
         changed = False
@@ -70,9 +79,25 @@ class EntryPoints:
     @cached_property
     def outside(self) -> frozenset[str]:
         """Defined functions that may be called from an unknown context (their address
-        escapes to code the analysis cannot follow)."""
+        escapes to code the analysis cannot follow).  In a partial view, only escapes into
+        a configured dispatch table count: whether a field is called through, or a call
+        keeps its argument, depends on TUs the view does not hold (those are `unseen`)."""
         program = self.program
+        if program.partial:
+            return frozenset(s.target_usr for s in program.fp_stores
+                             if s.record in program.dispatch and s.target_usr
+                             in program.functions)
         return frozenset(u for u in program.escaping if u in program.functions)
+
+    @cached_property
+    def unseen(self) -> frozenset[str]:
+        """In a partial view, defined functions whose callers may lie outside it (see the
+        module doc); empty for a whole program."""
+        program = self.program
+        if not program.partial:
+            return frozenset()
+        escaping = {u for u in program.escaping if u in program.functions}
+        return frozenset((escaping | program.outside_callers()) - self.outside)
 
     @cached_property
     def roots(self) -> frozenset[str]:
@@ -82,7 +107,7 @@ class EntryPoints:
         graph = program.graph
         return frozenset(u for u, fn in program.functions.items()
                          if fn.blocks and not fn.from_header and graph.in_degree(u) == 0
-                         and u not in self.outside)
+                         and u not in self.outside and u not in self.unseen)
 
     def callers(self, usr: str) -> set[str]:
         """The resolved callers of a function (all of them unless it is `outside`)."""
@@ -92,7 +117,7 @@ class EntryPoints:
     def all_callers_known(self, usr: str) -> bool:
         """It has callers and they are all resolved: a guarantee every caller gives holds
         on every call."""
-        return usr not in self.outside and bool(self.callers(usr))
+        return usr not in self.outside and usr not in self.unseen and bool(self.callers(usr))
 
     def uncalled(self, usr: str) -> bool:
         """Nothing analysed calls it and nothing can call it through a pointer."""
@@ -134,7 +159,7 @@ class EntryPoints:
         def key(usr: str) -> tuple[str, str]:
             return program.functions[usr].name, usr
 
-        return sorted((u for u in self.outside - set(exclude)
+        return sorted((u for u in self.outside - set(exclude) - self.unseen
                        if program.functions[u].blocks and not program.functions[u].from_header
                        and not boot_only(program.functions[u])), key=key)
 
@@ -144,11 +169,11 @@ class EntryPoints:
         memory hotplug or device memory exist."""
         program = self.program
         return only_reached_from(program, {u for u, fn in program.functions.items()
-                                           if boot_only(fn)}, self.outside)
+                                           if boot_only(fn)}, self.outside, self.unseen)
 
     @cached_property
     def hotplug_owned(self) -> set[str]:
         """Hotplug and device-memory entry points and everything only they call: code that
         manages its own ranges, serialised with their memmap initialisation."""
         return only_reached_from(self.program, self.of_kinds(["hotplug", "device"]),
-                                 self.outside)
+                                 self.outside, self.unseen)

@@ -353,6 +353,9 @@ class PfnFacts:
     def _compute_guarantee(self, usr: str, params: frozenset[int], level: int, levels: int,
                            active: frozenset[str]) -> Guarantee:
         entries = self.entries
+        if entries is not None and usr in entries.unseen:
+            # a partial view: callers in other TUs may prove the range; do not claim they don't
+            return Guarantee(True, (), "its callers lie outside this view")
         if entries is None or usr in entries.outside:
             also = " also" if entries is not None and entries.callers(usr) else ""
             return Guarantee(False, (), f"it is{also} called from an unknown context (its "
@@ -491,6 +494,17 @@ class PfnFacts:
     def reader_summaries(self) -> dict[str, set[int]]:
         """USR → indices of struct page parameters whose state the function reads, directly
         or through callees (fixpoint over the call graph)."""
+        return self._summaries(possible=False)
+
+    @cached_property
+    def possible_reader_summaries(self) -> dict[str, set[int]]:
+        """Like reader_summaries, counting a page handed to a callee a partial view cannot
+        see as a read: what the whole program may find."""
+        if not self.program.partial:
+            return self.reader_summaries
+        return self._summaries(possible=True)
+
+    def _summaries(self, possible: bool) -> dict[str, set[int]]:
         program = self.program
         reads: dict[str, set[int]] = {}
         page_params = {usr: [p for p in fn.params if p.record == "struct page"]
@@ -503,12 +517,13 @@ class PfnFacts:
                 for param in params:
                     if param.index in reads.get(usr, ()):
                         continue
-                    if self._reads_param(fn, param.name, reads):
+                    if self._reads_param(fn, param.name, reads, possible):
                         reads.setdefault(usr, set()).add(param.index)
                         changed = True
         return reads
 
-    def _reads_param(self, fn: Function, name: str, reads: dict[str, set[int]]) -> bool:
+    def _reads_param(self, fn: Function, name: str, reads: dict[str, set[int]],
+                     possible: bool = False) -> bool:
         know = self.know
         for call in fn.calls:
             if self.diagnostic(fn, call.location, call.text, call.callee):
@@ -521,6 +536,8 @@ class PfnFacts:
                 if know.is_reader(call.callee):
                     return True
                 if any(i in reads.get(t, ()) for t in self.program.call_targets(call)):
+                    return True
+                if possible and self.program.unknown_call(call):
                     return True
         return any(_field_read(a.value, name, know.fields) for a in fn.assigns
                    if not self.diagnostic(fn, a.location, a.value.text))
@@ -548,6 +565,9 @@ class PfnFacts:
             what = self._reads_page(call, conv)
             if what is not None and after(EventKind.CALL, call.index):
                 candidates.append((call.index, what, call.location))
+            elif self._may_read_page(call, conv) and after(EventKind.CALL, call.index):
+                # a partial view cannot tell: the whole program may read here first
+                candidates.append((call.index, "", call.location))
         if conv.page:
             for assign in fn.assigns:
                 what = _field_read(assign.value, conv.page, know.fields)
@@ -557,18 +577,26 @@ class PfnFacts:
         if not candidates:
             return None
         _, what, location = min(candidates, key=lambda c: (c[2].line, c[2].col, c[0]))
-        return what, location
+        return (what, location) if what else None
+
+    def _may_read_page(self, call: CallSite, conv: Conversion) -> bool:
+        """In a partial view: the page goes to a callee that may read it, as far as the
+        view can tell (an unknown callee, or one reading through an unknown callee)."""
+        if not self.program.partial:
+            return False
+        for i, arg in enumerate(call.args):
+            if not _passes_page(call, arg, conv):
+                continue
+            if self.program.unknown_call(call) or any(
+                    i in self.possible_reader_summaries.get(t, ())
+                    for t in self.program.call_targets(call)):
+                return True
+        return False
 
     def _reads_page(self, call: CallSite, conv: Conversion) -> str | None:
         know = self.know
         for i, arg in enumerate(call.args):
-            # an argument spelled inside another macro's expansion has no text of its own
-            # (`page_folio(pfn_to_page(pfn))`): the call's text stands for it
-            direct = conv.text and (conv.text in arg.text or
-                                    not arg.text and conv.text in call.text) \
-                or f"{conv.name}(" in arg.text
-            via_var = conv.page is not None and _mentions(arg, conv.page)
-            if not (direct or via_var):
+            if not _passes_page(call, arg, conv):
                 continue
             field = _field_read(arg, conv.page, know.fields) if conv.page else None
             if field:
@@ -579,6 +607,15 @@ class PfnFacts:
                    for t in self.program.call_targets(call)):
                 return f"{call.callee}() (through its page argument)"
         return None
+
+
+def _passes_page(call: CallSite, arg: Value, conv: Conversion) -> bool:
+    """The argument is the converted page: the conversion itself, or the local it went to.
+    An argument spelled inside another macro's expansion has no text of its own
+    (`page_folio(pfn_to_page(pfn))`): the call's text stands for it."""
+    direct = conv.text and (conv.text in arg.text or not arg.text and conv.text in call.text) \
+        or f"{conv.name}(" in arg.text
+    return bool(direct) or conv.page is not None and _mentions(arg, conv.page)
 
 
 def _mentions(value: Value, page: str) -> bool:

@@ -1,8 +1,9 @@
 """Baselines: compare a run with an earlier SARIF file by `kmeminit/v1` fingerprint.
 
-Findings whose fingerprint the baseline holds are `unchanged`, the others `new`; the
-baseline's results that no longer occur come back as `absent` (GitHub's "fixed").  Results
-the baseline itself marked absent are history, not part of it.
+Findings whose fingerprint the baseline holds are `unchanged`, or `updated` when their
+level or message differs from the baseline's; the others are `new`; the baseline's results
+that no longer occur come back as `absent` (GitHub's "fixed").  Results the baseline itself
+marked absent are history, not part of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any
 
-from kmeminit.analyzer.results import AbsentResult, BaselineState
+from kmeminit.analyzer.results import AbsentResult, BaselineState, Finding
 from kmeminit.analyzer.triage.fingerprints import FINGERPRINT_KEY
 
 Baseline = Mapping[str, Mapping[str, Any]]  # SARIF results by kmeminit/v1 fingerprint
@@ -54,8 +55,28 @@ def read_baseline(path: Path) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def state(baseline: Baseline, fingerprint: str) -> BaselineState:
-    return "unchanged" if fingerprint in baseline else "new"
+# The SARIF writer adds the related locations a message does not link to as a second
+# sentence (sarif/builder.py): the message the finding had is what comes before it.
+_SEE_ALSO = (" See also [", ". See also [")
+
+
+def _same_message(sarif_text: str, message: str) -> bool:
+    if sarif_text == message:
+        return True
+    rest = sarif_text[len(message.rstrip()):] if sarif_text.startswith(message.rstrip()) else ""
+    return rest.startswith(_SEE_ALSO)
+
+
+def state(baseline: Baseline, fingerprint: str, finding: Finding) -> BaselineState:
+    old = baseline.get(fingerprint)
+    if old is None:
+        return "new"
+    message = old.get("message")
+    text = message.get("text", "") if isinstance(message, dict) else ""
+    if old.get("level", "warning") == finding.level.value and _same_message(text,
+                                                                          finding.message):
+        return "unchanged"
+    return "updated"
 
 
 def absent_results(baseline: Baseline, present: Set[str]) -> list[AbsentResult]:

@@ -41,7 +41,7 @@ def entry(root: Path, rel: Path) -> dict[str, object]:
     dep = rel.parent / f".{obj.name}.d"
     basename = rel.stem.replace("-", "_")
     arguments = [
-        "gcc",
+        "x86_64-linux-gnu-gcc",  # the host compiler, by its Debian name
         f"-Wp,-MMD,{dep}",
         "-nostdinc",
         "-I./include",
