@@ -15,10 +15,17 @@ or mention a name, and whether a definition is `__init` or takes a `struct page 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
+
+# The version of scan_text's output: stored scans are keyed by it, so bump it whenever a
+# change to the scanner changes what it finds.
+SCANNER = "1"
 
 _BLANK = re.compile(rb'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 _BODY = re.compile(rb"^\{[ \t]*\n(.*?)^\}", re.M | re.S)
@@ -76,10 +83,19 @@ def _blank(match: re.Match[bytes]) -> bytes:
 
 
 def _header(text: bytes, start: int) -> bytes:
-    """The declaration lines right above a body's opening brace."""
-    lines = text[:start].rstrip(b"\n").split(b"\n")
+    """The declaration lines right above a body's opening brace (of the last 12 lines;
+    only those are sliced out, so a large file costs no quadratic copying)."""
+    end = start
+    while end and text[end - 1] == 10:  # b"\n"
+        end -= 1
+    first = end
+    for _ in range(12):
+        first = text.rfind(b"\n", 0, first)
+        if first < 0:
+            break
+    lines = text[first + 1:end].split(b"\n")
     out: list[bytes] = []
-    for line in reversed(lines[-12:]):
+    for line in reversed(lines):
         stripped = line.strip()
         if not stripped or stripped.endswith((b";", b"}")) or stripped.startswith(b"#"):
             break
@@ -98,10 +114,23 @@ def _calls(body: bytes) -> tuple[set[str], set[str]]:
     return direct, fields
 
 
+class _LineCounter:
+    """Newlines before increasing offsets of one text, counted incrementally."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text, self.pos, self.count = text, 0, 0
+
+    def at(self, offset: int) -> int:
+        self.count += self.text.count(b"\n", self.pos, offset)
+        self.pos = offset
+        return self.count
+
+
 def scan_text(path: str, data: bytes) -> LexFile:
     """The lexical facts of one file's text."""
     text = _BLANK.sub(_blank, data)
     functions: list[LexFunction] = []
+    line = _LineCounter(text)
     for m in _BODY.finditer(text):
         head = _header(text, m.start())
         names = _NAME.findall(head)
@@ -114,17 +143,18 @@ def scan_text(path: str, data: bytes) -> LexFile:
         stored = {w.decode("latin-1") for rhs in _ASSIGNED.findall(body)
                   for w in _STORED.findall(rhs)}
         functions.append(LexFunction(
-            names[0].decode("latin-1"), path, text.count(b"\n", 0, m.start()),
+            names[0].decode("latin-1"), path, line.at(m.start()),
             b"static" in words, _INIT.search(head) is not None,
             b"struct page" in head or b"struct folio" in head,
             frozenset(w.decode("latin-1") for w in _IDENT.findall(head)),
             frozenset(direct), frozenset(fields),
             frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), frozenset(stored)))
+    line = _LineCounter(text)
     for m in _DEFINE.finditer(text):
         body = m.group(2)
         direct, fields = _calls(body)
         functions.append(LexFunction(
-            m.group(1).decode("latin-1"), path, text.count(b"\n", 0, m.start()) + 1, False,
+            m.group(1).decode("latin-1"), path, line.at(m.start()) + 1, False,
             False, False, frozenset(), frozenset(direct), frozenset(fields),
             frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), macro=True))
     stores = []
@@ -140,20 +170,67 @@ def scan_text(path: str, data: bytes) -> LexFile:
                    tuple(sorted(set(stores))), tuple(sorted(variables)), frozenset(declared))
 
 
+def encode_scan(lex: LexFile) -> bytes:
+    """A scan as stored (compressed JSON, sets sorted)."""
+    fns = [[f.name, f.file, f.line, f.static, f.init, f.page_param, sorted(f.signature),
+            sorted(f.calls), sorted(f.fields_called), sorted(f.mentions), sorted(f.stores),
+            f.macro] for f in lex.functions]
+    data = [lex.path, fns, sorted(lex.idents), lex.fp_stores, lex.var_stores,
+            sorted(lex.globals)]
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 3)
+
+
+def decode_scan(blob: bytes) -> LexFile:
+    path, fns, idents, fp_stores, var_stores, declared = json.loads(zlib.decompress(blob))
+    return LexFile(path, tuple(
+        LexFunction(name, file, line, static, init, page, frozenset(sig), frozenset(calls),
+                    frozenset(fields), frozenset(mentions), frozenset(stores), macro)
+        for name, file, line, static, init, page, sig, calls, fields, mentions, stores, macro
+        in fns), frozenset(idents), tuple(tuple(s) for s in fp_stores),
+        tuple(tuple(s) for s in var_stores), frozenset(declared))
+
+
+def content_hash(data: bytes) -> str:
+    """The content hash the fact store uses for a file (analyzer/store.py file_hash)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ScanCache(Protocol):
+    """Where scans outlive a run (the fact store): by path and content hash."""
+
+    def get(self, path: str, digest: str) -> LexFile | None: ...
+
+    def put(self, path: str, digest: str, lex: LexFile) -> None: ...
+
+
+def scan_file(path: str, data: bytes, cache: ScanCache | None = None,
+              digest: str | None = None) -> LexFile:
+    """scan_text, through the cache when there is one."""
+    if cache is None:
+        return scan_text(path, data)
+    digest = digest or content_hash(data)
+    lex = cache.get(path, digest)
+    if lex is None:
+        lex = scan_text(path, data)
+        cache.put(path, digest, lex)
+    return lex
+
+
 class LexIndex:
     """Call relations over many files (each text scanned once per content).  Nodes are
     names, except that a static function of a .c file is `name@file`, so same-named static
     helpers of different files stay apart."""
 
     def __init__(self, max_fanout: int | None = None,
-                 leaves: frozenset[str] = frozenset()) -> None:
+                 leaves: frozenset[str] = frozenset(), scans: ScanCache | None = None) -> None:
+        self.scans = scans  # scans of earlier runs
         self.max_fanout = max_fanout  # field calls with more stored targets are not edges
         self.leaves = leaves  # services: outside the call relation (see Program)
         self.max_levels = 1 << 30  # call levels a closure follows
         self.deepest = 0  # the most levels a closure needed
         self.bounded = False  # a closure was cut short by max_levels
         self.files: dict[str, LexFile] = {}
-        self._by_hash: dict[bytes, LexFile] = {}
+        self._by_hash: dict[str, LexFile] = {}
         self.defs: dict[str, list[LexFunction]] = defaultdict(list)
         self.callers: dict[str, set[str]] = defaultdict(set)
         self.calls: dict[str, set[str]] = defaultdict(set)
@@ -173,10 +250,10 @@ class LexIndex:
         quoted header it includes defines and mentions; a `header` (an angle-bracket
         include) is charged to no TU: its inline functions and macros only join the call
         relation, and come with any TU that includes it."""
-        digest = hashlib.blake2b(data, digest_size=16).digest()
+        digest = content_hash(data)
         lex = self._by_hash.get(digest)
         if lex is None:
-            lex = self._by_hash[digest] = scan_text(path, data)
+            lex = self._by_hash[digest] = scan_file(path, data, self.scans, digest)
         tu = owner or path
         local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
             if owner is None and not header else set()

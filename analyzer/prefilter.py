@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.lexindex import LexIndex
+from kmeminit.analyzer.lexindex import (
+    SCANNER,
+    LexFile,
+    LexIndex,
+    ScanCache,
+    content_hash,
+    decode_scan,
+    encode_scan,
+    scan_file,
+)
 from kmeminit.analyzer.store import FactStore
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -150,17 +159,16 @@ def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...],
     return tuple(quote + angle), tuple(angle), forced
 
 
-def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
-    """The lexical call index of every TU's .c file and the quoted headers it includes
-    (charged to the TU), plus every header reachable through includes (charged to none)."""
-    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
-                   leaves=frozenset(config.names(config.get("services", default=[]) or [])))
-    seen_headers: set[str] = set()
-    resolved: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+class Includes:
+    """#include resolution as the preprocessor searches, memoised for one run."""
 
-    def resolve(kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]) -> str | None:
+    def __init__(self) -> None:
+        self._found: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+
+    def resolve(self, kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]
+                ) -> str | None:
         key = (kind, name, here, dirs)
-        if key not in resolved:
+        if key not in self._found:
             rel = os.fsdecode(name)
             found = None
             for d in ((here,) if kind == b'"' else ()) + dirs:
@@ -168,9 +176,73 @@ def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
                 if os.path.isfile(path):
                     found = path
                     break
-            resolved[key] = found
-        return resolved[key]
+            self._found[key] = found
+        return self._found[key]
 
+
+class StoredScans:
+    """The lexical index's scans kept in the fact store between runs (by path, content
+    hash and scanner version): kmeminit-cc scans each TU it skips, `report` and the
+    prefilter then only read files."""
+
+    def __init__(self, store: FactStore) -> None:
+        self.store = store
+        self.new: list[tuple[str, str, str, bytes]] = []
+
+    def get(self, path: str, digest: str) -> LexFile | None:
+        blob = self.store.lex_scan(path, digest, SCANNER)
+        return decode_scan(blob) if blob is not None else None
+
+    def put(self, path: str, digest: str, lex: LexFile) -> None:
+        self.new.append((path, digest, SCANNER, encode_scan(lex)))
+
+    def flush(self) -> None:
+        self.store.put_lex_scans(self.new)
+        self.new = []
+
+
+@dataclass(frozen=True)
+class LexicalEntry:
+    """What kmeminit-cc records of a TU it does not parse: the content hashes of its .c
+    file and private headers (the files whose mentions are the TU's), and whether they
+    mention a configured symbol."""
+
+    files: tuple[tuple[str, str], ...]  # (path, content hash), the .c file first
+    relevant: bool
+
+
+def lexical_entry(entry: CompileEntry, config: Config, scans: ScanCache | None = None
+                  ) -> LexicalEntry | None:
+    """The TU's lexical entry (None when its source cannot be read): its .c file and the
+    headers it includes with quotes, scanned as `build_lexindex` scans them."""
+    data = _read(entry.file)
+    if data is None:
+        return None
+    quote, _, _ = _search_dirs(entry)
+    here, includes = os.path.dirname(entry.file), Includes()
+    texts = {entry.file: data}
+    for kind, name in _ANY_INCLUDE.findall(data):
+        found = includes.resolve(kind, name, here, quote) if kind == b'"' else None
+        if found is not None and found not in texts and (text := _read(found)) is not None:
+            texts[found] = text
+    symbols = config_symbols(config)
+    files, relevant = [], False
+    for path, text in texts.items():
+        digest = content_hash(text)
+        files.append((path, digest))
+        relevant = relevant or bool(scan_file(path, text, scans, digest).idents & symbols)
+    return LexicalEntry(tuple(files), relevant)
+
+
+def build_lexindex(entries: list[CompileEntry], config: Config,
+                   scans: ScanCache | None = None) -> LexIndex:
+    """The lexical call index of every TU's .c file and the quoted headers it includes
+    (charged to the TU), plus every header reachable through includes (charged to none)."""
+    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
+                   leaves=frozenset(config.names(config.get("services", default=[]) or [])),
+                   scans=scans)
+    seen_headers: set[str] = set()
+    resolve = Includes().resolve
     for entry in entries:
         data = _read(entry.file)
         if data is None:
@@ -232,7 +304,9 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
     report = PrefilterReport(len(entries))
-    lex = build_lexindex(entries, config)
+    scans = StoredScans(store)
+    lex = build_lexindex(entries, config, scans)
+    scans.flush()
     known = {e.file for e in entries}
     chosen = {tu for name in config_symbols(config) for tu in lex.mentioned_in.get(name, ())}
     chosen &= known

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-import networkx as nx
-
 from kmeminit.analyzer.model import CallSite, FnPtrStore, Function, TUFacts
-from kmeminit.analyzer.store import FactStore
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from kmeminit.analyzer.config import Config
+    from kmeminit.analyzer.store import FactStore
 
 T = TypeVar("T")
 
@@ -167,6 +167,8 @@ class Program:
         return self._graph
 
     def _build_graph(self) -> nx.DiGraph:
+        import networkx as nx  # on first use: commands that build no graph start fast
+
         graph = nx.DiGraph()
         self.unresolved = []
         for usr, fn in sorted(self.functions.items()):
@@ -211,6 +213,8 @@ class Program:
 
     def slice(self, entries: Iterable[str], targets: Iterable[str]) -> nx.DiGraph:
         """The subgraph of functions lying on some call path from an entry to a target."""
+        import networkx as nx
+
         graph = self.graph
         entries = [e for e in entries if e in graph]
         targets = [t for t in targets if t in graph]
@@ -225,6 +229,8 @@ class Program:
     def call_chains(self, entry: str, target: str, max_depth: int = 12,
                     max_chains: int = 20) -> list[list[str]]:
         """Simple call chains entry → target, shortest first, bounded in depth and count."""
+        import networkx as nx
+
         graph = self.graph
         if entry not in graph or target not in graph:
             return []

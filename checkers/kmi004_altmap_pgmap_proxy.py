@@ -88,9 +88,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import ClassVar
-
-import networkx as nx
+from typing import TYPE_CHECKING, ClassVar
 
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.dataflow.origins import OriginEngine
@@ -106,6 +104,9 @@ from kmeminit.analyzer.model import Level, Location
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.results import Finding, Related, Step
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Key = tuple[str, int]  # (function usr, parameter index)
 
@@ -127,6 +128,8 @@ class AltmapPgmapProxy:
     config_keys: ClassVar[tuple[str, ...]] = ("pgmap_only_origins",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
+        import networkx as nx
+
         facts = kernel_facts(program, config)
         spec = facts.altmap
         engine = facts.origins(spec.pointer)

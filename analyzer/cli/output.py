@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kmeminit.analyzer import vcs
 from kmeminit.analyzer.cli.session import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -64,6 +63,7 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
 def triaged(result: RunResult, args: argparse.Namespace, session: Session,
             inputs: TriageInputs) -> Report:
     """The finished report: provenance and category added, then the triage stage."""
+    from kmeminit.analyzer import vcs
     from kmeminit.analyzer.triage import triage
 
     if result.provenance is None:

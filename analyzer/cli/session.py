@@ -223,6 +223,8 @@ def check_coverage(session: Session, stats: IndexStats) -> int | None:
 
 
 def print_notifications(notes: list[Notification], root: str) -> None:
+    if not notes:
+        return
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.triage import sorted_notifications
     from kmeminit.sarif.text import format_notification

@@ -19,8 +19,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from kmeminit.analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location, ValueKind
 from kmeminit.analyzer.program import Program
 
@@ -152,6 +150,8 @@ class OrderingEngine:
     def _relevant(self, query: Query) -> set[str]:
         """Defined functions that contain, or call something containing, a label of the
         query.  Summaries are computed for these only."""
+        import networkx as nx
+
         alphabet = frozenset().union(*query.steps, *query.kills)
         labelled = {usr for usr, fn in self.program.functions.items() if fn.blocks and any(
             self.labels_at(fn, ev) & alphabet for b in fn.blocks for ev in b.events)}
@@ -170,6 +170,8 @@ class OrderingEngine:
         return self._summaries[query]
 
     def _compute(self, query: Query) -> dict[str, Summary]:
+        import networkx as nx
+
         relevant = self._relevant(query)
         self._relevant_sets[query] = relevant
         sub = self.program.graph.subgraph(relevant)
