@@ -118,7 +118,8 @@ class Session:
         if not total:
             return "analysis incomplete: no TU was selected"
         problems = [(f, "source file of compile command not found") for f in self.missing]
-        problems += [(f, why) for _, f, why in stats.problems]
+        # by file: with parallel workers the order met is the order they finished in
+        problems += sorted((f, why) for _, f, why in stats.problems)
         failed = stats.failed + len(self.missing)
         what = f"{failed} of {total} TUs failed"
         if stats.degraded:
