@@ -141,6 +141,12 @@ CREATE TABLE IF NOT EXISTS tu_findings (
     key TEXT NOT NULL,
     findings BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revision_results (
+    key TEXT PRIMARY KEY,
+    revision TEXT NOT NULL,
+    fingerprints TEXT NOT NULL,
+    stored_at REAL NOT NULL
+);
 """
 
 
@@ -302,6 +308,19 @@ class FactStore:
                             (_sql(command.file), _sql(command.directory),
                              json.dumps(list(command.arguments)),
                              json.dumps(list(command.clang_args)), command.arch))
+
+    # -- the findings of a git revision, for `kmeminit diff --base` ----------------------
+
+    def revision_fingerprints(self, key: str) -> list[str] | None:
+        row = self.db.execute("SELECT fingerprints FROM revision_results WHERE key=?",
+                              (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_revision_fingerprints(self, key: str, revision: str,
+                                  fingerprints: list[str]) -> None:
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO revision_results VALUES (?,?,?,?)",
+                            (key, revision, json.dumps(sorted(fingerprints)), time.time()))
 
     # -- findings of one TU, as kmeminit-cc printed them ---------------------------------
 

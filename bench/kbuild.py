@@ -36,9 +36,24 @@ KMEMINIT = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
           ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    secs, proc, _ = measured(cmd, cwd, env)
+    return secs, proc
+
+
+def measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+             ) -> tuple[float, subprocess.CompletedProcess[str], float]:
+    """Wall seconds, the process, and the peak RSS in MiB of it and its worker processes
+    (wait4's rusage covers the children it waited for)."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    return time.perf_counter() - start, proc
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        secs = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+    return secs, proc, usage.ru_maxrss / 1024
 
 
 def by_fingerprint(path: Path) -> dict[str, dict]:
@@ -79,18 +94,26 @@ def kbuild(tree: Path, directory: str, jobs: int, tmp: Path) -> None:
 
 
 def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
+    """Cold: TUs parsed, wall time, peak RSS.  Global phase: the same check again on its
+    warm store (nothing parsed: loading the program, every rule, the output), wall and
+    peak RSS.  Then the two results compared: fingerprints, messages, code flows."""
     results = {}
     for name, flag in (("all", "--no-prefilter"), ("prefilter", "--prefilter")):
         out = tmp / f"{name}.json"
-        secs, proc = timed([*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
-                            str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
-                            "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
+        cmd = [*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
+               str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
+               "--fail-on", "none", "--no-progress", "-j", str(jobs)]
+        secs, proc, rss = measured(cmd, REPO)
         results[name] = by_fingerprint(out)
         rounds = [line for line in proc.stderr.splitlines() if "prefilter" in line]
-        print(f"{name:10} {parsed(proc.stderr):5d} TUs parsed  {secs:7.1f} s  "
-              f"{len(results[name])} findings")
+        total = re.search(r"kmeminit: (\d+) TUs:", proc.stderr)
+        print(f"{name:10} {parsed(proc.stderr):5d} of {total[1] if total else '?'} TUs "
+              f"parsed  {secs:7.1f} s  peak {rss:6.0f} MiB  {len(results[name])} findings")
         for line in rounds:
             print(f"           {line}")
+        secs, proc, rss = measured(cmd, REPO)
+        print(f"{'':10} global phase (warm rerun, {parsed(proc.stderr)} parsed) {secs:7.1f} s  "
+              f"peak {rss:6.0f} MiB")
     full, pre = results["all"], results["prefilter"]
     a, b = set(full), set(pre)
     print(f"identical: {a == b} (only all {len(a - b)}, only prefilter {len(b - a)})")
@@ -98,6 +121,9 @@ def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
     messages = sum(full[k]["message"] != pre[k]["message"] for k in both)
     traces = sum(full[k]["trace"] != pre[k]["trace"] for k in both)
     print(f"of the {len(both)} shared findings: {messages} messages and {traces} traces differ")
+    for k in both:
+        if full[k]["message"] != pre[k]["message"]:
+            print(f"  all:       {full[k]['message']}\n  prefilter: {pre[k]['message']}")
 
 
 def main() -> int:
@@ -109,12 +135,19 @@ def main() -> int:
     ap.add_argument("--skip-prefilter", action="store_true")
     ap.add_argument("--compdb", type=Path,
                     help="compile database for the prefilter runs (default: the tree's)")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="keep the stores and outputs in DIR (default: a temporary directory)")
     args = ap.parse_args()
+    # as installed: kmeminit-cc starts once per TU, and compiling its modules every time
+    # (PYTHONDONTWRITEBYTECODE) would cost more than the rest of its start
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if not args.skip_kbuild:
-            kbuild(args.tree.resolve(), args.dir, args.jobs, Path(tmp))
+            kbuild(args.tree.resolve(), args.dir, args.jobs, work)
         if not args.skip_prefilter:
-            prefilter((args.compdb or args.tree).resolve(), args.jobs, Path(tmp))
+            prefilter((args.compdb or args.tree).resolve(), args.jobs, work)
     return 0
 
 

@@ -153,3 +153,29 @@ def test_check_bad_triage_files_exit_2(repo: Path, plugin: Path, tmp_path: Path,
     assert run(*args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_diff_reuses_the_base_result_a_check_or_diff_left_in_the_store(
+        repo: Path, plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """A check of the clean checkout keeps HEAD's fingerprints; a diff against it then
+    analyses only the head side, with the findings of a diff that analyses both."""
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--no-progress",
+               "--fail-on", "none") == 0
+    capsys.readouterr()
+    (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\nint new_walk(void)\n"
+                                     "{\n\treturn 1;\n}\n")
+    assert _diff(repo, plugin, "--base", "HEAD") == 1
+    cached = capsys.readouterr()
+    assert "the base's result from the store; 1 of 3 findings are new" in cached.err
+    fresh_store = str(repo / "fresh.db")
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", fresh_store) == 1
+    fresh = capsys.readouterr()
+    assert "1 files differ, 1 TUs parsed again for the base" in fresh.err
+    assert fresh.out == cached.out and "new_walk is named" in cached.out
+    # that diff kept the base's result too; a dirty tree is never taken for HEAD
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", fresh_store) == 1
+    assert "the base's result from the store" in capsys.readouterr().err
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--no-progress",
+               "--fail-on", "none", "--store", str(repo / "dirty.db")) == 0
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", str(repo / "dirty.db")) == 1
+    assert "parsed again for the base" in capsys.readouterr().err

@@ -7,7 +7,6 @@ import dataclasses
 import sys
 import time
 
-from kmeminit.analyzer import vcs
 from kmeminit.analyzer.cli import output
 from kmeminit.analyzer.cli.options import (
     add_input_options,
@@ -40,11 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Findings in head (the working tree, or --head) whose fingerprint base has not."""
-    from kmeminit.analyzer.diff import Facts, program_at
+    """Findings in head (the working tree, or --head) whose fingerprint base has not.
+    The base side's fingerprints come from the store when it holds that revision's result
+    for the same TUs, config and rules (an earlier diff, or a check of a clean checkout)."""
+    from kmeminit.analyzer import vcs
+    from kmeminit.analyzer.diff import Facts, program_at, revision_key
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
-    from kmeminit.analyzer.triage import fingerprints
 
     start = now()
     session = open_session(args)
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except vcs.GitError as exc:
         raise UsageError(str(exc)) from None
     checkers, load_notes = load_rules(selected_rules(args.rules), session.config)
+    selected = list(session.entries)  # the prefilter narrows session.entries
     stats = index(session, args)
     clock = time.perf_counter()
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
@@ -70,14 +72,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         at_head = program_at(top, head, *build)
         program, head_sources = at_head.program, at_head.sources
-    at_base = program_at(top, base, *build)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
-    base_findings, _ = run_checkers(checkers, at_base.program, session.config,
-                                    debug=args.debug)
-    known = frozenset(fingerprints(base_findings, root, at_base.sources))
-    base_failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line,
-                                  n.rule)
-                     for n in at_base.stats.notifications if n.level is Level.ERROR]
+    key = revision_key(base, selected, session.config, checkers)
+    cached = session.store.revision_fingerprints(key)
+    if cached is None:
+        known, base_failures, how = _base_side(args, top, base, build, checkers, root, key)
+    else:
+        known, base_failures, how = frozenset(cached), [], "the base's result from the store"
     notes = (session.notifications + load_notes + stats.notifications + run_notes
              + base_failures)
     provenance = vcs.provenance(root)
@@ -92,7 +93,27 @@ def run(args: argparse.Namespace) -> int:
                                  report_unused=False)
     report = output.triaged(result, args, session, inputs)
     print(f"kmeminit: diff {args.base} ({base[:12]}) -> {args.head or 'working tree'}: "
-          f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
-          f"for the base; {len(report.findings)} of {len(findings)} findings are new "
+          f"{how}; {len(report.findings)} of {len(findings)} findings are new "
           f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
     return output.conclude(report, args, session, stats)
+
+
+def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, checkers: list,
+               root: str, key: str) -> tuple[frozenset[str], list[Notification], str]:
+    """The base revision analysed (only the TUs that include a differing file are parsed
+    again): its fingerprints, kept in the store when every TU of it was parsed."""
+    from kmeminit.analyzer.diff import program_at
+    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.triage import fingerprints
+
+    store, config = build[1], build[3]
+    at_base = program_at(top, base, *build)
+    base_findings, crashed = run_checkers(checkers, at_base.program, config,
+                                          debug=args.debug)
+    known = frozenset(fingerprints(base_findings, root, at_base.sources))
+    failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line, n.rule)
+                for n in at_base.stats.notifications if n.level is Level.ERROR]
+    if not failures and not crashed:  # a partial result is never reused
+        store.put_revision_fingerprints(key, base, sorted(known))
+    return known, failures, (f"{len(at_base.changed)} files differ, "
+                             f"{len(at_base.reparsed)} TUs parsed again for the base")
