@@ -21,7 +21,7 @@ import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # The version of scan_text's output: stored scans are keyed by it, so bump it whenever a
 # change to the scanner changes what it finds.
@@ -49,9 +49,9 @@ _KEYWORDS = frozenset(b"if for while switch return sizeof typeof __typeof__ do c
 _INIT = re.compile(rb"\b__init\b|\.init\.text")
 
 
-@dataclass(frozen=True)
-class LexFunction:
-    """One definition (or function-like macro) found in a file."""
+class LexFunction(NamedTuple):
+    """One definition (or function-like macro) found in a file.  A named tuple: the
+    prefilter builds hundreds of thousands of them from stored scans."""
 
     name: str
     file: str
@@ -170,12 +170,41 @@ def scan_text(path: str, data: bytes) -> LexFile:
                    tuple(sorted(set(stores))), tuple(sorted(variables)), frozenset(declared))
 
 
-def encode_scan(lex: LexFile) -> bytes:
-    """A scan as stored (compressed JSON, sets sorted)."""
-    fns = [[f.name, f.file, f.line, f.static, f.init, f.page_param, sorted(f.signature),
-            sorted(f.calls), sorted(f.fields_called), sorted(f.mentions), sorted(f.stores),
+def blanked(data: bytes) -> bytes:
+    """The text with comments and literals blanked (line numbers kept), as scanned."""
+    return _BLANK.sub(_blank, data)
+
+
+def function_spans(text: bytes) -> list[tuple[str, int, int]]:
+    """(name, first line, last line) of each definition and macro of a blanked text, found
+    as `scan_text` finds them (lines from 1; a definition starts at its declaration)."""
+    spans = []
+    line = _LineCounter(text)
+    for m in _BODY.finditer(text):
+        head = _header(text, m.start())
+        names = [n for n in _NAME.findall(head) if n not in _KEYWORDS]
+        if not names or b"=" in head.split(names[0])[0]:
+            continue
+        brace = line.at(m.start()) + 1
+        spans.append((names[0].decode("latin-1"), brace - head.count(b"\n") - 1,
+                      brace + m.group(0).count(b"\n")))
+    line = _LineCounter(text)
+    for m in _DEFINE.finditer(text):
+        first = line.at(m.start()) + 1
+        spans.append((m.group(1).decode("latin-1"), first, first + m.group(0).count(b"\n")))
+    return spans
+
+
+def encode_scan(lex: LexFile, vocabulary: frozenset[str] | None = None) -> bytes:
+    """A scan as stored (compressed JSON, sets sorted).  With a `vocabulary`, identifiers,
+    mentions, stores and signatures keep only its words: what the prefilter looks up."""
+    def kept(words: frozenset[str]) -> list[str]:
+        return sorted(words if vocabulary is None else words & vocabulary)
+
+    fns = [[f.name, f.file, f.line, f.static, f.init, f.page_param, kept(f.signature),
+            sorted(f.calls), sorted(f.fields_called), kept(f.mentions), kept(f.stores),
             f.macro] for f in lex.functions]
-    data = [lex.path, fns, sorted(lex.idents), lex.fp_stores, lex.var_stores,
+    data = [lex.path, fns, kept(lex.idents), lex.fp_stores, lex.var_stores,
             sorted(lex.globals)]
     return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 3)
 

@@ -214,7 +214,7 @@ def _record_lexical(entry: CompileEntry, store: FactStore, config: Config, key: 
     from kmeminit.analyzer.prefilter import StoredScans, lexical_entry
     from kmeminit.analyzer.store import StoredCommand
 
-    scans = StoredScans(store)
+    scans = StoredScans(store, config)
     lexical = lexical_entry(entry, config, scans)
     if lexical is None:
         raise KbuildError(f"{entry.file}: cannot read the source file")
