@@ -92,6 +92,9 @@ def plan(entries: list[CompileEntry], store: FactStore, config: Config,
          base_sources: Mapping[str, bytes | None]) -> Recheck:
     """What to re-check after the files of `base_sources` changed (their content at the
     base; None for a file the base lacks)."""
+    names = {path: _changed_names(path, base) for path, base in base_sources.items()}
+    if not any(n is None or n for n in names.values()):
+        return Recheck()  # comments and blank lines only: nothing can change
     scans = StoredScans(store, config)
     lex = build_lexindex(entries, config, scans)
     scans.flush()
@@ -101,8 +104,8 @@ def plan(entries: list[CompileEntry], store: FactStore, config: Config,
     lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
     changed = set(base_sources)
     keys = set()
-    for path, base in sorted(base_sources.items()):
-        keys |= _changed_functions(lex, entries, store, path, base)
+    for path, changed_names in sorted(names.items()):
+        keys |= _changed_functions(lex, entries, store, path, changed_names)
     recheck = Recheck(changed_functions=len(keys))
     if not keys:
         return recheck
@@ -142,30 +145,29 @@ def plan(entries: list[CompileEntry], store: FactStore, config: Config,
 
 
 def _changed_functions(lex: LexIndex, entries: list[CompileEntry], store: FactStore,
-                       path: str, base: bytes | None) -> set[str]:
-    """The lexical keys of the functions and macros of `path` whose text (comments aside)
-    differs between `base` and the file as it is now; all of the file's when a line outside
-    them changed (a type, a table, a global).  A changed file that is not C source changes
-    every function of the TUs that include it."""
-    try:
-        with open(path, "rb") as f:
-            head: bytes | None = f.read()
-    except OSError:
-        head = None
+                       path: str, names: set[str] | None) -> set[str]:
+    """The lexical keys of the changed definitions of `path` (all of its own when `names`
+    is None).  A changed file that is not C source changes every function of the TUs that
+    include it."""
     if not path.endswith((".c", ".h")):
         tus = {e.file for e in entries if _includes_any(store, e.file, {path})}
         return {k for k, fns in lex.defs.items() if any(fn.file in tus for fn in fns)}
-    names = _changed_names(head, base)
     every = {k for k, fns in lex.defs.items() if any(fn.file == path for fn in fns)}
     if names is None:
         return every
     return {k for k in every if k.split("@", 1)[0] in names}
 
 
-def _changed_names(head: bytes | None, base: bytes | None) -> set[str] | None:
-    """Names of the definitions whose lines differ between two texts, or None when a
-    line outside every definition differs (or a side is missing)."""
-    if head is None or base is None:
+def _changed_names(path: str, base: bytes | None) -> set[str] | None:
+    """Names of the definitions and macros of `path` whose text (comments aside) differs
+    between `base` and the file as it is now; None when a line outside them differs (a
+    type, a table, a global), when a side is missing, or for a file that is not C."""
+    if not path.endswith((".c", ".h")) or base is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read()
+    except OSError:
         return None
     sides = [blanked(base), blanked(head)]
     lines = [text.split(b"\n") for text in sides]
