@@ -134,13 +134,17 @@ def kbuild(tree: Path, directory: str, jobs: int, tmp: Path, edit: str,
         path.write_bytes(original)
 
 
-def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
+def prefilter(compdb: Path, jobs: int, tmp: Path, modes: list[str]) -> None:
     """Cold: TUs parsed, wall time, peak RSS.  Global phase: the same check again on its
     warm store (nothing parsed: loading the program, every rule, the output), wall and
     peak RSS.  Then the two results compared: fingerprints, messages, code flows."""
     results = {}
     for name, flag in (("all", "--no-prefilter"), ("prefilter", "--prefilter")):
         out = tmp / f"{name}.json"
+        if name not in modes:
+            results[name] = by_fingerprint(out)  # kept from an earlier run (--keep)
+            print(f"{name:10} from {out}: {len(results[name])} findings")
+            continue
         cmd = [*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
                str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
                "--fail-on", "none", "--no-progress", "-j", str(jobs)]
@@ -181,6 +185,10 @@ def main() -> int:
     ap.add_argument("--skip-prefilter", action="store_true")
     ap.add_argument("--compdb", type=Path,
                     help="compile database for the prefilter runs (default: the tree's)")
+    ap.add_argument("--modes", nargs="+", default=["all", "prefilter"],
+                    choices=["all", "prefilter"],
+                    help="prefilter comparison runs to make (the other one's output is read "
+                         "from --keep DIR)")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="keep the stores and outputs in DIR (default: a temporary directory)")
     args = ap.parse_args()
@@ -193,7 +201,7 @@ def main() -> int:
         if not args.skip_kbuild:
             kbuild(args.tree.resolve(), args.dir, args.jobs, work, args.edit, args.compare)
         if not args.skip_prefilter:
-            prefilter((args.compdb or args.tree).resolve(), args.jobs, work)
+            prefilter((args.compdb or args.tree).resolve(), args.jobs, work, args.modes)
     return 0
 
 
