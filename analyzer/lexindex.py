@@ -274,6 +274,7 @@ class LexIndex:
         self.stored_in: dict[str, set[str]] = defaultdict(set)  # key → fields
         self.field_targets: dict[str, set[str]] = defaultdict(set)  # field → keys
         self.held_in: dict[str, set[str]] = defaultdict(set)  # key → variables holding it
+        self.stored_by: dict[str, set[str]] = defaultdict(set)  # key → TUs storing it
         self.globals: set[str] = set()  # file-scope variables of every file scanned
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
@@ -313,11 +314,15 @@ class LexIndex:
         for field_name, target in lex.fp_stores:
             self.stored_in[key(target)].add(field_name)
             self.field_targets[field_name].add(key(target))
+            if not header:
+                self.stored_by[key(target)].add(tu)
         self.globals |= lex.globals
         for variable, target in lex.var_stores:
             # `online_page_callback = generic_online_page;`: whoever calls the variable
             # calls the function (kept for file-scope variables only, see callers_of)
             self.held_in[key(target)].add(variable)
+            if not header:
+                self.stored_by[key(target)].add(tu)
         self.files.setdefault(path, lex)
         return lex
 
@@ -434,11 +439,14 @@ class LexIndex:
 
     def files_defining(self, keys: Iterable[str]) -> set[str]:
         """The TUs to parse to have these functions: their .c files, else (a function only
-        a quoted header defines) the first TU that includes it."""
+        a quoted header defines) the first TU that includes it; and the TUs that store one
+        of them in a field or variable, without which a call through that field resolves
+        to nothing (`.pagetable_init = native_pagetable_init` in x86_init.c)."""
         out: set[str] = set()
         for k in keys:
             if self.defined_in.get(k):
                 out |= self.defined_in[k]
             elif self.header_owners.get(k):
                 out.add(self.header_owners[k][0])
+            out |= self.stored_by.get(k, set())
         return out
