@@ -9,8 +9,10 @@ Those facts go to an in-memory store, never into the working tree's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kmeminit.analyzer import vcs
 from kmeminit.analyzer.compdb import CompileEntry
@@ -19,7 +21,7 @@ from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.index_task import IndexStats
 from kmeminit.analyzer.model import Function, TUFacts
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.store import FactStore
+from kmeminit.analyzer.store import FactStore, args_digest
 
 
 @dataclass
@@ -93,4 +95,33 @@ def program_at(top: str, rev: str, entries: list[CompileEntry], store: FactStore
     return Revision(rev, program, sources, changed, [e.file for e in again], stats)
 
 
-__all__ = ["Facts", "Revision", "affected", "program_at"]
+def revision_key(revision: str, entries: list[CompileEntry], config: Config,
+                 checkers: list[Any]) -> str:
+    """What the findings of a git revision depend on besides the revision itself: the TUs
+    selected (before the prefilter), their arguments, the config, the rules that ran and
+    kmeminit.  `kmeminit diff` keeps the base side's fingerprints under it, and `check`
+    those of a working tree that is HEAD, so the base side need not be analysed again."""
+    from kmeminit.analyzer import version
+
+    rules = sorted(f"{type(c).__module__}.{type(c).__qualname__}:{c.id}:{c.level.value}"
+                   for c in checkers)
+    salt = json.dumps([version(), revision, rules, config.data], sort_keys=True, default=str)
+    return args_digest(tuple(f"{e.file}\0{args_digest(e.clang_args)}"
+                             for e in sorted(entries, key=lambda e: e.file)), salt)
+
+
+def unchanged_since(top: str, rev: str, entries: list[CompileEntry], store: FactStore
+                    ) -> bool:
+    """Whether the working tree is `rev` for these TUs: none of their files, nothing an
+    analysed one includes, and no header at all (the prefilter reads them) differ."""
+    changed = set(vcs.changed_files(top, rev))
+    if any(path.endswith(".h") for path in changed):
+        return False
+    for entry in entries:
+        state = store.tu_state(entry.file)
+        if entry.file in changed or state and any(p in changed for p, _ in state.includes):
+            return False
+    return True
+
+
+__all__ = ["Facts", "Revision", "affected", "program_at", "revision_key", "unchanged_since"]

@@ -19,7 +19,6 @@ from kmeminit.analyzer import version
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.index_task import (
-    FAILED,
     IndexStats,
     Progress,
     parse_one,
@@ -31,9 +30,10 @@ from kmeminit.analyzer.model import TUFacts
 from kmeminit.analyzer.store import SCHEMA_VERSION, FactStore, HashCache, StoredCommand, args_digest
 
 
-def _frontend_options(config: Config) -> dict[str, Any]:
-    # loaded here, as in the workers: commands that never index need no libclang binding
-    from kmeminit.analyzer.frontend import frontend_options
+def frontend_key(config: Config) -> dict[str, Any]:
+    """The config's frontend options: part of every TU's cache key (`tu_key`)."""
+    # frontend.task only: commands that never parse need no libclang binding
+    from kmeminit.analyzer.frontend.task import frontend_options
 
     return frontend_options(config)
 
@@ -111,7 +111,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = HashCache()
-    options = _frontend_options(config)
+    options = frontend_key(config)
     todo: list[tuple[CompileEntry, str]] = []
     for entry in entries:
         key = tu_key(entry, options)
@@ -136,20 +136,6 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
         store.put_commands([StoredCommand(e.file, e.directory, e.arguments, e.clang_args,
                                           e.arch) for e in entries])
     stats.seconds = time.perf_counter() - start
-    return stats
-
-
-def stored_stats(store: FactStore, files: list[str]) -> IndexStats:
-    """What the store says about these TUs' last parse (for `kmeminit report`)."""
-    stats = IndexStats(selected=len(files))
-    for file in files:
-        notes = store.tu_notifications(file)
-        state = store.tu_state(file)
-        health, reason = tu_health(file, notes)
-        if state is None or state.failed and health != FAILED:
-            health, reason = FAILED, reason or "no usable facts in the store"
-        stats.count(health, file, reason, cached=True)
-        stats.notifications.extend(with_tu(file, notes))
     return stats
 
 

@@ -15,10 +15,17 @@ or mention a name, and whether a definition is `__init` or takes a `struct page 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+# The version of scan_text's output: stored scans are keyed by it, so bump it whenever a
+# change to the scanner changes what it finds.
+SCANNER = "2"
 
 _BLANK = re.compile(rb'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 _BODY = re.compile(rb"^\{[ \t]*\n(.*?)^\}", re.M | re.S)
@@ -40,11 +47,12 @@ _KEYWORDS = frozenset(b"if for while switch return sizeof typeof __typeof__ do c
                       b"defined __attribute__ __builtin_expect likely unlikely asm "
                       b"__asm__ volatile alignof _Alignof".split())
 _INIT = re.compile(rb"\b__init\b|\.init\.text")
+_ALIAS = re.compile(rb"\(?[ \t]*([A-Za-z_]\w*)[ \t]*\)?")  # an object-like macro naming one thing
 
 
-@dataclass(frozen=True)
-class LexFunction:
-    """One definition (or function-like macro) found in a file."""
+class LexFunction(NamedTuple):
+    """One definition (or function-like macro) found in a file.  A named tuple: the
+    prefilter builds hundreds of thousands of them from stored scans."""
 
     name: str
     file: str
@@ -76,10 +84,19 @@ def _blank(match: re.Match[bytes]) -> bytes:
 
 
 def _header(text: bytes, start: int) -> bytes:
-    """The declaration lines right above a body's opening brace."""
-    lines = text[:start].rstrip(b"\n").split(b"\n")
+    """The declaration lines right above a body's opening brace (of the last 12 lines;
+    only those are sliced out, so a large file costs no quadratic copying)."""
+    end = start
+    while end and text[end - 1] == 10:  # b"\n"
+        end -= 1
+    first = end
+    for _ in range(12):
+        first = text.rfind(b"\n", 0, first)
+        if first < 0:
+            break
+    lines = text[first + 1:end].split(b"\n")
     out: list[bytes] = []
-    for line in reversed(lines[-12:]):
+    for line in reversed(lines):
         stripped = line.strip()
         if not stripped or stripped.endswith((b";", b"}")) or stripped.startswith(b"#"):
             break
@@ -98,10 +115,23 @@ def _calls(body: bytes) -> tuple[set[str], set[str]]:
     return direct, fields
 
 
+class _LineCounter:
+    """Newlines before increasing offsets of one text, counted incrementally."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text, self.pos, self.count = text, 0, 0
+
+    def at(self, offset: int) -> int:
+        self.count += self.text.count(b"\n", self.pos, offset)
+        self.pos = offset
+        return self.count
+
+
 def scan_text(path: str, data: bytes) -> LexFile:
     """The lexical facts of one file's text."""
     text = _BLANK.sub(_blank, data)
     functions: list[LexFunction] = []
+    line = _LineCounter(text)
     for m in _BODY.finditer(text):
         head = _header(text, m.start())
         names = _NAME.findall(head)
@@ -114,17 +144,23 @@ def scan_text(path: str, data: bytes) -> LexFile:
         stored = {w.decode("latin-1") for rhs in _ASSIGNED.findall(body)
                   for w in _STORED.findall(rhs)}
         functions.append(LexFunction(
-            names[0].decode("latin-1"), path, text.count(b"\n", 0, m.start()),
+            names[0].decode("latin-1"), path, line.at(m.start()),
             b"static" in words, _INIT.search(head) is not None,
             b"struct page" in head or b"struct folio" in head,
             frozenset(w.decode("latin-1") for w in _IDENT.findall(head)),
             frozenset(direct), frozenset(fields),
             frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), frozenset(stored)))
+    line = _LineCounter(text)
     for m in _DEFINE.finditer(text):
         body = m.group(2)
         direct, fields = _calls(body)
+        alias = _ALIAS.fullmatch(body.strip())
+        if alias and alias.group(1) not in _KEYWORDS:
+            # `#define native_pagetable_init paging_init`: stored in an ops table by the
+            # first name, it calls the second
+            direct.add(alias.group(1).decode("latin-1"))
         functions.append(LexFunction(
-            m.group(1).decode("latin-1"), path, text.count(b"\n", 0, m.start()) + 1, False,
+            m.group(1).decode("latin-1"), path, line.at(m.start()) + 1, False,
             False, False, frozenset(), frozenset(direct), frozenset(fields),
             frozenset(w.decode("latin-1") for w in _IDENT.findall(body)), macro=True))
     stores = []
@@ -140,20 +176,96 @@ def scan_text(path: str, data: bytes) -> LexFile:
                    tuple(sorted(set(stores))), tuple(sorted(variables)), frozenset(declared))
 
 
+def blanked(data: bytes) -> bytes:
+    """The text with comments and literals blanked (line numbers kept), as scanned."""
+    return _BLANK.sub(_blank, data)
+
+
+def function_spans(text: bytes) -> list[tuple[str, int, int]]:
+    """(name, first line, last line) of each definition and macro of a blanked text, found
+    as `scan_text` finds them (lines from 1; a definition starts at its declaration)."""
+    spans = []
+    line = _LineCounter(text)
+    for m in _BODY.finditer(text):
+        head = _header(text, m.start())
+        names = [n for n in _NAME.findall(head) if n not in _KEYWORDS]
+        if not names or b"=" in head.split(names[0])[0]:
+            continue
+        brace = line.at(m.start()) + 1
+        spans.append((names[0].decode("latin-1"), brace - head.count(b"\n") - 1,
+                      brace + m.group(0).count(b"\n")))
+    line = _LineCounter(text)
+    for m in _DEFINE.finditer(text):
+        first = line.at(m.start()) + 1
+        spans.append((m.group(1).decode("latin-1"), first, first + m.group(0).count(b"\n")))
+    return spans
+
+
+def encode_scan(lex: LexFile, vocabulary: frozenset[str] | None = None) -> bytes:
+    """A scan as stored (compressed JSON, sets sorted).  With a `vocabulary`, identifiers,
+    mentions, stores and signatures keep only its words: what the prefilter looks up."""
+    def kept(words: frozenset[str]) -> list[str]:
+        return sorted(words if vocabulary is None else words & vocabulary)
+
+    fns = [[f.name, f.file, f.line, f.static, f.init, f.page_param, kept(f.signature),
+            sorted(f.calls), sorted(f.fields_called), kept(f.mentions), kept(f.stores),
+            f.macro] for f in lex.functions]
+    data = [lex.path, fns, kept(lex.idents), lex.fp_stores, lex.var_stores,
+            sorted(lex.globals)]
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 3)
+
+
+def decode_scan(blob: bytes) -> LexFile:
+    path, fns, idents, fp_stores, var_stores, declared = json.loads(zlib.decompress(blob))
+    return LexFile(path, tuple(
+        LexFunction(name, file, line, static, init, page, frozenset(sig), frozenset(calls),
+                    frozenset(fields), frozenset(mentions), frozenset(stores), macro)
+        for name, file, line, static, init, page, sig, calls, fields, mentions, stores, macro
+        in fns), frozenset(idents), tuple(tuple(s) for s in fp_stores),
+        tuple(tuple(s) for s in var_stores), frozenset(declared))
+
+
+def content_hash(data: bytes) -> str:
+    """The content hash the fact store uses for a file (analyzer/store.py file_hash)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ScanCache(Protocol):
+    """Where scans outlive a run (the fact store): by path and content hash."""
+
+    def get(self, path: str, digest: str) -> LexFile | None: ...
+
+    def put(self, path: str, digest: str, lex: LexFile) -> None: ...
+
+
+def scan_file(path: str, data: bytes, cache: ScanCache | None = None,
+              digest: str | None = None) -> LexFile:
+    """scan_text, through the cache when there is one."""
+    if cache is None:
+        return scan_text(path, data)
+    digest = digest or content_hash(data)
+    lex = cache.get(path, digest)
+    if lex is None:
+        lex = scan_text(path, data)
+        cache.put(path, digest, lex)
+    return lex
+
+
 class LexIndex:
     """Call relations over many files (each text scanned once per content).  Nodes are
     names, except that a static function of a .c file is `name@file`, so same-named static
     helpers of different files stay apart."""
 
     def __init__(self, max_fanout: int | None = None,
-                 leaves: frozenset[str] = frozenset()) -> None:
+                 leaves: frozenset[str] = frozenset(), scans: ScanCache | None = None) -> None:
+        self.scans = scans  # scans of earlier runs
         self.max_fanout = max_fanout  # field calls with more stored targets are not edges
         self.leaves = leaves  # services: outside the call relation (see Program)
         self.max_levels = 1 << 30  # call levels a closure follows
         self.deepest = 0  # the most levels a closure needed
         self.bounded = False  # a closure was cut short by max_levels
         self.files: dict[str, LexFile] = {}
-        self._by_hash: dict[bytes, LexFile] = {}
+        self._by_hash: dict[str, LexFile] = {}
         self.defs: dict[str, list[LexFunction]] = defaultdict(list)
         self.callers: dict[str, set[str]] = defaultdict(set)
         self.calls: dict[str, set[str]] = defaultdict(set)
@@ -162,6 +274,7 @@ class LexIndex:
         self.stored_in: dict[str, set[str]] = defaultdict(set)  # key → fields
         self.field_targets: dict[str, set[str]] = defaultdict(set)  # field → keys
         self.held_in: dict[str, set[str]] = defaultdict(set)  # key → variables holding it
+        self.stored_by: dict[str, set[str]] = defaultdict(set)  # key → TUs storing it
         self.globals: set[str] = set()  # file-scope variables of every file scanned
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
@@ -173,10 +286,10 @@ class LexIndex:
         quoted header it includes defines and mentions; a `header` (an angle-bracket
         include) is charged to no TU: its inline functions and macros only join the call
         relation, and come with any TU that includes it."""
-        digest = hashlib.blake2b(data, digest_size=16).digest()
+        digest = content_hash(data)
         lex = self._by_hash.get(digest)
         if lex is None:
-            lex = self._by_hash[digest] = scan_text(path, data)
+            lex = self._by_hash[digest] = scan_file(path, data, self.scans, digest)
         tu = owner or path
         local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
             if owner is None and not header else set()
@@ -201,11 +314,15 @@ class LexIndex:
         for field_name, target in lex.fp_stores:
             self.stored_in[key(target)].add(field_name)
             self.field_targets[field_name].add(key(target))
+            if not header:
+                self.stored_by[key(target)].add(tu)
         self.globals |= lex.globals
         for variable, target in lex.var_stores:
             # `online_page_callback = generic_online_page;`: whoever calls the variable
             # calls the function (kept for file-scope variables only, see callers_of)
             self.held_in[key(target)].add(variable)
+            if not header:
+                self.stored_by[key(target)].add(tu)
         self.files.setdefault(path, lex)
         return lex
 
@@ -322,11 +439,14 @@ class LexIndex:
 
     def files_defining(self, keys: Iterable[str]) -> set[str]:
         """The TUs to parse to have these functions: their .c files, else (a function only
-        a quoted header defines) the first TU that includes it."""
+        a quoted header defines) the first TU that includes it; and the TUs that store one
+        of them in a field or variable, without which a call through that field resolves
+        to nothing (`.pagetable_init = native_pagetable_init` in x86_init.c)."""
         out: set[str] = set()
         for k in keys:
             if self.defined_in.get(k):
                 out |= self.defined_in[k]
             elif self.header_owners.get(k):
                 out.add(self.header_owners[k][0])
+            out |= self.stored_by.get(k, set())
         return out

@@ -282,20 +282,40 @@ class TUFacts:
 # JSON round trip.  Kept generic so that adding a field to a dataclass needs no code here.
 
 
+# How each type is encoded, decided once per type (storing a TU's facts calls to_json
+# for every value of every function: the generic checks were most of the store's time).
+_DATACLASS, _ENUM, _SEQUENCE, _PLAIN = range(4)
+_ENCODING: dict[type, tuple[int, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _encoding(cls: type) -> tuple[int, tuple[tuple[str, Any], ...]]:
+    if dataclasses.is_dataclass(cls):
+        kind = _DATACLASS, tuple((f.name, f.default) for f in dataclasses.fields(cls))
+    elif issubclass(cls, enum.Enum):
+        kind = _ENUM, ()
+    elif issubclass(cls, (tuple, list)):
+        kind = _SEQUENCE, ()
+    else:
+        kind = _PLAIN, ()
+    _ENCODING[cls] = kind
+    return kind
+
+
 def to_json(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
+    kind, fields = _ENCODING.get(type(obj)) or _encoding(type(obj))
+    if kind == _PLAIN:
+        return obj
+    if kind == _DATACLASS:
         out = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.default is not dataclasses.MISSING and value == f.default:
+        for name, default in fields:
+            value = getattr(obj, name)
+            if default is not dataclasses.MISSING and value == default:
                 continue  # defaults stay out of the store: smaller and faster to load
-            out[f.name] = to_json(value)
+            out[name] = to_json(value)
         return out
-    if isinstance(obj, enum.Enum):
+    if kind == _ENUM:
         return obj.value
-    if isinstance(obj, (tuple, list)):
-        return [to_json(v) for v in obj]
-    return obj
+    return [to_json(v) for v in obj]
 
 
 # Decoders are compiled once per type: loading the 16,000 functions of the 6.12 slice went

@@ -24,6 +24,7 @@ program's call graph.  Calls the preprocessor builds from pasted names are not s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -32,7 +33,16 @@ from dataclasses import dataclass, field
 
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
-from kmeminit.analyzer.lexindex import LexIndex
+from kmeminit.analyzer.lexindex import (
+    SCANNER,
+    LexFile,
+    LexIndex,
+    ScanCache,
+    content_hash,
+    decode_scan,
+    encode_scan,
+    scan_file,
+)
 from kmeminit.analyzer.store import FactStore
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -66,7 +76,7 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _config_names(config: Config, section: str, *keys: str) -> set[str]:
+def config_names(config: Config, section: str, *keys: str) -> set[str]:
     values = config.get(section, default={}) or {}
     chosen = [values.get(k, []) or [] for k in keys] if keys else list(values.values())
     return set(config.names(sorted({n for names in chosen for n in names})))
@@ -87,41 +97,57 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
     origins    callers of functions taking or returning the tracked pointer or a struct
                holding it (KMI004, KMI005: where the altmap comes from)
     """
-    events = _config_names(config, "events")
-    stores = _config_names(config, "event_stores")
-    entries = _config_names(config, "entries")
-    hot = _config_names(config, "entries", "hotplug", "device")
-    reserved = _config_names(config, "reserved", "set", "clear", "readers", "wrappers_set",
-                             "wrappers_clear")
-    bits = _config_names(config, "reserved", "bits")
-    unsafe = (_config_names(config, "pfn", "converters")
-              - _config_names(config, "pfn", "online_guards"))
-    types = {w for t in [config.get("altmap", "pointer", default=""),
-                         config.get("altmap", "container", default=""),
-                         *(config.get("origins", default={}) or {})]
-             for w in _IDENT.findall(t or "") if w not in ("struct", "union")}
-
-    def mentioning(words: set[str]) -> set[str]:
-        return {k for k, fns in lex.defs.items() if any(fn.mentions & words for fn in fns)}
-
+    events = config_names(config, "events")
+    stores = config_names(config, "event_stores")
+    entries = config_names(config, "entries")
+    bits = config_names(config, "reserved", "bits")
     storing = {k for k, fns in lex.defs.items() if any(fn.stores & stores for fn in fns)}
     out: dict[str, set[str]] = {}
     out["events"] = lex.up(lex.keys_named(events) | storing)
-    sites = lex.keys_named(reserved) | mentioning(bits)
+    accessors = config_names(config, "reserved", "set", "clear", "readers", "wrappers_set",
+                              "wrappers_clear")
+    sites = lex.keys_named(accessors) | _mentioning(lex, bits)
     out["reserved"] = lex.up(sites) & lex.down(lex.keys_named(entries))
-    walkers = {k for k in mentioning(unsafe) if not any(fn.macro for fn in lex.defs[k])}
+    out["walkers"] = walker_demand(lex, config, walkers(lex, config))
+    types = _altmap_types(config)
+    typed = {k for k, fns in lex.defs.items() if any(fn.signature & types for fn in fns)}
+    out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
+    return out
+
+
+def walkers(lex: LexIndex, config: Config) -> set[str]:
+    """Functions (not macros) that convert pfns with a conversion that is not an online
+    check."""
+    unsafe = (config_names(config, "pfn", "converters")
+              - config_names(config, "pfn", "online_guards"))
+    return {k for k in _mentioning(lex, unsafe) if not any(fn.macro for fn in lex.defs[k])}
+
+
+def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
+    """What KMI003's verdicts on these functions depend on: for each, a caller chain up to
+    a root that is neither `__init` nor a hotplug / device entry (all its callers when
+    there is none), and the callees it may pass a struct page to."""
+    hot = config_names(config, "entries", "hotplug", "device")
     need: set[str] = set()
     for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
-        for key in sorted(walkers):
+        for key in sorted(keys):
             if avoid(key):
                 continue
             chain = lex.path_to_root(key, avoid)
             need |= set(chain) if chain is not None else lex.up([key], avoid)
-    page_callees = lex.down(walkers, lambda k: any(fn.page_param for fn in lex.defs.get(k, ())))
-    out["walkers"] = need | page_callees
-    typed = {k for k, fns in lex.defs.items() if any(fn.signature & types for fn in fns)}
-    out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
-    return out
+    page_callees = lex.down(keys, lambda k: any(fn.page_param for fn in lex.defs.get(k, ())))
+    return need | page_callees
+
+
+def _mentioning(lex: LexIndex, words: set[str]) -> set[str]:
+    return {k for k, fns in lex.defs.items() if any(fn.mentions & words for fn in fns)}
+
+
+def _altmap_types(config: Config) -> set[str]:
+    return {w for t in [config.get("altmap", "pointer", default=""),
+                        config.get("altmap", "container", default=""),
+                        *(config.get("origins", default={}) or {})]
+            for w in _IDENT.findall(t or "") if w not in ("struct", "union")}
 
 
 _ANY_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
@@ -150,17 +176,16 @@ def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...],
     return tuple(quote + angle), tuple(angle), forced
 
 
-def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
-    """The lexical call index of every TU's .c file and the quoted headers it includes
-    (charged to the TU), plus every header reachable through includes (charged to none)."""
-    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
-                   leaves=frozenset(config.names(config.get("services", default=[]) or [])))
-    seen_headers: set[str] = set()
-    resolved: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+class Includes:
+    """#include resolution as the preprocessor searches, memoised for one run."""
 
-    def resolve(kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]) -> str | None:
+    def __init__(self) -> None:
+        self._found: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+
+    def resolve(self, kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]
+                ) -> str | None:
         key = (kind, name, here, dirs)
-        if key not in resolved:
+        if key not in self._found:
             rel = os.fsdecode(name)
             found = None
             for d in ((here,) if kind == b'"' else ()) + dirs:
@@ -168,9 +193,89 @@ def build_lexindex(entries: list[CompileEntry], config: Config) -> LexIndex:
                 if os.path.isfile(path):
                     found = path
                     break
-            resolved[key] = found
-        return resolved[key]
+            self._found[key] = found
+        return self._found[key]
 
+
+def vocabulary(config: Config) -> frozenset[str]:
+    """Every configured name the prefilter and its demand ever look up in a scan's
+    identifiers, mentions, stores and signatures (config_symbols before `ignore`, and the
+    bit operations): a stored scan keeps only these, and loads ten times faster."""
+    names: set[str] = set()
+    for section in ("events", "event_stores", "entries", "pfn", "reserved"):
+        for values in (config.get(section, default={}) or {}).values():
+            names.update(values)
+    names.update(_altmap_types(config))
+    names.update(config.get("prefilter", "symbols", default=[]) or [])
+    return config.names(sorted(names)) | config_symbols(config)
+
+
+class StoredScans:
+    """The lexical index's scans kept in the fact store between runs (by path, content
+    hash, scanner version and vocabulary): kmeminit-cc scans each TU it skips, `report`
+    and the prefilter then only read files."""
+
+    def __init__(self, store: FactStore, config: Config) -> None:
+        self.store = store
+        self.vocabulary = vocabulary(config)
+        digest = hashlib.blake2b("\0".join(sorted(self.vocabulary)).encode(), digest_size=8)
+        self.version = f"{SCANNER}:{digest.hexdigest()}"
+        self.new: list[tuple[str, str, str, bytes]] = []
+
+    def get(self, path: str, digest: str) -> LexFile | None:
+        blob = self.store.lex_scan(path, digest, self.version)
+        return decode_scan(blob) if blob is not None else None
+
+    def put(self, path: str, digest: str, lex: LexFile) -> None:
+        self.new.append((path, digest, self.version, encode_scan(lex, self.vocabulary)))
+
+    def flush(self) -> None:
+        self.store.put_lex_scans(self.new)
+        self.new = []
+
+
+@dataclass(frozen=True)
+class LexicalEntry:
+    """What kmeminit-cc records of a TU it does not parse: the content hashes of its .c
+    file and private headers (the files whose mentions are the TU's), and whether they
+    mention a configured symbol."""
+
+    files: tuple[tuple[str, str], ...]  # (path, content hash), the .c file first
+    relevant: bool
+
+
+def lexical_entry(entry: CompileEntry, config: Config, scans: ScanCache | None = None
+                  ) -> LexicalEntry | None:
+    """The TU's lexical entry (None when its source cannot be read): its .c file and the
+    headers it includes with quotes, scanned as `build_lexindex` scans them."""
+    data = _read(entry.file)
+    if data is None:
+        return None
+    quote, _, _ = _search_dirs(entry)
+    here, includes = os.path.dirname(entry.file), Includes()
+    texts = {entry.file: data}
+    for kind, name in _ANY_INCLUDE.findall(data):
+        found = includes.resolve(kind, name, here, quote) if kind == b'"' else None
+        if found is not None and found not in texts and (text := _read(found)) is not None:
+            texts[found] = text
+    symbols = config_symbols(config)
+    files, relevant = [], False
+    for path, text in texts.items():
+        digest = content_hash(text)
+        files.append((path, digest))
+        relevant = relevant or bool(scan_file(path, text, scans, digest).idents & symbols)
+    return LexicalEntry(tuple(files), relevant)
+
+
+def build_lexindex(entries: list[CompileEntry], config: Config,
+                   scans: ScanCache | None = None) -> LexIndex:
+    """The lexical call index of every TU's .c file and the quoted headers it includes
+    (charged to the TU), plus every header reachable through includes (charged to none)."""
+    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
+                   leaves=frozenset(config.names(config.get("services", default=[]) or [])),
+                   scans=scans)
+    seen_headers: set[str] = set()
+    resolve = Includes().resolve
     for entry in entries:
         data = _read(entry.file)
         if data is None:
@@ -232,7 +337,9 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
     report = PrefilterReport(len(entries))
-    lex = build_lexindex(entries, config)
+    scans = StoredScans(store, config)
+    lex = build_lexindex(entries, config, scans)
+    scans.flush()
     known = {e.file for e in entries}
     chosen = {tu for name in config_symbols(config) for tu in lex.mentioned_in.get(name, ())}
     chosen &= known

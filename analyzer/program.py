@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-import networkx as nx
-
 from kmeminit.analyzer.model import (
     CallSite,
     FnPtrStore,
@@ -44,10 +42,12 @@ from kmeminit.analyzer.model import (
     Value,
     ValueKind,
 )
-from kmeminit.analyzer.store import FactStore
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from kmeminit.analyzer.config import Config
+    from kmeminit.analyzer.store import FactStore
 
 T = TypeVar("T")
 
@@ -398,6 +398,8 @@ class Program:
         """Nodes for every function; an edge per caller and callee with its call sites
         (`sites`), `indirect` when resolved through a function-pointer store, and
         `callback` (the iterator's name) when the callee is called back."""
+        import networkx as nx  # on first use: commands that build no graph start fast
+
         graph = nx.DiGraph()
         self.unresolved = []
         self._callbacks = {}
@@ -477,6 +479,8 @@ class Program:
 
     def slice(self, entries: Iterable[str], targets: Iterable[str]) -> nx.DiGraph:
         """The subgraph of functions lying on some call path from an entry to a target."""
+        import networkx as nx
+
         graph = self.graph
         entries = [e for e in entries if e in graph]
         targets = [t for t in targets if t in graph]
@@ -491,6 +495,8 @@ class Program:
     def call_chains(self, entry: str, target: str, max_depth: int = 12,
                     max_chains: int = 20) -> list[list[str]]:
         """Simple call chains entry → target, shortest first, bounded in depth and count."""
+        import networkx as nx
+
         graph = self.graph
         if entry not in graph or target not in graph:
             return []

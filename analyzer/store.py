@@ -124,6 +124,30 @@ CREATE TABLE IF NOT EXISTS header_functions (
     file_hash TEXT NOT NULL,
     facts BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lex_files (
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    scanner TEXT NOT NULL,
+    scan BLOB NOT NULL,
+    PRIMARY KEY (path, content_hash)
+);
+CREATE TABLE IF NOT EXISTS lex_tus (
+    file TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    files TEXT NOT NULL,
+    relevant INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tu_findings (
+    file TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    findings BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revision_findings (
+    key TEXT PRIMARY KEY,
+    revision TEXT NOT NULL,
+    findings BLOB NOT NULL,
+    stored_at REAL NOT NULL
+);
 """
 
 
@@ -232,15 +256,85 @@ class FactStore:
                                     rows)
 
     def commands(self) -> list[StoredCommand]:
-        """The remembered command of every stored TU, by file."""
+        """The remembered command of every TU kbuild showed us (parsed, or recorded by its
+        lexical entry only), by file."""
         rows = self.db.execute(
-            "SELECT c.file, c.directory, c.arguments, c.clang_args, c.arch FROM tu_commands c "
-            "JOIN tus t ON t.file = c.file ORDER BY c.file").fetchall()
+            "SELECT file, directory, arguments, clang_args, arch FROM tu_commands "
+            "ORDER BY file").fetchall()
         return [StoredCommand(_py(f), _py(d), tuple(json.loads(a)), tuple(json.loads(ca)), arch)
                 for f, d, a, ca, arch in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+    # -- lexical entries (kmeminit-cc's skip, the prefilter's index) -------------------
+
+    def lex_scan(self, path: str, content_hash: str, scanner: str) -> bytes | None:
+        """A file's stored lexical scan (analyzer/lexindex.py encodes it) for this content
+        and scanner version."""
+        row = self.db.execute(
+            "SELECT scan FROM lex_files WHERE path=? AND content_hash=? AND scanner=?",
+            (_sql(path), content_hash, scanner)).fetchone()
+        return row[0] if row else None
+
+    def put_lex_scans(self, rows: list[tuple[str, str, str, bytes]]) -> None:
+        """(path, content hash, scanner version, encoded scan) rows, in one transaction."""
+        if rows:
+            with self._transaction():
+                self.db.executemany("INSERT OR REPLACE INTO lex_files VALUES (?,?,?,?)",
+                                    [(_sql(p), h, v, b) for p, h, v, b in rows])
+
+    def lexical_state(self, file: str) -> tuple[str, tuple[tuple[str, str], ...], bool] | None:
+        """(key, (path, content hash) of the .c file and its private headers, whether it
+        mentions a configured symbol) of a TU kmeminit-cc scanned, or None."""
+        row = self.db.execute("SELECT key, files, relevant FROM lex_tus WHERE file=?",
+                              (_sql(file),)).fetchone()
+        if row is None:
+            return None
+        return row[0], tuple(tuple(x) for x in json.loads(row[1])), bool(row[2])
+
+    def put_lexical(self, command: StoredCommand, key: str,
+                    files: list[tuple[str, str]], relevant: bool,
+                    scans: list[tuple[str, str, str, bytes]]) -> None:
+        """Record a TU by its lexical entry: its command, the files scanned with their
+        content hashes, and whether it is relevant, with the scans themselves; one
+        transaction, so `kmeminit report` sees all of it or none."""
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO lex_files VALUES (?,?,?,?)",
+                                [(_sql(p), h, v, b) for p, h, v, b in scans])
+            self.db.execute("INSERT OR REPLACE INTO lex_tus VALUES (?,?,?,?)",
+                            (_sql(command.file), key, json.dumps(files), int(relevant)))
+            self.db.execute("INSERT OR REPLACE INTO tu_commands VALUES (?,?,?,?,?)",
+                            (_sql(command.file), _sql(command.directory),
+                             json.dumps(list(command.arguments)),
+                             json.dumps(list(command.clang_args)), command.arch))
+
+    # -- the findings of a git revision, for `kmeminit diff --base` ----------------------
+
+    def revision_findings(self, key: str) -> list[dict] | None:
+        """The findings of a git revision's whole analysis stored under `key`
+        (analyzer/diff.py:revision_key), as `results.finding_to_json` encoded them."""
+        row = self.db.execute("SELECT findings FROM revision_findings WHERE key=?",
+                              (key,)).fetchone()
+        return json.loads(zlib.decompress(row[0])) if row else None
+
+    def put_revision_findings(self, key: str, revision: str, findings: list[dict]) -> None:
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO revision_findings VALUES (?,?,?,?)",
+                            (key, revision, zlib.compress(json.dumps(findings).encode()),
+                             time.time()))
+
+    # -- findings of one TU, as kmeminit-cc printed them ---------------------------------
+
+    def tu_findings(self, file: str, key: str) -> bytes | None:
+        row = self.db.execute("SELECT findings FROM tu_findings WHERE file=? AND key=?",
+                              (_sql(file), key)).fetchone()
+        return zlib.decompress(row[0]) if row else None
+
+    def put_tu_findings(self, file: str, key: str, findings: bytes) -> None:
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO tu_findings VALUES (?,?,?)",
+                            (_sql(file), key, zlib.compress(findings, 3)))
 
     def known_header_usrs(self, hashes: HashCache) -> set[str]:
         """USRs of header functions whose header is unchanged: no TU needs to walk them."""

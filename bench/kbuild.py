@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """The kbuild flow against sparse, and the whole-tree prefilter against parsing everything.
 
-Usage: bench/kbuild.py --tree KTREE [--dir mm/] [-j 2] [--skip-kbuild] [--skip-prefilter]
-                       [--compdb BIGGER/compile_commands.json]
+Usage: bench/kbuild.py --tree KTREE [--dir mm/|vmlinux] [-j 2] [--skip-kbuild] [--skip-prefilter]
+                       [--compdb BIGGER/compile_commands.json] [--keep DIR] [--edit FILE]
+                       [--compare CHECK.json]
 
-kbuild (on --dir, objects already built, so make only runs the checker):
+kbuild (on --dir, objects already built, so make only runs the checker; it edits --edit and
+restores it, so give it a tree of your own):
+  make alone       `make -jN C=2 CHECK=true DIR`: kbuild's own cost
   sparse           `make -jN C=2 CHECK=sparse DIR`
   kmeminit cold    `make -jN C=2 CHECK=kmeminit-cc DIR` on an empty store   (ratio to sparse)
-  kmeminit warm    the same again, nothing changed                          (ratio to sparse)
-  report           `kmeminit report` over that store
-  identical        fingerprints of report == `kmeminit check -p KTREE DIR` (its own store)
+  report           `kmeminit report`: parses the recorded TUs the rules need, runs them
+  warm             make again, nothing changed                              (ratio to sparse)
+  per TU           (run - make alone) x N / TUs, sparse and kmeminit warm
+  one edited file  a comment appended to --edit: make C=2 of its object, then report
+  identical        fingerprints of report == those of --compare (a check of the same tree)
 prefilter (every TU of the compile database, empty stores):
   all              `kmeminit check -p KTREE --no-prefilter`: TUs parsed, wall time
   prefilter        `kmeminit check -p KTREE --prefilter`: TUs parsed, wall time
@@ -23,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,9 +42,24 @@ KMEMINIT = [sys.executable, "-m", "kmeminit.analyzer.cli"]
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
           ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    secs, proc, _ = measured(cmd, cwd, env)
+    return secs, proc
+
+
+def measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+             ) -> tuple[float, subprocess.CompletedProcess[str], float]:
+    """Wall seconds, the process, and the peak RSS in MiB of it and its worker processes
+    (wait4's rusage covers the children it waited for)."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    return time.perf_counter() - start, proc
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        secs = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+    return secs, proc, usage.ru_maxrss / 1024
 
 
 def by_fingerprint(path: Path) -> dict[str, dict]:
@@ -53,44 +74,91 @@ def parsed(stderr: str) -> int:
     return sum(int(m) for m in re.findall(r"TUs: (\d+) parsed", stderr))
 
 
-def kbuild(tree: Path, directory: str, jobs: int, tmp: Path) -> None:
+def kbuild(tree: Path, directory: str, jobs: int, tmp: Path, edit: str,
+           compare: Path | None) -> None:
+    """make C=2 with sparse, then with kmeminit-cc cold and warm, each report, one edited
+    file; the per-TU overheads from make's own cost (CHECK=true, a checker that does
+    nothing); the report's findings against `check`'s."""
     cc = shutil.which("kmeminit-cc", path=str(BIN)) or "kmeminit-cc"
     make = ["make", "-s", f"-j{jobs}", "C=2"]
+    store = tmp / "kbuild.db"
+    env = dict(os.environ, KMEMINIT_STORE=str(store))
+    report_cmd = [*KMEMINIT, "report", "--store", str(store), "--format", "json", "-o",
+                  str(tmp / "report.json"), "--fail-on", "none", "--no-progress", "-j",
+                  str(jobs)]
+    base, _ = timed([*make, "CHECK=true", directory], tree)
+    print(f"make alone      {base:7.1f} s  (CHECK=true: kbuild's own cost of C=2)")
     sparse, proc = timed([*make, "CHECK=sparse", directory], tree)
-    print(f"sparse          {sparse:7.1f} s  (exit {proc.returncode})")
-    env = dict(os.environ, KMEMINIT_STORE=str(tmp / "kbuild.db"))
+    checked = proc.stderr.count("\n")
+    print(f"sparse          {sparse:7.1f} s  (exit {proc.returncode}, {checked} lines)")
     cold, proc = timed([*make, f"CHECK={cc}", directory], tree, env)
+    con = sqlite3.connect(store)
+    recorded = con.execute("SELECT count(*) FROM lex_tus").fetchone()[0]
+    parsed_cc = con.execute("SELECT count(*) FROM tus").fetchone()[0]
     print(f"kmeminit cold   {cold:7.1f} s  {cold / sparse:5.2f} x sparse  (exit "
-          f"{proc.returncode}, {proc.stderr.count('[KMI')} TU-local finding lines)")
+          f"{proc.returncode}; {recorded} TUs seen, {parsed_cc} parsed, "
+          f"{proc.stderr.count('[KMI')} TU-local finding lines)")
+    rep, proc = timed(report_cmd, REPO)
+    lines = proc.stderr.strip().splitlines()
+    print(f"report          {rep:7.1f} s  {parsed(proc.stderr)} TUs parsed; "
+          f"{lines[-1] if lines else ''}")
+    print(f"cold + report   {cold + rep:7.1f} s  {(cold + rep) / sparse:5.2f} x sparse  "
+          f"(target <= 2.0)")
     warm, proc = timed([*make, f"CHECK={cc}", directory], tree, env)
-    print(f"kmeminit warm   {warm:7.1f} s  {warm / sparse:5.2f} x sparse")
-    out = tmp / "report.json"
-    rep, proc = timed([*KMEMINIT, "report", "--store", str(tmp / "kbuild.db"), "--format",
-                       "json", "-o", str(out), "--fail-on", "none", "--source-root",
-                       str(tree)], REPO)
-    print(f"report          {rep:7.1f} s  {proc.stderr.strip().splitlines()[-1]}")
-    check_out = tmp / "check.json"
-    chk, proc = timed([*KMEMINIT, "check", "-p", str(tree), directory, "--store",
-                       str(tmp / "check.db"), "--format", "json", "-o", str(check_out),
-                       "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
-    a, b = fingerprints(out), fingerprints(check_out)
-    print(f"check (cold)    {chk:7.1f} s  findings report {len(a)}, check {len(b)}, "
-          f"identical: {a == b} (only report {len(a - b)}, only check {len(b - a)})")
+    print(f"kmeminit warm   {warm:7.1f} s  {warm / sparse:5.2f} x sparse  (target <= 1.2)")
+    n = recorded or 1
+    print(f"per TU, over make alone: sparse {(sparse - base) * jobs / n * 1000:6.1f} ms, "
+          f"kmeminit warm {(warm - base) * jobs / n * 1000:6.1f} ms "
+          f"({parsed_cc} cached, {recorded - parsed_cc} skipped; bench/startup.py --tree "
+          f"splits the two)")
+    rep2, proc = timed(report_cmd, REPO)
+    print(f"report (warm)   {rep2:7.1f} s  {parsed(proc.stderr)} TUs parsed")
+    if compare is not None:
+        a, b = fingerprints(tmp / "report.json"), fingerprints(compare)
+        print(f"report vs {compare.name}: {len(a)} and {len(b)} findings, identical: "
+              f"{a == b} (only report {len(a - b)}, only {compare.name} {len(b - a)})")
+    path = tree / edit
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n/* kmeminit bench edit */\n")
+        obj = edit[:-2] + ".o"
+        one, proc = timed([*make, f"CHECK={cc}", obj], tree, env)
+        parse = con.execute("SELECT seconds FROM tus WHERE file=?",
+                            (os.path.realpath(path),)).fetchone()
+        rep3, proc = timed(report_cmd, REPO)
+        parse_s = parse[0] if parse else 0.0
+        print(f"one edited file {one + rep3:7.1f} s  make C=2 {obj} {one:.1f} s (gcc "
+              f"included) + report {rep3:.1f} s; its parse {parse_s:.1f} s, target <= "
+              f"{parse_s + 3:.1f} s")
+    finally:
+        path.write_bytes(original)
 
 
-def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
+def prefilter(compdb: Path, jobs: int, tmp: Path, modes: list[str]) -> None:
+    """Cold: TUs parsed, wall time, peak RSS.  Global phase: the same check again on its
+    warm store (nothing parsed: loading the program, every rule, the output), wall and
+    peak RSS.  Then the two results compared: fingerprints, messages, code flows."""
     results = {}
     for name, flag in (("all", "--no-prefilter"), ("prefilter", "--prefilter")):
         out = tmp / f"{name}.json"
-        secs, proc = timed([*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
-                            str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
-                            "--fail-on", "none", "--no-progress", "-j", str(jobs)], REPO)
+        if name not in modes:
+            results[name] = by_fingerprint(out)  # kept from an earlier run (--keep)
+            print(f"{name:10} from {out}: {len(results[name])} findings")
+            continue
+        cmd = [*KMEMINIT, "check", "-p", str(compdb), flag, "--store",
+               str(tmp / f"{name}.db"), "--format", "json", "-o", str(out),
+               "--fail-on", "none", "--no-progress", "-j", str(jobs)]
+        secs, proc, rss = measured(cmd, REPO)
         results[name] = by_fingerprint(out)
         rounds = [line for line in proc.stderr.splitlines() if "prefilter" in line]
-        print(f"{name:10} {parsed(proc.stderr):5d} TUs parsed  {secs:7.1f} s  "
-              f"{len(results[name])} findings")
+        total = re.search(r"kmeminit: (\d+) TUs:", proc.stderr)
+        print(f"{name:10} {parsed(proc.stderr):5d} of {total[1] if total else '?'} TUs "
+              f"parsed  {secs:7.1f} s  peak {rss:6.0f} MiB  {len(results[name])} findings")
         for line in rounds:
             print(f"           {line}")
+        secs, proc, rss = measured(cmd, REPO)
+        print(f"{'':10} global phase (warm rerun, {parsed(proc.stderr)} parsed) {secs:7.1f} s  "
+              f"peak {rss:6.0f} MiB")
     full, pre = results["all"], results["prefilter"]
     a, b = set(full), set(pre)
     print(f"identical: {a == b} (only all {len(a - b)}, only prefilter {len(b - a)})")
@@ -98,23 +166,42 @@ def prefilter(compdb: Path, jobs: int, tmp: Path) -> None:
     messages = sum(full[k]["message"] != pre[k]["message"] for k in both)
     traces = sum(full[k]["trace"] != pre[k]["trace"] for k in both)
     print(f"of the {len(both)} shared findings: {messages} messages and {traces} traces differ")
+    for k in both:
+        if full[k]["message"] != pre[k]["message"]:
+            print(f"  all:       {full[k]['message']}\n  prefilter: {pre[k]['message']}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", type=Path, required=True)
-    ap.add_argument("--dir", default="mm/")
+    ap.add_argument("--dir", default="mm/", help="make target (vmlinux for the whole tree)")
+    ap.add_argument("--edit", default="mm/memremap.c",
+                    help="the file edited (a comment appended, then restored)")
+    ap.add_argument("--compare", type=Path,
+                    help="a `check --format json` output of the same tree: report must "
+                         "give the same fingerprints")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-kbuild", action="store_true")
     ap.add_argument("--skip-prefilter", action="store_true")
     ap.add_argument("--compdb", type=Path,
                     help="compile database for the prefilter runs (default: the tree's)")
+    ap.add_argument("--modes", nargs="+", default=["all", "prefilter"],
+                    choices=["all", "prefilter"],
+                    help="prefilter comparison runs to make (the other one's output is read "
+                         "from --keep DIR)")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="keep the stores and outputs in DIR (default: a temporary directory)")
     args = ap.parse_args()
+    # as installed: kmeminit-cc starts once per TU, and compiling its modules every time
+    # (PYTHONDONTWRITEBYTECODE) would cost more than the rest of its start
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if not args.skip_kbuild:
-            kbuild(args.tree.resolve(), args.dir, args.jobs, Path(tmp))
+            kbuild(args.tree.resolve(), args.dir, args.jobs, work, args.edit, args.compare)
         if not args.skip_prefilter:
-            prefilter((args.compdb or args.tree).resolve(), args.jobs, Path(tmp))
+            prefilter((args.compdb or args.tree).resolve(), args.jobs, work, args.modes)
     return 0
 
 

@@ -95,9 +95,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import ClassVar
-
-import networkx as nx
+from typing import TYPE_CHECKING, ClassVar
 
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.kernel import kernel_facts
@@ -113,6 +111,9 @@ from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.reports import Origin
 from kmeminit.analyzer.results import Finding, Related, Step
 from kmeminit.analyzer.rules import rule_config
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Key = tuple[str, int]  # (function usr, parameter index)
 
@@ -136,6 +137,8 @@ class AltmapPgmapProxy:
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         if program.partial:
             return  # every caller's origins are needed (see the Precision section)
+        import networkx as nx
+
         facts = kernel_facts(program, config)
         spec = facts.altmap
         engine = facts.origins(spec.pointer)

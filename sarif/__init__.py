@@ -1,9 +1,20 @@
-"""Formatters: a finished Report in, SARIF 2.1.0, gcc-style text or plain JSON out."""
+"""Formatters: a finished Report in, SARIF 2.1.0, gcc-style text or plain JSON out.
 
-from kmeminit.sarif.jsonout import to_json_report
-from kmeminit.sarif.serialise import dumps
-from kmeminit.sarif.text import format_notifications, format_text, summary_line
-from kmeminit.sarif.writer import to_sarif
+The names below are imported on first use: a command that prints one notification line
+(kmeminit-cc, `kmeminit rules`) must not load sarif-om."""
 
-__all__ = ["dumps", "format_notifications", "format_text", "summary_line", "to_json_report",
-           "to_sarif"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"to_json_report": "jsonout", "dumps": "serialise", "format_notifications": "text",
+            "format_text": "text", "summary_line": "text", "to_sarif": "writer"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # kmeminit's cache (the parsed config) in a directory of this session, for the tests'
+    # subprocesses too: never the user's ~/.cache
+    os.environ["KMEMINIT_CACHE"] = tempfile.mkdtemp(prefix="kmeminit-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("KMEMINIT_CACHE", ""), ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

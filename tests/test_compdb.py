@@ -139,3 +139,29 @@ def test_missing_source_and_duplicates_become_notifications(tmp_path: Path) -> N
     assert len(entries) == 1
     assert [(n.level.value, Path(n.file).name) for n in notes] == [
         ("note", "a.c"), ("warning", "a.c"), ("error", "gone.c")]
+
+
+def test_commands_split_as_a_posix_shell_splits_them() -> None:
+    """The fast splitter gives shlex.split's words, or its error, on kernel-like commands
+    and on random strings of quotes, backslashes and blanks."""
+    import random
+    import shlex
+
+    from kmeminit.analyzer.compdb import CompdbError, _split_command
+
+    rnd = random.Random(16)
+    alphabet = ["a", "b", " ", "'", '"', "\\", "\t", "\n", "x="]
+    cases = ["gcc -DKBUILD_MODNAME='\"memory\"' -D\"KBUILD_BASENAME=KBUILD_STR(x)\" -c x.c",
+             "a 'b c' \"d e\" f\\ g", '"a\\\\b\\c\\"d"', "''", "a '' b", "", "  x  "]
+    cases += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14)))
+              for _ in range(3000)]
+    for command in cases:
+        try:
+            expected: list[str] | None = shlex.split(command)
+        except ValueError:
+            expected = None
+        try:
+            got: list[str] | None = _split_command(command, "db:1")
+        except CompdbError:
+            got = None
+        assert got == expected, command

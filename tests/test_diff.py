@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,8 @@ def test_diff_header_change_reparses_its_includers_only(
     (repo / "mm" / "walk.h").write_text("#define STEP 2\n")
     assert _diff(repo, plugin, "--base", "HEAD") == 0
     err = capsys.readouterr().err
-    assert "1 files differ, 1 TUs parsed again for the base; 0 of 2 findings are new" in err
+    assert "1 files differ, 1 TUs parsed again for the base;" in err
+    assert "; 0 of 2 findings are new" in err
 
 
 def test_diff_between_two_commits_and_suppressions(
@@ -212,3 +214,98 @@ def test_diff_counts_agree_in_every_format(repo: Path, plugin: Path, tmp_path: P
     assert "| TEST001 named-functions | warning | 1 | 1 | 0 | 1 | 1 |" in md.read_text()
     assert _diff(repo, plugin, "--base", "HEAD", "--format", "json") == 1
     assert json.loads(capsys.readouterr().out)["summary"] == summary
+
+
+def test_diff_reuses_the_base_result_a_check_or_diff_left_in_the_store(
+        repo: Path, plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """A check of the clean checkout keeps HEAD's findings; a diff against it then
+    analyses only the head side, with the result of a diff that analyses both."""
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--no-progress",
+               "--fail-on", "none") == 0
+    capsys.readouterr()
+    (repo / "mm" / "b.c").write_text("int other(void) { return 0; }\nint new_walk(void)\n"
+                                     "{\n\treturn 1;\n}\n")
+    assert _diff(repo, plugin, "--base", "HEAD") == 1
+    cached = capsys.readouterr()
+    assert "the base's result from the store;" in cached.err
+    assert "; 1 of 3 findings are new" in cached.err
+    fresh_store = str(repo / "fresh.db")
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", fresh_store) == 1
+    fresh = capsys.readouterr()
+    assert "1 files differ, 1 TUs parsed again for the base" in fresh.err
+    assert fresh.out == cached.out and "new_walk is named" in cached.out
+    # that diff kept the base's result too; a dirty tree is never taken for HEAD
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", fresh_store) == 1
+    assert "the base's result from the store" in capsys.readouterr().err
+    assert run("check", "-p", str(repo), "--config", str(plugin), "--no-progress",
+               "--fail-on", "none", "--store", str(repo / "dirty.db")) == 0
+    assert _diff(repo, plugin, "--base", "HEAD", "--store", str(repo / "dirty.db")) == 1
+    assert "parsed again for the base" in capsys.readouterr().err
+
+
+# One-line changes of the example tree, each touching another rule family: the diff, whose
+# base side comes from the store, must report as new what two full runs differ by.
+EDITS = [
+    # KMI003: a walker trusts pfn_valid()
+    ("mm/compaction.c", "struct page *page = pfn_to_online_page(low_pfn);",
+     "struct page *page = pfn_valid(low_pfn) ? pfn_to_page(low_pfn) : NULL;"),
+    # KMI001: sections online before the memmap is initialised
+    ("mm/memory_hotplug.c", "\tmove_pfn_range_to_zone(zone, pfn, nr_pages, NULL, MIGRATE_ISOLATE);",
+     "\tonline_mem_sections(pfn, pfn + nr_pages);\n"
+     "\tmove_pfn_range_to_zone(zone, pfn, nr_pages, NULL, MIGRATE_ISOLATE);"),
+    # KMI006: a new site on the online path; KMI007: a new reader there
+    ("mm/memory_hotplug.c", "\t__free_pages_core(page, order, MEMINIT_HOTPLUG);",
+     "\t__ClearPageReserved(page);\n\t__free_pages_core(page, order, MEMINIT_HOTPLUG);"),
+    ("mm/memory_hotplug.c", "\t__free_pages_core(page, order, MEMINIT_HOTPLUG);",
+     "\tif (PageReserved(page))\n\t\treturn;\n\t__free_pages_core(page, order, MEMINIT_HOTPLUG);"),
+    # a PG_reserved site under a new condition: the same findings
+    ("mm/mm_init.c", "\t\t__SetPageReserved(page);\n\t}\n}",
+     "\t\tif (nid)\n\t\t\t__SetPageReserved(page);\n\t}\n}"),
+    # a comment: nothing to re-check
+    ("mm/page_owner.c", "#include", "/* a comment */\n#include"),
+]
+
+
+@pytest.fixture(scope="module")
+def example_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.helpers import EXAMPLE
+
+    repo = tmp_path_factory.mktemp("example") / "minikernel"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(
+        ".kmeminit", "compile_commands.json", "__pycache__"))
+    subprocess.run([sys.executable, str(repo / "gen_compdb.py")], check=True,
+                   capture_output=True)
+    (repo / ".gitignore").write_text(".kmeminit/\ncompile_commands.json\n*.db\n*.json\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+def _prints(path: Path, state: str | None = None) -> set[str]:
+    return {f["fingerprint"] for f in json.loads(path.read_text())["findings"]
+            if state is None or f.get("baseline_state") == state}
+
+
+@pytest.mark.parametrize("file, old, new", EDITS)
+def test_diff_with_the_stored_base_result_equals_two_full_runs(
+        example_repo: Path, tmp_path: Path, file: str, old: str, new: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = example_repo
+    common = ["-p", str(repo), "--store", str(tmp_path / "facts.db"), "--no-progress", "-j",
+              "2", "--fail-on", "none", "--format", "json"]
+    assert run("check", *common, "-o", str(tmp_path / "base.json")) == 0
+    path = repo / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    git(repo, "commit", "-q", "-a", "-m", "edit")
+    try:
+        assert run("diff", *common, "--base", "HEAD~1", "-o", str(tmp_path / "new.json")) == 0
+        assert "the base's result from the store" in capsys.readouterr().err
+        assert run("check", *common, "-o", str(tmp_path / "head.json")) == 0
+        truth = _prints(tmp_path / "head.json") - _prints(tmp_path / "base.json")
+        assert _prints(tmp_path / "new.json", "new") == truth
+        assert bool(truth) == ("comment" not in new and "if (nid)" not in new)
+    finally:
+        git(repo, "reset", "-q", "--hard", "HEAD~1")

@@ -196,3 +196,72 @@ def test_in_source_suppression_under_kbuild(compdb: Path, tmp_path: Path,
     source.write_text("".join(lines))
     assert run(argv) == 0
     assert "[KMI003]" not in capsys.readouterr().err
+
+
+def _skip_tree(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
+    """The prefilter's test tree, and kbuild's CHECK arguments for each of its TUs."""
+    from tests.test_prefilter import SOURCES, _tree
+
+    _tree(tmp_path, SOURCES)
+    argvs = {}
+    for raw in json.loads((tmp_path / "compile_commands.json").read_text()):
+        c_flags = [a for a in raw["arguments"][1:-1] if a != "-c"]
+        argvs[Path(raw["file"]).name] = [*CHECKFLAGS, "-Wp,-MMD,x.o.d", *c_flags,
+                                         Path(raw["file"]).name]
+    return tmp_path / "src", argvs
+
+
+def _names(db: sqlite3.Connection, table: str) -> list[str]:
+    return sorted(Path(r[0]).name for r in db.execute(f"SELECT file FROM {table}"))
+
+
+def _boom(*_: object, **__: object) -> None:
+    raise AssertionError("an unchanged TU was scanned or parsed again")
+
+
+def test_tus_that_mention_nothing_are_recorded_not_parsed_and_report_equals_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    from kmeminit.analyzer import index, prefilter
+    from kmeminit.analyzer.cli import main
+
+    src, argvs = _skip_tree(tmp_path)
+    store = tmp_path / "kbuild.db"
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(store))
+    first = {}
+    for name, argv in argvs.items():
+        assert run(argv) == 0
+        first[name] = capsys.readouterr().err
+    db = sqlite3.connect(store)
+    # parsed: what mentions a configured symbol, also through a private header
+    assert _names(db, "tus") == ["hot.c", "private.c", "walker.c"]
+    assert _names(db, "lex_tus") == sorted(argvs) == _names(db, "tu_commands")
+    # a second build with nothing changed scans and parses nothing, and prints the same
+    with monkeypatch.context() as m:
+        m.setattr(prefilter, "lexical_entry", _boom)
+        m.setattr(index, "index_entries", _boom)
+        for name, argv in argvs.items():
+            assert run(argv) == 0
+            assert capsys.readouterr().err == first[name]
+    # report parses, in one batch, the recorded TUs the rules' demand reaches
+    report, check = tmp_path / "report.json", tmp_path / "check.json"
+    assert main(["report", "--store", str(store), "--format", "json", "-o", str(report),
+                 "--fail-on", "none", "--no-progress", "-j", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "report over 7 of 8 recorded TUs" in err, err
+    assert _names(db, "tus") == sorted(set(argvs) - {"other.c"})
+    assert main(["check", "-p", str(tmp_path), "--source-root", str(src), "--no-prefilter",
+                 "--store", str(tmp_path / "check.db"), "--format", "json", "-o", str(check),
+                 "--fail-on", "none", "--no-progress", "-j", "2"]) == 0
+
+    def findings(path: Path) -> list[tuple[str, str, str]]:
+        return sorted((f["fingerprint"], f["message"], json.dumps(f["trace"]))
+                      for f in json.loads(path.read_text())["findings"])
+
+    assert findings(report) and findings(report) == findings(check)
+    # a skipped TU that starts mentioning a configured symbol is parsed
+    other = src / "other.c"
+    other.write_text(other.read_text().replace("return 1;", "return PG_reserved;"))
+    assert run(argvs["other.c"]) == 0
+    assert "other.c" in _names(db, "tus")

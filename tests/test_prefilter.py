@@ -198,3 +198,17 @@ def test_function_pointer_variables_are_followed(tmp_path: Path) -> None:
                            load_config())
     assert kept == ["entry.c", "free.c", "range.c"]
     assert report.added["reserved"] == 1  # range.c; entry.c mentions add_memory
+
+
+def test_scans_kept_in_the_store_choose_the_same_tus(tree: tuple[Path, list]) -> None:
+    """The second run reads every scan from the store (vocabulary only) and must choose,
+    grow and log exactly as the first, which scanned the files."""
+    tmp, entries = tree
+    store = FactStore(tmp / "facts.db")
+    first = _run(entries, store, load_config())
+    rows = store.db.execute("SELECT count(*) FROM lex_files").fetchone()[0]
+    assert rows >= len(entries)
+    second = _run(entries, store, load_config())
+    assert second[0] == first[0] and second[1] == first[1]
+    assert second[2][1] == first[2][1]  # the same log line
+    assert store.db.execute("SELECT count(*) FROM lex_files").fetchone()[0] == rows

@@ -509,18 +509,21 @@ def test_kernel_slice_twice_and_j1_vs_j2_are_identical(kernel_tree: Path,
 
 def test_sixteen_concurrent_kmeminit_cc_store_every_tu_exactly_once(tmp_path: Path) -> None:
     """As under make -j16 C=1 CHECK=kmeminit-cc: 16 processes, each indexing its own TU (all
-    sharing one header) into one store at the same time."""
-    (tmp_path / "h.h").write_text("static inline int shared(int x) { return x + 1; }\n")
+    sharing one header that mentions a configured symbol, so that each is parsed) into one
+    store at the same time, and 16 more that are only recorded by their lexical entry."""
+    (tmp_path / "h.h").write_text("enum { PG_reserved };\n"
+                                  "static inline int shared(int x) { return x + PG_reserved; }\n")
     names = [f"t{i:02}.c" for i in range(16)]
     for i, name in enumerate(names):
         (tmp_path / name).write_text(f'#include "h.h"\nint f{i}(int x) {{ return shared(x); }}\n')
+        (tmp_path / f"u{i:02}.c").write_text(f"int g{i}(int x) {{ return x; }}\n")
     store = tmp_path / "facts.db"
     cc = Path(sys.executable).parent / "kmeminit-cc"
     procs = [subprocess.Popen([str(cc), "-D__linux__", "-Wbitwise", f"-Wp,-MMD,./.{n}.d",
                                "-I.", "-c", "-o", n.replace(".c", ".o"), n],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               cwd=tmp_path, env={**os.environ, "KMEMINIT_STORE": str(store)})
-             for n in names]
+             for n in names + [n.replace("t", "u") for n in names]]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and "Traceback" not in err, err
@@ -528,3 +531,5 @@ def test_sixteen_concurrent_kmeminit_cc_store_every_tu_exactly_once(tmp_path: Pa
     con = sqlite3.connect(store)
     assert con.execute("SELECT count(*), count(DISTINCT file) FROM tus").fetchone() == (16, 16)
     assert con.execute("SELECT count(*) FROM header_functions").fetchone()[0] == 1
+    assert con.execute("SELECT count(*), sum(relevant) FROM lex_tus").fetchone() == (32, 16)
+    assert con.execute("SELECT count(*) FROM tu_commands").fetchone()[0] == 32

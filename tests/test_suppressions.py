@@ -120,7 +120,9 @@ def test_comments_of_a_header_kept_in_the_store(tree: Path, plugin: Path,  # noq
     (tree / "mm" / "walk.h").write_text(
         "/* kmeminit: ignore TEST001 header helper, reviewed */\n"
         "static inline int pfn_walk_inline(int pfn) { return pfn; }\n")
-    (tree / "mm" / "a.c").write_text('#include "walk.h"\n' + A_C)
+    # extraction walks the header functions the TU reaches: a.c calls the helper
+    (tree / "mm" / "a.c").write_text('#include "walk.h"\n' + A_C +
+                                     "int use_inline(int pfn) { return pfn_walk_inline(pfn); }\n")
     plugin.write_text("rules:\n  TEST001:\n    functions: [pfn_walk_inline, walk_online]\n")
     code, results = _sarif(tree, plugin, tmp_path)
     assert code == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import io
 import signal
-import sqlite3
 import sys
 
 from kmeminit.analyzer.cli import (
@@ -91,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"kmeminit: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    except sqlite3.Error as exc:
+    except Exception as exc:
+        sqlite3 = sys.modules.get("sqlite3")  # not imported: the error is not the store's
+        if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+            raise
         print(f"kmeminit: error: fact store: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Terminated:

@@ -16,6 +16,7 @@ to: then 1), 2 when the input is unusable (no source file, unreadable store).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -30,7 +31,6 @@ from kmeminit.analyzer.cli.session import (
     FAIL_ON,
     UsageError,
     default_store,
-    fails,
     load_rules,
     now,
     rule_metas,
@@ -42,7 +42,9 @@ from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.model import SourceSuppression
+    from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.results import Finding, Report, RuleMeta
+    from kmeminit.analyzer.store import FactStore
 
 USAGE = """\
 usage: kmeminit-cc [--kmeminit-NAME=VALUE ...] $(CHECKFLAGS) $(c_flags) file.c
@@ -193,7 +195,6 @@ def run(argv: list[str]) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from kmeminit.analyzer.index import index_entries
     from kmeminit.analyzer.store import FactStore
 
     cwd = os.getcwd()
@@ -208,6 +209,70 @@ def _run(argv: list[str]) -> int:
         store = FactStore(opts.store or default_store(cwd))
     except Exception as exc:  # sqlite3 errors, a read-only tree
         raise KbuildError(f"cannot open the fact store: {exc}") from None
+    return _check_tu(entry, store, config, opts, cwd)
+
+
+def _check_tu(entry: CompileEntry, store: FactStore, config: Config, opts: CcOptions,
+              cwd: str) -> int:
+    """The cheapest way to this TU's findings: cached with its facts; nothing to do when
+    it was skipped and is unchanged; skipped (recorded by its lexical entry, not parsed)
+    when it mentions no configured symbol; else parsed and checked."""
+    from kmeminit.analyzer.index import frontend_key, tu_key
+    from kmeminit.analyzer.store import HashCache
+
+    hashes = HashCache()
+    key = tu_key(entry, frontend_key(config))
+    shown_key = _shown_key(key, config, opts, cwd)
+    if store.is_current(entry.file, key, hashes):
+        cached = store.tu_findings(entry.file, shown_key)
+        if cached is not None:
+            return _print_shown(json.loads(cached), opts)
+        return _print_shown(_check_parsed(entry, store, config, opts, cwd, shown_key), opts)
+    lex_key = _lexical_key(entry, config)
+    state = store.lexical_state(entry.file)
+    if state is not None and state[0] == lex_key and not state[2] and \
+            all(hashes.get(path) == digest for path, digest in state[1]):
+        return EXIT_OK  # skipped before, and nothing it is judged by has changed
+    if not _record_lexical(entry, store, config, lex_key):
+        return EXIT_OK  # mentions no configured symbol: `kmeminit report` decides
+    shown = _parse(entry, store, config, opts, cwd, shown_key)
+    return _print_shown(shown, opts) if shown is not None else EXIT_OK
+
+
+def _lexical_key(entry: CompileEntry, config: Config) -> str:
+    """What a TU's lexical entry depends on besides file contents: its arguments (they
+    find its private headers), the configured symbols and the scanner."""
+    from kmeminit.analyzer import version
+    from kmeminit.analyzer.lexindex import SCANNER
+    from kmeminit.analyzer.prefilter import config_symbols
+    from kmeminit.analyzer.store import args_digest
+
+    return args_digest(entry.clang_args,
+                       f"{version()}/{SCANNER}/{sorted(config_symbols(config))}")
+
+
+def _record_lexical(entry: CompileEntry, store: FactStore, config: Config, key: str) -> bool:
+    """Scan the TU's .c file and private headers and record them with its command (what
+    `kmeminit report` needs to decide whether to parse it); True when it is relevant."""
+    from kmeminit.analyzer.prefilter import StoredScans, lexical_entry
+    from kmeminit.analyzer.store import StoredCommand
+
+    scans = StoredScans(store, config)
+    lexical = lexical_entry(entry, config, scans)
+    if lexical is None:
+        raise KbuildError(f"{entry.file}: cannot read the source file")
+    command = StoredCommand(entry.file, entry.directory, entry.arguments, entry.clang_args,
+                            entry.arch)
+    store.put_lexical(command, key, list(lexical.files), lexical.relevant, scans.new)
+    return lexical.relevant
+
+
+def _parse(entry: CompileEntry, store: FactStore, config: Config, opts: CcOptions,
+           cwd: str, shown_key: str) -> dict | None:
+    """Index the TU (a worker process: a libclang crash costs a one-line notice), then
+    check it; None when it yielded no facts."""
+    from kmeminit.analyzer.index import index_entries
+
     timeout = opts.timeout or config.get("index", "tu_timeout", default=120)
     stats = index_entries([entry], store, config, jobs=1, timeout=timeout)
     notes = list(store.notifications) + stats.notifications
@@ -215,43 +280,82 @@ def _run(argv: list[str]) -> int:
         for note in notes:
             if note.level is Level.ERROR:
                 _notice(f"{os.path.relpath(entry.file, cwd)}: {note.message}; TU skipped")
-        return EXIT_OK
-    return _report_tu(entry, store, config, opts, cwd, notes)
+        return None
+    return _check_parsed(entry, store, config, opts, cwd, shown_key, notes)
 
 
-def _report_tu(entry: CompileEntry, store: object, config: Config, opts: CcOptions, cwd: str,
-               notes: list[Notification]) -> int:
+def _shown_key(key: str, config: Config, opts: CcOptions, cwd: str) -> str:
+    """What the printed findings of a TU depend on besides its facts (`key`): the config,
+    the rules selected and installed, and the directory paths are shown relative to."""
+    from importlib.metadata import entry_points
+
+    from kmeminit.analyzer.rules import ENTRY_POINT_GROUP
+    from kmeminit.analyzer.store import args_digest
+
+    plugins = sorted(f"{e.name}={e.value}" for e in entry_points(group=ENTRY_POINT_GROUP))
+    return args_digest((key, cwd, opts.rules or "", *plugins),
+                       json.dumps(config.data, sort_keys=True, default=str))
+
+
+def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: CcOptions,
+                  cwd: str, shown_key: str, notes: list[Notification] | None = None
+                  ) -> dict:
+    """Run the rules over the program made of this TU and the store's header functions
+    it calls; what is printed (`shown`) is cached in the store with the TU's facts."""
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.rules import run_checkers
     from kmeminit.analyzer.triage.sources import Sources
-    from kmeminit.sarif.text import Paint, finding_lines, format_notification, use_color
+    from kmeminit.sarif.text import Paint, finding_lines, format_notification
 
     start = now()
+    if notes is None:
+        notes = list(store.notifications) + store.tu_notifications(entry.file)
     checkers, load_notes = load_rules(selected_rules(opts.rules), config)
-    tus = list(store.iter_tus([entry.file]))  # type: ignore[attr-defined]
-    headers = store.header_functions_called(  # type: ignore[attr-defined]
-        [fn for tu in tus for fn in tu.functions])
+    tus = list(store.iter_tus([entry.file]))
+    headers = store.header_functions_called([fn for tu in tus for fn in tu.functions])
     # One TU is a partial view: callers, callees and ops-table implementations may lie in
     # other TUs, so only what holds whatever they do is printed; the rest is in `report`.
     program = Program.from_tus(tus, headers, partial=True)
     findings, run_notes = run_checkers(checkers, program, config)
-    own = [f for f in findings if f.location.file == entry.file]
     comments = tuple(c for c in program.suppressions.values() if c.file == entry.file)
-    report = _triaged(tuple(rule_metas(checkers)), own, start, cwd, comments)
+    report = _triaged(tuple(rule_metas(checkers)), shown(findings, entry, program), start,
+                      cwd, comments)
     tree, sources = SourceTree(cwd), Sources(cwd)
-    paint = Paint(use_color(opts.color, sys.stderr))
-    # a finding that fails the build is always printed
-    floor = min(Level(opts.min_level).rank,
-                Level(opts.fail_on).rank if opts.fail_on != "none" else 99)
-    for item in report.reported:
-        if item.finding.level.rank >= floor:
-            print("\n".join(finding_lines(item, tree, sources, paint)), file=sys.stderr)
-    for note in notes + load_notes + run_notes + list(report.notifications):
-        if note.level is not Level.NOTE:
-            print(format_notification(note, tree), file=sys.stderr)
-    shown = [t.finding for t in report.reported]
-    return EXIT_FINDINGS if fails(shown, opts.fail_on) else EXIT_OK
+    plain, coloured = Paint(False), Paint(True)  # which one is printed is decided then
+    result = {
+        "findings": [[item.finding.level.value, finding_lines(item, tree, sources, plain),
+                      finding_lines(item, tree, sources, coloured)]
+                     for item in report.reported],
+        "notes": [format_notification(note, tree)
+                  for note in notes + load_notes + run_notes + list(report.notifications)
+                  if note.level is not Level.NOTE]}
+    store.put_tu_findings(entry.file, shown_key, json.dumps(result).encode())
+    return result
+
+
+def shown(findings: list[Finding], entry: CompileEntry, program: Program) -> list[Finding]:
+    """The findings kmeminit-cc prints for a TU it checked (the rest are `kmeminit
+    report`'s): what this returns is cached with the TU's facts and printed by
+    `_print_shown` whenever the TU is checked again unchanged."""
+    return [f for f in findings if f.location.file == entry.file]
+
+
+def _print_shown(result: dict, opts: CcOptions) -> int:
+    """Print a TU's findings (gcc-style, at or above --kmeminit-min-level, and always those
+    that fail the build) and notices on stderr; the exit code."""
+    from kmeminit.sarif.text import use_color
+
+    paint = use_color(opts.color, sys.stderr)
+    fail = Level(opts.fail_on).rank if opts.fail_on != "none" else 99
+    floor = min(Level(opts.min_level).rank, fail)
+    for level, plain, coloured in result["findings"]:
+        if Level(level).rank >= floor:
+            print("\n".join(coloured if paint else plain), file=sys.stderr)
+    for line in result["notes"]:
+        print(line, file=sys.stderr)
+    failed = any(Level(level).rank >= fail for level, *_ in result["findings"])
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, cwd: str,

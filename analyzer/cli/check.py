@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from kmeminit.analyzer.cli import output
 from kmeminit.analyzer.cli.options import (
@@ -12,6 +13,7 @@ from kmeminit.analyzer.cli.options import (
     add_report_options,
 )
 from kmeminit.analyzer.cli.session import (
+    Session,
     index,
     invocation,
     load_selected_rules,
@@ -20,6 +22,10 @@ from kmeminit.analyzer.cli.session import (
     rule_metas,
     rule_progress,
 )
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.compdb import CompileEntry
+    from kmeminit.analyzer.results import Finding
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     session = open_session(args, context=True)
     triage = output.load_triage(args, session)
     checkers, load_notes = load_selected_rules(args, session.config)
+    selected = list(session.entries)  # the prefilter narrows session.entries
     stats = index(session, args)
     program = session.program()
     if not checkers:
@@ -46,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
                                        progress=progress)
     progress.close()
+    if session.successful(stats) and not run_notes:
+        _remember_head(session, selected, checkers, findings)
     findings = session.reported(findings)
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
@@ -54,3 +63,26 @@ def run(args: argparse.Namespace) -> int:
                        suppressions=tuple(program.suppressions.values()))
     extra = output.inventories(args, program, session.config, [c.id for c in checkers])
     return output.finish(result, args, session, triage, stats=stats, extra=extra)
+
+
+def _remember_head(session: Session, selected: list[CompileEntry], checkers: list,
+                   findings: list[Finding]) -> None:
+    """A checkout that is HEAD for the selected TUs leaves its findings (all of them, not
+    only those under the positional paths) in the store, so that `kmeminit diff --base`
+    that revision (a main-branch run) need not analyse it again."""
+    from kmeminit.analyzer import vcs
+    from kmeminit.analyzer.diff import revision_key, unchanged_since
+    from kmeminit.analyzer.results import finding_to_json
+
+    top = vcs.toplevel(session.source_root)
+    if top is None:
+        return
+    try:
+        head = vcs.resolve(top, "HEAD")
+        if not unchanged_since(top, head, selected, session.store):
+            return
+    except vcs.GitError:
+        return  # no commit yet
+    session.store.put_revision_findings(
+        revision_key(head, selected, session.config, checkers), head,
+        [finding_to_json(f) for f in findings])

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from kmeminit.analyzer import vcs
 from kmeminit.analyzer.cli import output
@@ -27,6 +28,9 @@ from kmeminit.analyzer.cli.session import (
 )
 from kmeminit.analyzer.model import Level, Notification
 
+if TYPE_CHECKING:
+    from kmeminit.analyzer.results import Finding
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="findings compared with a git revision: new ones are "
@@ -42,8 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Head's findings (the working tree, or --head) against base's, by fingerprint."""
-    from kmeminit.analyzer.diff import Facts, program_at
+    """Head's findings (the working tree, or --head) against base's, by fingerprint.  The
+    base's findings come from the store when it holds that revision's result for the same
+    TUs, config and rules (an earlier diff, or a check of a clean checkout)."""
+    from kmeminit.analyzer.diff import Facts, program_at, revision_key
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
     from kmeminit.analyzer.triage import BaseRun
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except vcs.GitError as exc:
         raise UsageError(str(exc)) from None
     checkers, load_notes = load_selected_rules(args, session.config)
+    selected = list(session.entries)  # the prefilter narrows session.entries
     stats = index(session, args)
     clock = time.perf_counter()
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
@@ -75,15 +82,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         at_head = program_at(top, head, *build)
         program, head_sources = at_head.program, at_head.sources
-    at_base = program_at(top, base, *build)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
     findings = session.reported(findings)
-    base_findings, _ = run_checkers(checkers, at_base.program, session.config,
-                                    debug=args.debug)
+    key = revision_key(base, selected, session.config, checkers)
+    base_findings, base_sources, base_failures, how = _base_side(
+        args, top, base, build, checkers, key)
     base_findings = session.reported(base_findings)  # absent ones only under the paths
-    base_failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line,
-                                  n.rule)
-                     for n in at_base.stats.notifications if n.level is Level.ERROR]
     notes = (session.notifications + load_notes + stats.notifications + run_notes
              + base_failures)
     provenance = vcs.provenance(root)
@@ -94,11 +98,41 @@ def run(args: argparse.Namespace) -> int:
                        {"functions": str(len(program.functions))}, provenance=provenance,
                        suppressions=tuple(program.suppressions.values()))
     inputs = dataclasses.replace(inputs, overlay=head_sources, base=BaseRun(
-        tuple(base_findings), at_base.sources, args.base))
+        tuple(base_findings), base_sources, args.base))
     report = output.triaged(result, args, session, inputs)
     counts = report.counts()
     print(f"kmeminit: diff {args.base} ({base[:12]}) -> {args.head or 'working tree'}: "
-          f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
-          f"for the base; {counts.new} of {counts.findings} findings are new "
+          f"{how}; {counts.new} of {counts.findings} findings are new "
           f"({time.perf_counter() - clock:.1f} s)", file=sys.stderr)
     return output.conclude(report, args, session, stats)
+
+
+def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, checkers: list,
+               key: str) -> tuple[list[Finding], dict[str, bytes], list[Notification], str]:
+    """The base revision's findings, the base's text of the files that differ from the
+    working tree, the base's parse errors and how the findings were obtained: from the
+    store when it holds them under `key`, else by analysing the base (only the TUs that
+    include a differing file are parsed again) and keeping a complete result."""
+    from kmeminit.analyzer.diff import program_at
+    from kmeminit.analyzer.results import finding_from_json, finding_to_json
+    from kmeminit.analyzer.rules import run_checkers
+
+    store, config = build[1], build[3]
+    cached = store.revision_findings(key)
+    if cached is not None:
+        sources = {}
+        for path in vcs.changed_files(top, base):
+            data = vcs.file_at(top, base, path)
+            if data is not None:
+                sources[path] = data
+        return ([finding_from_json(f) for f in cached], sources, [],
+                "the base's result from the store")
+    at_base = program_at(top, base, *build)
+    found, crashed = run_checkers(checkers, at_base.program, config, debug=args.debug)
+    failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line, n.rule)
+                for n in at_base.stats.notifications if n.level is Level.ERROR]
+    if not failures and not crashed:  # a partial result is never reused
+        store.put_revision_findings(key, base, [finding_to_json(f) for f in found])
+    return (found, at_base.sources, failures,
+            f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
+            "for the base")

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kmeminit.analyzer import vcs
 from kmeminit.analyzer.cli.session import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -48,6 +47,7 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
     """The baseline and suppressions files, read before any work is done so that a
     malformed one costs one line and no indexing.  Unmatched suppressions are reported only
     when no path narrows the run (otherwise they may match outside it)."""
+    from kmeminit.analyzer import vcs
     from kmeminit.analyzer.config import ConfigError
     from kmeminit.analyzer.triage import TriageInputs
     from kmeminit.analyzer.triage.baseline import BaselineError, read_baseline
@@ -76,6 +76,7 @@ def load_triage(args: argparse.Namespace, session: Session) -> TriageInputs:
 def triaged(result: RunResult, args: argparse.Namespace, session: Session,
             inputs: TriageInputs) -> Report:
     """The finished report: provenance and category added, then the triage stage."""
+    from kmeminit.analyzer import vcs
     from kmeminit.analyzer.triage import triage
 
     if result.provenance is None:

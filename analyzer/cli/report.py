@@ -1,8 +1,12 @@
-"""`kmeminit report`: the rules over every TU the store holds, without a compile database.
+"""`kmeminit report`: the rules over the TUs kbuild showed the store, without a compile
+database.
 
-The kbuild-native flow is `make C=2 CHECK=kmeminit-cc mm/ fs/proc/` (each TU indexed
-into the store, its command line remembered there), then `kmeminit report`: the same
-program, rules, output options and exit codes as `kmeminit check`.
+The kbuild-native flow is `make C=2 CHECK=kmeminit-cc mm/ fs/proc/`: each TU that mentions
+a configured symbol is parsed into the store, every other one is recorded by its command
+line and lexical entry only.  `kmeminit report` then takes the prefilter's closure over the
+recorded lexical index (analyzer/prefilter.py), parses in one batch the recorded TUs the
+rules' demand reaches and were not parsed yet, and runs the rules: the same program, rules,
+output options and exit codes as `kmeminit check --prefilter` over the same TUs.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from kmeminit.analyzer.cli.session import (
     Threshold,
     UsageError,
     default_store,
+    index,
     invocation,
     load_selected_rules,
     now,
+    positive,
     report_roots,
     rule_metas,
     rule_progress,
@@ -50,9 +56,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="stored TUs that may have failed or been parsed with errors before "
                         "the report counts as incomplete (default: "
                         f"{DEFAULT_MAX_FAILED.replace('%', '%%')})")
+    p.add_argument("-j", "--jobs", type=positive(int), default=os.cpu_count() or 1,
+                   help="parallel parser processes for the TUs kbuild did not parse "
+                        "(default: CPU count)")
+    p.add_argument("--tu-timeout", type=positive(float), metavar="SECONDS",
+                   help="give up on a TU after this long (default 120)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on a terminal, no progress lines in a log")
     add_output_options(p)
     add_report_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, prefilter=True)
 
 
 def open_report_session(args: argparse.Namespace) -> Session:
@@ -67,7 +80,8 @@ def open_report_session(args: argparse.Namespace) -> Session:
     store = FactStore(path)
     commands = store.commands()
     if not commands:
-        raise UsageError(f"{path}: the store holds no TU with a remembered command line")
+        raise UsageError(f"{path}: the store holds no TU with a remembered command line "
+                         "(run make C=1 CHECK=kmeminit-cc first)")
     root = (os.path.realpath(args.source_root) if args.source_root
             else guess_source_root([(c.file, c.directory) for c in commands]))
     exclude = list(config.get("compdb", "exclude", default=[]) or [])
@@ -82,7 +96,6 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.index import stored_stats
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_checkers
 
@@ -90,17 +103,17 @@ def run(args: argparse.Namespace) -> int:
     session = open_report_session(args)
     triage = output.load_triage(args, session)
     checkers, load_notes = load_selected_rules(args, session.config)
-    files = [e.file for e in session.entries]
-    notes = list(session.notifications) + load_notes
-    stats = stored_stats(session.store, files)
-    notes += stats.notifications
+    recorded = len(session.entries)
+    stats = index(session, args)  # the prefilter's closure: narrows session.entries
+    notes = list(session.notifications) + load_notes + stats.notifications
     program = session.program()
     progress = rule_progress(args, checkers)
     findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
                                        progress=progress)
     progress.close()
     findings = session.reported(findings)
-    print(f"kmeminit: report over {len(files)} stored TUs", file=sys.stderr)
+    print(f"kmeminit: report over {len(session.entries)} of {recorded} recorded TUs",
+          file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
                        invocation(start, session, session.successful(stats)),
                        {"functions": str(len(program.functions))},

@@ -261,6 +261,8 @@ def check_coverage(session: Session, stats: IndexStats) -> int | None:
 def print_notifications(notes: list[Notification], root: str) -> None:
     """One line each on stderr, repeats folded (graph, index, reserved and origins print the
     indexing notifications themselves; a report's are folded already)."""
+    if not notes:
+        return
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.triage import folded_notifications, sorted_notifications
     from kmeminit.sarif.text import format_notification

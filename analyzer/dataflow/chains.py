@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from kmeminit.analyzer.dataflow.cfg import event_blocks, guarding_conditions
 from kmeminit.analyzer.model import Event, EventKind, Location
 from kmeminit.analyzer.program import Program
@@ -35,24 +33,32 @@ class CallChains:
 
     def descendants(self, usr: str) -> set[str]:
         """`usr` and every function it reaches."""
+        import networkx as nx
+
         if usr not in self._desc:
             self._desc[usr] = nx.descendants(self.program.graph, usr) | {usr}
         return self._desc[usr]
 
     def ancestors(self, usr: str) -> set[str]:
         """`usr` and every function that reaches it."""
+        import networkx as nx
+
         if usr not in self._anc:
             self._anc[usr] = nx.ancestors(self.program.graph, usr) | {usr}
         return self._anc[usr]
 
     def shortest(self, source: str, target: str) -> list[str] | None:
         """A shortest chain of function USRs source → target, or None."""
+        import networkx as nx
+
         if source not in self._paths:
             self._paths[source] = nx.single_source_shortest_path(self.program.graph, source)
         return self._paths[source].get(target)
 
     def count(self, source: str, target: str) -> int:
         """Function chains source → target, each recursion (SCC) collapsed."""
+        import networkx as nx
+
         nodes = self.descendants(source) & self.ancestors(target)
         if not nodes:
             return 0

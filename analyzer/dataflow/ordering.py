@@ -22,8 +22,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from kmeminit.analyzer.model import EXIT_BLOCK, Event, EventKind, Function, Location, ValueKind
 from kmeminit.analyzer.program import Program
 
@@ -167,6 +165,8 @@ class OrderingEngine:
     def _relevant(self, query: Query) -> set[str]:
         """Defined functions that contain, or call something containing, a label of the
         query.  Summaries are computed for these only."""
+        import networkx as nx
+
         alphabet = frozenset().union(*query.steps, *query.kills)
         if any(query.kills):
             alphabet |= {UNKNOWN}
@@ -187,6 +187,8 @@ class OrderingEngine:
         return self._summaries[query]
 
     def _compute(self, query: Query) -> dict[str, Summary]:
+        import networkx as nx
+
         relevant = self._relevant(query)
         self._relevant_sets[query] = relevant
         sub = self.program.graph.subgraph(relevant)

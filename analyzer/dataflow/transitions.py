@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Event, EventKind, Function
 from kmeminit.analyzer.program import Program
 
@@ -32,6 +30,8 @@ class TransitionEngine:
         self._summaries = self._summarise()
 
     def _summarise(self) -> dict[str, frozenset[str]]:
+        import networkx as nx
+
         graph = self.program.graph
         touched = {usr for usr, _ in self.ops}
         relevant = set(touched)

@@ -11,9 +11,22 @@ of `kmeminit.analyzer.model`.  Its modules, top down:
 - `tu`: position, declaration and type queries on the parsed TU
 - `libclang`: direct ctypes access and the light cursor tree
 - `task`: `ParseTask`, built from the config; `cfg_builder` and `source_text`: clang-free
+
+The names below are imported on first use, so that `frontend.task` (the cache key's
+options) can be had without loading libclang.
 """
 
-from kmeminit.analyzer.frontend.parse import parse_tu
-from kmeminit.analyzer.frontend.task import ParseTask, frontend_options
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"parse_tu": "parse", "ParseTask": "task", "frontend_options": "task"}
 
 __all__ = ["ParseTask", "frontend_options", "parse_tu"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

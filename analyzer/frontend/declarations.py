@@ -1,8 +1,10 @@
 """A TU's top-level declarations: which functions to walk, and file-scope pointer stores.
 
 The declarations are enumerated in one C-driven visit.  Only function definitions of the
-main file, and header functions not yet extracted this run (once per USR), are walked;
-thousands of header declarations are skipped on their raw location alone.  File-scope
+main file, and the header functions they reach (calls, stores, function values;
+transitively) that this run has not extracted yet (once per USR), are walked: a kernel TU
+sees thousands of header inline functions and uses a tenth of them.  Header declarations
+are told from the main file's on their raw location alone.  File-scope
 variables of the main file yield function-pointer stores (ops tables, callbacks).  A
 frontend bug costs one declaration, reported as a notification, never the TU.
 """
@@ -26,33 +28,70 @@ from kmeminit.analyzer.frontend.libclang import (
     tree,
 )
 from kmeminit.analyzer.frontend.tu import TU
-from kmeminit.analyzer.model import GLOBAL_FP, FnPtrStore, Function, Level, Notification
+from kmeminit.analyzer.model import GLOBAL_FP, FnPtrStore, Function, Level, Notification, Value
 
 
 def walk_declarations(x: TU) -> tuple[list[Function], list[FnPtrStore]]:
-    functions: list[Function] = []
-    stores: list[FnPtrStore] = []
+    """The main file's function definitions and file-scope stores, and the header
+    functions they reach that this run has not extracted yet, in declaration order."""
+    walked: list[tuple[int, Function, list[FnPtrStore]]] = []
     lib = x.lib
-    seen: set[str] = set()
+    pending: dict[str, tuple[int, ci.Cursor]] = {}  # header definitions, first per USR
     is_main = _main_file_test(x)
-    for c in children(x.tu.cursor, frozenset({K_FUNCTION, K_VAR})):
+    for i, c in enumerate(children(x.tu.cursor, frozenset({K_FUNCTION, K_VAR}))):
         if c._kind_id == K_VAR:
             if is_main(c):
-                stores.extend(_guarded(x, lambda v: _global_stores(x, v), c, []))
+                walked.append((i, None, _guarded(x, lambda v: _global_stores(x, v), c, [])))
             continue
         if not lib.clang_isCursorDefinition(c):
             continue
-        main = is_main(c)
-        if not main:
+        if not is_main(c):
             usr = x.usr(c)
-            if usr in x.task.skip_usrs or usr in seen:
-                continue
-            seen.add(usr)
-        walked = _guarded(x, lambda f, m=main: FunctionWalker(x, f, not m).run(), c, None)
-        if walked is not None:
-            functions.append(walked[0])
-            stores.extend(walked[1])
-    return functions, stores
+            if usr not in x.task.skip_usrs and usr not in pending:
+                pending[usr] = (i, c)
+            continue
+        _walk(x, i, c, False, walked)
+    todo = [usr for _, fn, stores in walked for usr in _references(fn, stores)]
+    while todo:
+        usr = todo.pop()
+        if usr in pending:
+            i, c = pending.pop(usr)
+            if _walk(x, i, c, True, walked):
+                todo.extend(_references(walked[-1][1], walked[-1][2]))
+    walked.sort(key=lambda w: w[0])
+    return ([fn for _, fn, _ in walked if fn is not None],
+            [store for _, _, stores in walked for store in stores])
+
+
+def _walk(x: TU, i: int, c: ci.Cursor, header: bool,
+          walked: list[tuple[int, Function | None, list[FnPtrStore]]]) -> bool:
+    result = _guarded(x, lambda f: FunctionWalker(x, f, header).run(), c, None)
+    if result is not None:
+        walked.append((i, result[0], result[1]))
+    return result is not None
+
+
+def _references(fn: Function | None, stores: list[FnPtrStore]) -> Iterator[str]:
+    """The USRs a function (or a file-scope initialiser) calls, stores or hands on as a
+    value: the header functions that must be walked with it.  A header's other inline
+    functions are declarations this TU merely saw."""
+    yield from (s.target_usr for s in stores if s.target_usr)
+    if fn is None:
+        return
+    values: list[Value] = []
+    for call in fn.calls:
+        if call.callee_usr:
+            yield call.callee_usr
+        values.extend(call.args)
+    values.extend(v for a in fn.assigns for v in (a.target, a.value))
+    values.extend(r.value for r in fn.returns if r.value is not None)
+    while values:
+        v = values.pop()
+        if v.usr:
+            yield v.usr
+        values.extend(v.args)
+        if v.base is not None:
+            values.append(v.base)
 
 
 def _guarded(x: TU, extract: Callable[[ci.Cursor], Any], c: ci.Cursor, fallback: Any) -> Any:
