@@ -109,8 +109,17 @@ class Program:
     # A partial view (one TU under kbuild): callers, callees and ops-table implementations
     # may lie outside the analysed code, so nothing is uncalled or unknown-free by default.
     partial: bool = False
+    # In a partial view: the functions whose verdict a rule left to the whole program (their
+    # callers, callees or origins lie in other TUs), by rule id: kmeminit-cc says how many
+    # of its own file's `kmeminit report` decides.
+    deferred: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # `kmeminit: ignore` comments of the TUs' files and headers, by (file, line)
     suppressions: dict[tuple[str, int], SourceSuppression] = field(default_factory=dict)
+
+    def defer(self, rule: str, usrs: Iterable[str]) -> None:
+        """A partial view leaves the verdict of `rule` on these functions to the whole
+        program."""
+        self.deferred[rule].update(usrs)
 
     # -- building --------------------------------------------------------------------
 

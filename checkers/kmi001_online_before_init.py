@@ -121,6 +121,8 @@ class OnlineBeforeInit:
                 continue
             reported.add(key)
             yield self._finding(program, events, entry, steps, online)
+        if program.partial:
+            program.defer(self.id, events.deferred(QUERY, OWN_RANGE))
 
     def _finding(self, program: Program, events: MemmapEvents, entry: str,
                  steps: list[WitnessStep], online: WitnessStep) -> Finding:

@@ -118,12 +118,15 @@ class DeferredInitWindow:
         kinds = rule_config(config, self.id).get("entry_kinds", ["device", "hotplug"])
         opened: set[str] = set()
         # the query's first step makes the range valid: it may start at a callback too
-        for _, steps in kernel_facts(program, config).events.witnesses(QUERY, kinds, QUERY):
+        events = kernel_facts(program, config).events
+        for _, steps in events.witnesses(QUERY, kinds, QUERY):
             unlock = next(s for s in steps if s.label == "UNLOCK")
             if unlock.usr in opened:
                 continue
             opened.add(unlock.usr)
             yield self._finding(program, steps, unlock)
+        if program.partial:
+            program.defer(self.id, events.deferred(QUERY, QUERY))
 
     def _finding(self, program: Program, steps: list[WitnessStep],
                  unlock: WitnessStep) -> Finding:

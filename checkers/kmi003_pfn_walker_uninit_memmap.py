@@ -177,6 +177,8 @@ class PfnWalkerUninitMemmap:
         if params and levels > 0:
             guarantee = pfn.caller_guarantee(fn, params, levels)
             if guarantee.held:
+                if guarantee.deferred:
+                    pfn.program.defer(self.id, [fn.usr])
                 return None
         fix = None
         if guard and replacement:

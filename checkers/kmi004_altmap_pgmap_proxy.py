@@ -135,13 +135,16 @@ class AltmapPgmapProxy:
     config_keys: ClassVar[tuple[str, ...]] = ("require_recovery",)
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
-        if program.partial:
-            return  # every caller's origins are needed (see the Precision section)
         import networkx as nx
 
         facts = kernel_facts(program, config)
         spec = facts.altmap
         engine = facts.origins(spec.pointer)
+        if program.partial:
+            # every caller's origins are needed (see the Precision section)
+            program.defer(self.id, (usr for usr, fn in program.functions.items()
+                                    if any(engine.tracked(p.type) for p in fn.params)))
+            return
         recovery_only = bool(rule_config(config, self.id).get("require_recovery", False))
         uses: dict[Key, ParamUse] = {}
         for usr, fn in program.functions.items():

@@ -125,6 +125,7 @@ class PgReservedTransition:
         analysis = kernel_facts(program, config).reserved
         for reach in analysis.reaches:
             if reach.entry_usr is None and program.partial:
+                program.defer(self.id, [reach.site.usr])
                 continue  # an entry outside the view may reach it
             site = reach.site
             conditions = " && ".join(reach.conditions) or "nothing"

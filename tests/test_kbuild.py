@@ -138,6 +138,21 @@ def test_one_tu_never_invents_an_entry(
     _, procs = kbuild_run
     sparse = [p for p in procs if p.args[-1] == "mm/sparse.c"]
     assert sparse and all("[KMI001]" not in p.stderr for p in sparse), sparse[0].stderr
+    # ... and it says what it left to `kmeminit report`: the ordering verdict on
+    # online_mem_sections() and the altmap origins of its altmap parameters
+    [deferred] = [line for line in sparse[0].stderr.splitlines() if "verdict" in line]
+    assert deferred.startswith("kmeminit-cc: mm/sparse.c: ")
+    assert "need the other TUs (KMI001 1, KMI004 " in deferred
+    assert deferred.endswith("`kmeminit report` gives them after the build")
+
+
+def test_a_tu_with_everything_in_view_defers_nothing(
+        kbuild_run: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
+    """fs/proc/page.c decides its /proc reader alone (a file operation: called from an
+    unknown context whatever the other TUs hold): no deferral line."""
+    _, procs = kbuild_run
+    [page] = [p for p in procs if p.args[-1] == "fs/proc/page.c"]
+    assert "[KMI003]" in page.stderr and "verdict" not in page.stderr
 
 
 def test_report_equals_check(compdb: Path, tmp_path: Path,

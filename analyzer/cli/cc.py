@@ -330,8 +330,27 @@ def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: C
         "notes": [format_notification(note, tree)
                   for note in notes + load_notes + run_notes + list(report.notifications)
                   if note.level is not Level.NOTE]}
+    deferred = _deferred(program, entry.file)
+    if deferred:
+        result["notes"].append(f"kmeminit-cc: {os.path.relpath(entry.file, cwd)}: {deferred}")
     store.put_tu_findings(entry.file, shown_key, json.dumps(result).encode())
     return result
+
+
+def _deferred(program: Program, file: str) -> str:
+    """The verdicts on this file's functions that the TU alone cannot give (their callers,
+    callees or origins lie in other TUs), as one line; "" when there are none."""
+    counts = {rule: n for rule, usrs in sorted(program.deferred.items())
+              if (n := sum(1 for u in usrs if (fn := program.functions.get(u)) is not None
+                           and fn.file == file))}
+    if not counts:
+        return ""
+    total = sum(counts.values())
+    per = ", ".join(f"{rule} {n}" for rule, n in counts.items())
+    verdicts = "1 verdict on its functions needs" if total == 1 else \
+        f"{total} verdicts on its functions need"
+    return (f"{verdicts} the other TUs "
+            f"({per}): `kmeminit report` gives them after the build")
 
 
 def shown(findings: list[Finding], entry: CompileEntry, program: Program) -> list[Finding]:

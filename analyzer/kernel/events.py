@@ -41,6 +41,14 @@ class MemmapEvents:
             if self.engine.holds(entry, dispatched):
                 yield entry, self.engine.witness(entry, dispatched)
 
+    def deferred(self, query: Query, dispatched: Query | None = None) -> list[str]:
+        """In a partial view: the functions whose callers lie outside it from which the
+        query (or `dispatched`) holds.  An entry point in another TU may reach them, so
+        whether that is a finding is the whole program's verdict (`kmeminit report`)."""
+        holds = self.engine.holds
+        return [usr for usr in sorted(self.entries.unseen)
+                if holds(usr, query) or dispatched is not None and holds(usr, dispatched)]
+
     def later_call(self, step: WitnessStep, label: str) -> tuple[Location, str] | None:
         """(location, callee) of the first call labelled `label` that some path of the
         step's function reaches after the step's own call."""

@@ -86,6 +86,7 @@ class Guarantee:
     held: bool
     checks: tuple[CallerCheck, ...] = ()
     why: str = ""  # why there is no guarantee at all: nothing calls it, an unknown context
+    deferred: bool = False  # held only because a partial view cannot see some callers
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ class PfnFacts:
         entries = self.entries
         if entries is not None and usr in entries.unseen:
             # a partial view: callers in other TUs may prove the range; do not claim they don't
-            return Guarantee(True, (), "its callers lie outside this view")
+            return Guarantee(True, (), "its callers lie outside this view", deferred=True)
         if entries is None or usr in entries.outside:
             also = " also" if entries is not None and entries.callers(usr) else ""
             return Guarantee(False, (), f"it is{also} called from an unknown context (its "
@@ -364,7 +365,7 @@ class PfnFacts:
         if not callers:
             return Guarantee(False, (), "nothing calls it")
         checks: list[CallerCheck] = []
-        held = True
+        held, deferred = True, False
         callee = self.program.name_of(usr)
         for caller in callers:
             cfn = self.program.functions.get(caller)
@@ -385,10 +386,11 @@ class PfnFacts:
                                                    else None)]
                     checks += above.checks
                     held = held and above.held
+                    deferred = deferred or above.deferred
                     continue
                 checks.append(check)
                 held = False
-        return Guarantee(held, tuple(checks))
+        return Guarantee(held, tuple(checks), deferred=held and deferred)
 
     def _sites(self, caller: str, usr: str) -> list[tuple[CallSite, str | None]]:
         """The call sites of `caller` that run `usr`, with the iterator for a callback."""
