@@ -215,21 +215,32 @@ def test_scans_kept_in_the_store_choose_the_same_tus(tree: tuple[Path, list]) ->
 
 
 def _cycle_sources(length: int) -> dict[str, str]:
-    """add_memory() → online_range() → release_range(), which clears PG_reserved; and
-    online_range() also calls into a cycle of `length` functions, one per TU, whose last
-    calls online_range() again: a small copy of the strongly connected component that
-    joins most of a full build's call graph."""
+    """add_memory() → mark_range(), which sets PG_reserved, then add_memory() →
+    online_range() → release_range(), which clears it; online_range() then calls into a
+    cycle of `length` functions, one per TU, whose last calls online_range() again (a
+    small copy of the strongly connected component that joins most of a full build's call
+    graph), and last remap_range() → relink_range() → mark_range(), which sets the bit
+    again: the net effect of both sites is "left reserved", through functions on no
+    shortest chain from the entry point to a site."""
     decl = "struct page;\n"
     sources = {
         "entry.c": decl + "void online_range(struct page *page);\n"
-                   "int add_memory(struct page *page)\n{\n\tonline_range(page);\n"
-                   "\treturn 0;\n}\n",
+                   "void mark_range(struct page *page);\n"
+                   "int add_memory(struct page *page)\n{\n\tmark_range(page);\n"
+                   "\tonline_range(page);\n\treturn 0;\n}\n",
+        "mark.c": "#include <mm.h>\nvoid mark_range(struct page *page)\n{\n"
+                  "\tSetPageReserved(page);\n}\n",
         "release.c": "#include <mm.h>\nvoid release_range(struct page *page)\n{\n"
                      "\tClearPageReserved(page);\n}\n",
         "online.c": decl + "void release_range(struct page *page);\n"
                     "void cycle0(struct page *page, int n);\n"
+                    "void remap_range(struct page *page);\n"
                     "void online_range(struct page *page)\n{\n\trelease_range(page);\n"
-                    "\tcycle0(page, 1);\n}\n",
+                    "\tcycle0(page, 1);\n\tremap_range(page);\n}\n",
+        "remap.c": decl + "void relink_range(struct page *page);\n"
+                   "void remap_range(struct page *page)\n{\n\trelink_range(page);\n}\n",
+        "relink.c": decl + "void mark_range(struct page *page);\n"
+                    "void relink_range(struct page *page)\n{\n\tmark_range(page);\n}\n",
         "inc/mm.h": SOURCES["inc/mm.h"] + "void ClearPageReserved(struct page *p);\n",
     }
     for i in range(length):
@@ -242,16 +253,17 @@ def _cycle_sources(length: int) -> dict[str, str]:
 
 
 def test_reserved_demand_is_the_shortest_chains_not_the_cycle(tmp_path: Path) -> None:
-    # Every cycle function lies on a call path from add_memory() to the site, so "every
+    # Every cycle function lies on a call path from add_memory() to the sites, so "every
     # function between an entry and a site" would parse all of them; KMI006/KMI007 need
-    # only the shortest chain (and a witness per transition for the net effect), and
-    # find exactly what the whole run finds.
+    # only the shortest chains, and for the net effects a witness per transition from
+    # the chains' callees (remap_range → relink_range → mark_range), and find exactly
+    # what the whole run finds.
     from kmeminit.analyzer.cli import main
 
     entries = _tree(tmp_path, _cycle_sources(6))
     kept, report, _ = _run(entries, FactStore(tmp_path / "pre.db"), load_config())
-    assert kept == ["entry.c", "online.c", "release.c"]
-    assert report.added["reserved"] == 1  # online.c
+    assert kept == ["entry.c", "mark.c", "online.c", "release.c", "relink.c", "remap.c"]
+    assert report.added["reserved"] == 3  # online.c; remap.c, relink.c: the witness
     prints = []
     for flag in ("--prefilter", "--no-prefilter"):
         out = tmp_path / f"{flag}.json"
@@ -262,4 +274,5 @@ def test_reserved_demand_is_the_shortest_chains_not_the_cycle(tmp_path: Path) ->
                              for f in json.loads(out.read_text())["findings"]
                              if f["rule"] in ("KMI006", "KMI007")))
     assert prints[0] == prints[1]
-    assert any("reached from hotplug entry add_memory()" in m for _, m, _ in prints[0])
+    notes = [m for _, m, _ in prints[0] if "reached from hotplug entry add_memory()" in m]
+    assert len(notes) == 2 and all(m.endswith("net effect: left reserved") for m in notes)
