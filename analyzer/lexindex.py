@@ -404,6 +404,29 @@ class LexIndex:
         return self._closure(keys, self.callees_of,
                              lambda k: follow is None or follow(k), lambda k: True)
 
+    def levels(self, keys: Iterable[str], up: bool = False) -> dict[str, tuple[int, str | None]]:
+        """Every key the keys reach by calls (up: every key with a call path to one of
+        them), with its call levels from them and the key before it on one shortest path
+        (None for the keys themselves); at most `max_levels` levels."""
+        step = self.callers_of if up else self.callees_of
+        seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
+        frontier = sorted(seen)
+        level = 0
+        while frontier:
+            if level >= self.max_levels:
+                self.bounded = True
+                break
+            level += 1
+            nxt = []
+            for k in frontier:
+                for other in sorted(step(k)):
+                    if other not in seen:
+                        seen[other] = (level, k)
+                        nxt.append(other)
+            frontier = nxt
+        self.deepest = max(self.deepest, level)
+        return seen
+
     def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
         """A shortest caller chain from `key` up to a function nothing calls, through no key
         `avoid` accepts (macros are not roots: their users are), or None (also when no

@@ -88,8 +88,13 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
 
     events     every caller chain of a function with an ordering event (KMI001, KMI002:
                their summaries, and which functions are uncalled entries)
-    reserved   functions on a call path from a configured entry point to a PG_reserved
-               site or reader (KMI006, KMI007: chains, conditions, net effects)
+    reserved   for each configured entry point and each function holding a PG_reserved
+               site or reader it reaches, the functions on its shortest call chains (one
+               level of slack, as the lexical calls over-approximate), and for each
+               function on a chain to a site, a shortest chain from one of its callees
+               to a set and one to a clear (KMI006, KMI007: chains, conditions, entries
+               reaching a reader, net effects); not every function between an entry and
+               a site, which in a full build is most of the kernel
     walkers    for each function converting pfns with pfn_to_page(): either a caller chain
                up to an uncalled function that is neither `__init` nor a hotplug / device
                entry (so it is not boot-only nor hotplug-owned), or, when there is none,
@@ -104,15 +109,80 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
     storing = {k for k, fns in lex.defs.items() if any(fn.stores & stores for fn in fns)}
     out: dict[str, set[str]] = {}
     out["events"] = lex.up(lex.keys_named(events) | storing)
-    accessors = config_names(config, "reserved", "set", "clear", "readers", "wrappers_set",
-                              "wrappers_clear")
-    sites = lex.keys_named(accessors) | _mentioning(lex, bits)
-    out["reserved"] = lex.up(sites) & lex.down(lex.keys_named(entries))
+    out["reserved"] = reserved_demand(lex, config, lex.keys_named(entries), bits)
     out["walkers"] = walker_demand(lex, config, walkers(lex, config))
     types = _altmap_types(config)
     typed = {k for k, fns in lex.defs.items() if any(fn.signature & types for fn in fns)}
     out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
     return out
+
+
+# Call levels a chain may be longer than the shortest lexical one and still be demanded:
+# the lexical calls over-approximate, so the parsed program's shortest chain may be a
+# level longer than the lexical index's.
+CHAIN_SLACK = 1
+
+
+def reserved_holders(lex: LexIndex, config: Config, bits: set[str]) -> dict[str, set[str]]:
+    """The functions that may hold a PG_reserved site, per operation (set, clear, read):
+    the callers of the accessors, of configured wrappers that nothing defines (wrappers
+    that are defined hold a site themselves), and the functions naming the bit."""
+    names = {"set": config_names(config, "reserved", "set"),
+             "clear": config_names(config, "reserved", "clear"),
+             "read": config_names(config, "reserved", "readers")}
+    for op in ("set", "clear"):
+        names[op] |= {w for w in config_names(config, "reserved", f"wrappers_{op}")
+                      if not lex.defs.get(w)}
+    accessors = set().union(*names.values())
+    bitwise = _mentioning(lex, bits)
+    out = {}
+    for op, wanted in names.items():
+        callers = {c for k in lex.keys_named(wanted) for c in lex.callers_of(k)}
+        out[op] = {k for k in callers | bitwise if k.split("@", 1)[0] not in accessors}
+    return out
+
+
+def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[str]
+                    ) -> set[str]:
+    """What KMI006/KMI007 state depends on: per (entry, site or reader) the shortest
+    chain and its conditions, and for a site the net effect, i.e. which transitions the
+    chain's functions can still make after the call on it.  For that, each function on a
+    chain to a site gets a witness per operation: the shortest chain from its nearest
+    callee to a function holding a set (a clear).  An operation the lexical index cannot
+    reach from there is not possible at all; the witnesses are what makes a possible one
+    visible.  (A function off these chains whose every path sets or clears could still
+    change an effect; docs/bench.md measures the result against the whole database.)"""
+    holders = reserved_holders(lex, config, bits)
+    from_entry = {e: lex.levels([e]) for e in sorted(entries) if lex.defs.get(e)}
+    to_holder = {h: lex.levels([h], up=True)
+                 for h in sorted(set().union(*holders.values()))}
+    sites = holders["set"] | holders["clear"]
+    need: set[str] = set()
+    on_site_chains: set[str] = set()
+    for down in from_entry.values():
+        for holder, up in to_holder.items():
+            if holder not in down:
+                continue
+            bound = down[holder][0] + CHAIN_SLACK
+            chain = {k for k, (d, _) in down.items() if d <= bound
+                     and d + up.get(k, (bound + 1,))[0] <= bound}
+            need |= chain
+            if holder in sites:
+                on_site_chains |= chain
+    need |= {holder for holder in sites if holder in lex.defs}
+    witnesses: set[str] = set()
+    for op in ("set", "clear"):
+        to_op = lex.levels(holders[op], up=True)
+        walked: set[str] = set()
+        for key in sorted(on_site_chains):
+            near = min(((to_op[c][0], c) for c in lex.callees_of(key) if c in to_op),
+                       default=None)
+            node = near[1] if near else None
+            while node is not None and node not in walked:
+                walked.add(node)
+                node = to_op[node][1]
+        witnesses |= walked
+    return need | witnesses
 
 
 def walkers(lex: LexIndex, config: Config) -> set[str]:

@@ -9,9 +9,10 @@ argument is `PG_reserved`), plus calls to configured wrappers whose definition i
 analysed.  The entry points are the configured `entries` (boot, hotplug, device,
 freeing).  Each note gives:
 
-- the shortest call chain from the entry point to the site (the SARIF codeFlow), and how
-  many distinct function chains lead there (each recursion counted once; above 100 the
-  note says "more than 100" — on a full build everything leads everywhere);
+- the shortest call chain from the entry point to the site (the SARIF codeFlow; `kmeminit
+  reserved` also counts the distinct function chains, which the note does not: on a full
+  build the call graph is one large strongly connected component, the count says only
+  "the whole kernel leads here", and it depends on every function in it);
 - whether the site sets or clears the bit;
 - the guarding conditions: for every function on the shortest chain, the conditions of
   the CFG edges that every path from the function's entry to the call (or the site) must
@@ -103,10 +104,6 @@ from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.results import Finding
 
 _VERB = {"set": "sets", "clear": "clears"}
-# Beyond this many distinct chains the number says only "the whole kernel leads here" (a
-# full build's call graph is one large strongly connected component): it is shown as
-# "more than 100" (the `kmeminit reserved` report keeps the exact number).
-MAX_CHAINS_SHOWN = 100
 
 
 class PgReservedTransition:
@@ -117,8 +114,8 @@ class PgReservedTransition:
     tags = ("inventory", "pg-reserved", "memory-hotplug", "zone-device")
     short = "A site that sets or clears PG_reserved, with the entry point reaching it."
     full = ("One note per (entry point, PG_reserved set/clear site): the shortest call "
-            "chain, the number of chains, the branch conditions guarding the site along the "
-            "chain and the net effect; sites no entry point reaches are reported once.")
+            "chain, the branch conditions guarding the site along the chain and the net "
+            "effect; sites no entry point reaches are reported once.")
     config_keys = ()
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
@@ -136,13 +133,11 @@ class PgReservedTransition:
                             "configured entry point; guarded by: {conditions}")
             else:
                 template = ("{callee}() {verb} PG_reserved in {fn}(), reached from "
-                            f"{reach.kind} entry {reach.entry}() by {{chains}} call "
-                            "chain(s); guarded by: {conditions}; net effect: {effect}")
+                            f"{reach.kind} entry {reach.entry}(); guarded by: "
+                            "{conditions}; net effect: {effect}")
             args = {"callee": site.callee, "verb": _VERB[site.op], "fn": site.function,
                     "conditions": conditions}
             if reach.entry_usr is not None:
-                chains = (str(reach.chains) if reach.chains <= MAX_CHAINS_SHOWN
-                          else f"more than {MAX_CHAINS_SHOWN}")
-                args |= {"chains": chains, "effect": reach.effect}
+                args["effect"] = reach.effect
             yield Finding.make(self.id, self.level, template, site.location, site.function,
                                trace=analysis.reach_trace(reach), **args)

@@ -212,3 +212,67 @@ def test_scans_kept_in_the_store_choose_the_same_tus(tree: tuple[Path, list]) ->
     assert second[0] == first[0] and second[1] == first[1]
     assert second[2][1] == first[2][1]  # the same log line
     assert store.db.execute("SELECT count(*) FROM lex_files").fetchone()[0] == rows
+
+
+def _cycle_sources(length: int) -> dict[str, str]:
+    """add_memory() → mark_range(), which sets PG_reserved, then add_memory() →
+    online_range() → release_range(), which clears it; online_range() then calls into a
+    cycle of `length` functions, one per TU, whose last calls online_range() again (a
+    small copy of the strongly connected component that joins most of a full build's call
+    graph), and last remap_range() → relink_range() → mark_range(), which sets the bit
+    again: the net effect of both sites is "left reserved", through functions on no
+    shortest chain from the entry point to a site."""
+    decl = "struct page;\n"
+    sources = {
+        "entry.c": decl + "void online_range(struct page *page);\n"
+                   "void mark_range(struct page *page);\n"
+                   "int add_memory(struct page *page)\n{\n\tmark_range(page);\n"
+                   "\tonline_range(page);\n\treturn 0;\n}\n",
+        "mark.c": "#include <mm.h>\nvoid mark_range(struct page *page)\n{\n"
+                  "\tSetPageReserved(page);\n}\n",
+        "release.c": "#include <mm.h>\nvoid release_range(struct page *page)\n{\n"
+                     "\tClearPageReserved(page);\n}\n",
+        "online.c": decl + "void release_range(struct page *page);\n"
+                    "void cycle0(struct page *page, int n);\n"
+                    "void remap_range(struct page *page);\n"
+                    "void online_range(struct page *page)\n{\n\trelease_range(page);\n"
+                    "\tcycle0(page, 1);\n\tremap_range(page);\n}\n",
+        "remap.c": decl + "void relink_range(struct page *page);\n"
+                   "void remap_range(struct page *page)\n{\n\trelink_range(page);\n}\n",
+        "relink.c": decl + "void mark_range(struct page *page);\n"
+                    "void relink_range(struct page *page)\n{\n\tmark_range(page);\n}\n",
+        "inc/mm.h": SOURCES["inc/mm.h"] + "void ClearPageReserved(struct page *p);\n",
+    }
+    for i in range(length):
+        callee = f"cycle{i + 1}(page, n)" if i + 1 < length else "online_range(page)"
+        proto = (f"void cycle{i + 1}(struct page *page, int n);\n" if i + 1 < length
+                 else "void online_range(struct page *page);\n")
+        sources[f"cycle{i}.c"] = (decl + proto + f"void cycle{i}(struct page *page, int n)\n"
+                                  f"{{\n\tif (n)\n\t\t{callee};\n}}\n")
+    return sources
+
+
+def test_reserved_demand_is_the_shortest_chains_not_the_cycle(tmp_path: Path) -> None:
+    # Every cycle function lies on a call path from add_memory() to the sites, so "every
+    # function between an entry and a site" would parse all of them; KMI006/KMI007 need
+    # only the shortest chains, and for the net effects a witness per transition from
+    # the chains' callees (remap_range → relink_range → mark_range), and find exactly
+    # what the whole run finds.
+    from kmeminit.analyzer.cli import main
+
+    entries = _tree(tmp_path, _cycle_sources(6))
+    kept, report, _ = _run(entries, FactStore(tmp_path / "pre.db"), load_config())
+    assert kept == ["entry.c", "mark.c", "online.c", "release.c", "relink.c", "remap.c"]
+    assert report.added["reserved"] == 3  # online.c; remap.c, relink.c: the witness
+    prints = []
+    for flag in ("--prefilter", "--no-prefilter"):
+        out = tmp_path / f"{flag}.json"
+        main(["check", "-p", str(tmp_path), "--source-root", str(tmp_path / "src"), flag,
+              "--store", str(tmp_path / f"{flag}.db"), "--format", "json", "-o", str(out),
+              "--fail-on", "none", "--no-progress", "-j", "2"])
+        prints.append(sorted((f["fingerprint"], f["message"], json.dumps(f["trace"]))
+                             for f in json.loads(out.read_text())["findings"]
+                             if f["rule"] in ("KMI006", "KMI007")))
+    assert prints[0] == prints[1]
+    notes = [m for _, m, _ in prints[0] if "reached from hotplug entry add_memory()" in m]
+    assert len(notes) == 2 and all(m.endswith("net effect: left reserved") for m in notes)
