@@ -369,12 +369,18 @@ class LexIndex:
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.init for fn in fns)
 
-    def _closure(self, keys: Iterable[str], step: Callable[[str], set[str]],
-                 accept: Callable[[str], bool], expand: Callable[[str], bool]) -> set[str]:
-        """Level-by-level closure, at most `max_levels` levels (recorded in `deepest`, and
-        `bounded` when the bound cut it short)."""
-        seen = set(keys)
-        frontier = [k for k in seen if expand(k)]
+    def _walk(self, keys: Iterable[str], step: Callable[[str], set[str]],
+              accept: Callable[[str], bool] | None = None,
+              expand: Callable[[str], bool] | None = None, ordered: bool = False
+              ) -> dict[str, tuple[int, str | None]]:
+        """Breadth-first from the keys along `step`, at most `max_levels` levels (recorded
+        in `deepest`, and `bounded` when the bound cut it short): every key met, with its
+        level and the key before it on one shortest path (None for the keys themselves).
+        A key `accept` refuses is not entered; one `expand` refuses is entered but not
+        walked from.  `ordered` visits in sorted order: deterministic predecessors."""
+        seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
+        frontier = [k for k in (sorted(seen) if ordered else seen)
+                    if expand is None or expand(k)]
         level = 0
         while frontier:
             if level >= self.max_levels:
@@ -383,10 +389,10 @@ class LexIndex:
             level += 1
             nxt = []
             for k in frontier:
-                for other in step(k):
-                    if other not in seen and accept(other):
-                        seen.add(other)
-                        if expand(other):
+                for other in sorted(step(k)) if ordered else step(k):
+                    if other not in seen and (accept is None or accept(other)):
+                        seen[other] = (level, k)
+                        if expand is None or expand(other):
                             nxt.append(other)
             frontier = nxt
         self.deepest = max(self.deepest, level)
@@ -395,37 +401,19 @@ class LexIndex:
     def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None) -> set[str]:
         """The keys and every key with a call path to one; keys `stop` accepts are
         included but their callers are not followed."""
-        return self._closure(keys, self.callers_of, lambda k: True,
-                             lambda k: stop is None or not stop(k))
+        return set(self._walk(keys, self.callers_of,
+                              expand=None if stop is None else lambda k: not stop(k)))
 
     def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None
              ) -> set[str]:
         """The keys and every key they reach by calls (into keys `follow` accepts)."""
-        return self._closure(keys, self.callees_of,
-                             lambda k: follow is None or follow(k), lambda k: True)
+        return set(self._walk(keys, self.callees_of, accept=follow))
 
     def levels(self, keys: Iterable[str], up: bool = False) -> dict[str, tuple[int, str | None]]:
         """Every key the keys reach by calls (up: every key with a call path to one of
         them), with its call levels from them and the key before it on one shortest path
         (None for the keys themselves); at most `max_levels` levels."""
-        step = self.callers_of if up else self.callees_of
-        seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
-        frontier = sorted(seen)
-        level = 0
-        while frontier:
-            if level >= self.max_levels:
-                self.bounded = True
-                break
-            level += 1
-            nxt = []
-            for k in frontier:
-                for other in sorted(step(k)):
-                    if other not in seen:
-                        seen[other] = (level, k)
-                        nxt.append(other)
-            frontier = nxt
-        self.deepest = max(self.deepest, level)
-        return seen
+        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=True)
 
     def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
         """A shortest caller chain from `key` up to a function nothing calls, through no key
