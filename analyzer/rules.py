@@ -232,7 +232,7 @@ def _configure(cls: type, config: Any) -> tuple[Checker | None, list[Notificatio
     return checker, notes
 
 
-def load_checkers(enabled: set[str] | None, config: Any, enable: set[str] | None = None,
+def build_rules(enabled: set[str] | None, config: Any, enable: set[str] | None = None,
                   disable: set[str] | None = None
                   ) -> tuple[list[Checker], list[Notification]]:
     """Checker instances to run, in id order, and what went wrong loading them.
@@ -285,7 +285,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}{detail}{at}"
 
 
-def run_checkers(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False,
+def run_rules(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False,
                  progress: Any = None) -> tuple[list[Finding], list[Notification]]:
     """All findings, plus a notification per checker that crashed or yielded garbage.
 

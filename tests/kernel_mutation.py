@@ -15,7 +15,7 @@ from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 from kmeminit.analyzer.store import FactStore
 
 
@@ -44,6 +44,6 @@ def mutant_program(tree: Path, store: Path, slice_: list[str], rel: str, old: st
 
 def findings(program: Program, rule: str) -> list:
     config = load_config()
-    checkers, _ = load_checkers({rule}, config)
-    found, notes = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules({rule}, config)
+    found, notes = run_rules(checkers, program, config, debug=True)
     return [f for f in found if f.rule == rule]

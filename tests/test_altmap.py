@@ -15,7 +15,7 @@ from kmeminit.analyzer.dataflow.origins import OriginEngine, OriginSpec, bare_ex
 from kmeminit.analyzer.kernel.altmap import AltmapSpec, recoveries
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.reports import Origin
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EMBEDDED = Origin("embedded", "struct dev_pagemap.altmap")
@@ -80,8 +80,8 @@ def test_recoveries_container_of_and_offsetof(kmi005: Program) -> None:
 
 def test_kmi005_witness_has_every_origin_kind(kmi005: Program) -> None:
     config = load_config()
-    checkers, _ = load_checkers({"KMI005"}, config)
-    findings, _ = run_checkers(checkers, kmi005, config, debug=True)
+    checkers, _ = build_rules({"KMI005"}, config)
+    findings, _ = run_rules(checkers, kmi005, config, debug=True)
     [any_shift] = [f for f in findings if f.function == "any_shift"]
     heads = [s.message for s in any_shift.trace if s.message.startswith("[")]
     assert heads[0].startswith("[standalone heap object (kmemdup)]")
@@ -100,9 +100,9 @@ def kmi004_findings(tmp_path: Path, recovery_only: bool) -> dict[str, str]:
     if recovery_only:
         config = Config({**config.data, "rules": {"KMI004": {"require_recovery": True}}},
                         config.origins)
-    checkers, notes = load_checkers({"KMI004"}, config)
+    checkers, notes = build_rules({"KMI004"}, config)
     assert not notes
-    findings, _ = run_checkers(checkers, program, config, debug=True)
+    findings, _ = run_rules(checkers, program, config, debug=True)
     return {f.function: f.message for f in findings}
 
 

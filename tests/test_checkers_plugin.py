@@ -12,11 +12,11 @@ from kmeminit.analyzer import rules
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.model import Level
 from kmeminit.analyzer.rules import (
+    build_rules,
     checker_problems,
     doc_problems,
-    load_checkers,
     rule_meta,
-    run_checkers,
+    run_rules,
 )
 
 PLUGIN = '''\
@@ -77,7 +77,7 @@ def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def plugins(found, notes):
-    """The plugin checkers of a load_checkers() result (the built-in rules load too)."""
+    """The plugin checkers of a build_rules() result (the built-in rules load too)."""
     return [c for c in found if not c.id.startswith("KMI")], notes
 
 
@@ -87,10 +87,10 @@ CONFIG = Config({"rules": {"TEAM001": {"functions": ["init_pages", "add_pages"]}
 
 def test_plugin_found_and_run(plugin_path):
     plugin_path({"team": "team_rules:TeamChecker"})
-    found, notes = plugins(*load_checkers(None, CONFIG))
+    found, notes = plugins(*build_rules(None, CONFIG))
     assert notes == []
     assert [c.id for c in found] == ["TEAM001"]
-    findings, notes = run_checkers(found, PROGRAM, CONFIG)
+    findings, notes = run_rules(found, PROGRAM, CONFIG)
     assert notes == []
     assert [(f.rule, f.function, f.message) for f in findings] == [
         ("TEAM001", "init_pages", "init_pages is named"),
@@ -101,22 +101,22 @@ def test_plugin_found_and_run(plugin_path):
 
 def test_crashing_plugin_becomes_notification_others_kept(plugin_path):
     plugin_path({"team": "team_rules:TeamChecker", "crash": "team_rules:Crashing"})
-    found, notes = plugins(*load_checkers(None, CONFIG))
+    found, notes = plugins(*build_rules(None, CONFIG))
     assert notes == [] and [c.id for c in found] == ["TEAM001", "TEAM002"]
-    findings, notes = run_checkers(found, PROGRAM, CONFIG)
+    findings, notes = run_rules(found, PROGRAM, CONFIG)
     assert [f.rule for f in findings] == ["TEAM001", "TEAM001"]
     [note] = notes
     assert note.level is Level.ERROR and note.rule == "TEAM002"
     assert "TEAM002" in note.message and "RuntimeError: no model" in note.message
     assert "\n" not in note.message and "second line" not in note.message
     with pytest.raises(RuntimeError):
-        run_checkers(found, PROGRAM, CONFIG, debug=True)
+        run_rules(found, PROGRAM, CONFIG, debug=True)
 
 
 def test_bad_plugins_become_notifications(plugin_path):
     plugin_path({"bad": "team_rules:BadMeta", "gone": "team_rules:Missing",
                  "noimport": "no_such_module:X", "team": "team_rules:TeamChecker"})
-    found, notes = plugins(*load_checkers(None, CONFIG))
+    found, notes = plugins(*build_rules(None, CONFIG))
     assert [c.id for c in found] == ["TEAM001"]
     messages = sorted(n.message for n in notes)
     assert all(n.level is Level.ERROR for n in notes) and len(notes) == 3
@@ -128,14 +128,14 @@ def test_bad_plugins_become_notifications(plugin_path):
 
 def test_plugin_without_doc_sections_rejected(plugin_path):
     plugin_path({"team": "team_rules:TeamChecker"}, doc="Only a summary.")
-    found, notes = plugins(*load_checkers(None, CONFIG))
+    found, notes = plugins(*build_rules(None, CONFIG))
     [error] = [n for n in notes if n.level is Level.ERROR]
     assert found == [] and "doc lacks section(s): What it finds" in error.message
 
 
 def test_colliding_plugin_ids(plugin_path):
     plugin_path({"a": "team_rules:TeamChecker", "b": "team_rules:TeamChecker"})
-    found, [note] = plugins(*load_checkers(None, CONFIG))
+    found, [note] = plugins(*build_rules(None, CONFIG))
     assert len(found) == 1
     assert "plugin 'b'" in note.message and "already used by plugin 'a'" in note.message
 
@@ -151,7 +151,7 @@ def test_reserved_prefix_and_builtin_validation(monkeypatch):
     assert any("reserved" in p for p in checker_problems(Fake, builtin=False))
     monkeypatch.setattr(checkers, "BUILTIN_CHECKERS", (Fake,))
     with pytest.raises(rules.CheckerError, match="doc lacks"):
-        load_checkers(None, None)
+        build_rules(None, None)
 
 
 def test_enabled_set_config_keys_and_level_override(plugin_path):
@@ -159,7 +159,7 @@ def test_enabled_set_config_keys_and_level_override(plugin_path):
     config = Config({"rules": {"TEAM001": {"functions": [], "level": "error", "colour": 1},
                                "NOPE001": {}}},
                     {("rules", "TEAM001", "colour"): "/etc/k.yaml:7"})
-    found, notes = plugins(*load_checkers({"TEAM001", "ZZZ999"}, config))
+    found, notes = plugins(*build_rules({"TEAM001", "ZZZ999"}, config))
     assert [(c.id, c.level) for c in found] == [("TEAM001", Level.ERROR)]
     assert rule_meta(type(found[0]), found[0].level).level is Level.ERROR
     by_text = {n.message: n for n in notes}
@@ -168,7 +168,7 @@ def test_enabled_set_config_keys_and_level_override(plugin_path):
     assert (key.file, key.line, key.level) == ("/etc/k.yaml", 7, Level.ERROR)
     assert "rules.NOPE001: no such rule is installed" in by_text
     off = Config({"rules": {"TEAM002": {"enabled": False}}})
-    assert [c.id for c in plugins(*load_checkers(None, off))[0]] == ["TEAM001"]
+    assert [c.id for c in plugins(*build_rules(None, off))[0]] == ["TEAM001"]
 
 
 def test_doc_section_order():

@@ -10,7 +10,7 @@ import pytest
 from helpers import build_example
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 
 ROOT = Path(__file__).resolve().parent.parent / "examples" / "minikernel"
 MARKER = re.compile(r"kmeminit demo: (KMI\d{3})")
@@ -21,8 +21,8 @@ EXACT = {"KMI001", "KMI002", "KMI003", "KMI004", "KMI005"}  # KMI006/007 are inv
 def findings(tmp_path_factory: pytest.TempPathFactory) -> list:
     program = build_example(tmp_path_factory.mktemp("demo"))
     config = load_config()
-    checkers, _ = load_checkers(None, config)
-    found, _ = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules(None, config)
+    found, _ = run_rules(checkers, program, config, debug=True)
     return found
 
 

@@ -23,7 +23,7 @@ from kmeminit.analyzer.dataflow.inventory import inventory
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.kernel import kernel_facts
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 from kmeminit.analyzer.store import FactStore
 
 pytestmark = pytest.mark.kernel
@@ -37,8 +37,8 @@ PATH_FUNCTIONS = {"add_pages", "arch_add_memory", "__add_pages", "sparse_add_sec
 
 def run(program: Program, rules: set[str], config: Config | None = None) -> list:
     config = config or load_config()
-    checkers, _ = load_checkers(rules, config)
-    findings, notes = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules(rules, config)
+    findings, notes = run_rules(checkers, program, config, debug=True)
     assert not notes
     return findings
 

@@ -14,7 +14,7 @@ from precision_table import triage_table
 
 from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.program import Program
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 
 pytestmark = pytest.mark.kernel
 
@@ -98,8 +98,8 @@ def test_kmi003_fires_on_reverted_walkers(kernel_tree: Path, kernel_store: Path,
 
 def _hits(program: Program, mutant: Path, config: Config | None = None) -> list:
     config = config or load_config()
-    checkers, _ = load_checkers({"KMI003"}, config)
-    found, _ = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules({"KMI003"}, config)
+    found, _ = run_rules(checkers, program, config, debug=True)
     already = {fn for _, fn in KMI003_TRIAGE}
     return [f for f in found if f.location.file == str(mutant) and f.function not in already]
 

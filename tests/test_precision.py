@@ -11,7 +11,7 @@ from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.model import ValueKind
-from kmeminit.analyzer.rules import load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, run_rules
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -19,8 +19,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def run(rule: str, files: list[Path], tmp_path: Path) -> dict[str, object]:
     program = build_program(files, tmp_path)
     config = load_config()
-    checkers, _ = load_checkers({rule}, config)
-    found, notes = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules({rule}, config)
+    found, notes = run_rules(checkers, program, config, debug=True)
     assert not notes
     return {f.function: f for f in found if f.rule == rule}
 

@@ -11,11 +11,11 @@ from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.rules import (
+    build_rules,
     builtin_checkers,
     doc_problems,
-    load_checkers,
     rule_doc,
-    run_checkers,
+    run_rules,
 )
 
 SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
@@ -35,8 +35,8 @@ def findings_for(rule: str, code: str, tmp_path: Path) -> list:
     src.write_text(code)
     program = build_program([src], tmp_path)
     config = load_config()
-    checkers, _ = load_checkers({rule}, config)
-    findings, notes = run_checkers(checkers, program, config, debug=True)
+    checkers, _ = build_rules({rule}, config)
+    findings, notes = run_rules(checkers, program, config, debug=True)
     return [f for f in findings if f.rule == rule]
 
 

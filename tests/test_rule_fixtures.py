@@ -16,7 +16,7 @@ import pytest
 from helpers import build_program
 
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.rules import builtin_checkers, load_checkers, run_checkers
+from kmeminit.analyzer.rules import build_rules, builtin_checkers, run_rules
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RULE_DIRS = sorted(p for p in FIXTURES.glob("KMI*") if p.is_dir())
@@ -44,9 +44,9 @@ def test_fixture_annotations(rule_dir: Path, tmp_path: Path) -> None:
     program = build_program(sources, tmp_path)
     user = rule_dir / "kmeminit.yaml"
     config = load_config(user if user.exists() else None)
-    checkers, notes = load_checkers({rule}, config)
+    checkers, notes = build_rules({rule}, config)
     assert checkers and not notes, notes
-    findings, notes = run_checkers(checkers, program, config, debug=True)
+    findings, notes = run_rules(checkers, program, config, debug=True)
     found = {(Path(f.location.file).name, f.location.line) for f in findings
              if f.rule == rule}
     expect, ok = set(), set()

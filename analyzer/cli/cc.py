@@ -304,7 +304,7 @@ def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: C
     it calls; what is printed (`shown`) is cached in the store with the TU's facts."""
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.program import Program
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
     from kmeminit.analyzer.triage.sources import Sources
     from kmeminit.sarif.text import Paint, finding_lines, format_notification
 
@@ -317,7 +317,7 @@ def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: C
     # One TU is a partial view: callers, callees and ops-table implementations may lie in
     # other TUs, so only what holds whatever they do is printed; the rest is in `report`.
     program = Program.from_tus(tus, headers, partial=True)
-    findings, run_notes = run_checkers(checkers, program, config)
+    findings, run_notes = run_rules(checkers, program, config)
     comments = tuple(c for c in program.suppressions.values() if c.file == entry.file)
     report = _triaged(tuple(rule_metas(checkers)), shown(findings, entry, program), start,
                       cwd, comments)

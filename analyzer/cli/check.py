@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
 
     start = now()
     session = open_session(args, context=True)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
     progress = rule_progress(args, checkers)
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
                                        progress=progress)
     progress.close()
     if session.successful(stats) and not run_notes:

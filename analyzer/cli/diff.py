@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     TUs, config and rules (an earlier diff, or a check of a clean checkout)."""
     from kmeminit.analyzer.diff import Facts, program_at, revision_key
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
     from kmeminit.analyzer.triage import BaseRun
 
     if args.baseline is not None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         at_head = program_at(top, head, *build)
         program, head_sources = at_head.program, at_head.sources
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug)
+    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug)
     findings = session.reported(findings)
     key = revision_key(base, selected, session.config, checkers)
     base_findings, base_sources, base_failures, how = _base_side(
@@ -115,7 +115,7 @@ def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, chec
     include a differing file are parsed again) and keeping a complete result."""
     from kmeminit.analyzer.diff import program_at
     from kmeminit.analyzer.results import finding_from_json, finding_to_json
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
 
     store, config = build[1], build[3]
     cached = store.revision_findings(key)
@@ -128,7 +128,7 @@ def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, chec
         return ([finding_from_json(f) for f in cached], sources, [],
                 "the base's result from the store")
     at_base = program_at(top, base, *build)
-    found, crashed = run_checkers(checkers, at_base.program, config, debug=args.debug)
+    found, crashed = run_rules(checkers, at_base.program, config, debug=args.debug)
     failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line, n.rule)
                 for n in at_base.stats.notifications if n.level is Level.ERROR]
     if not failures and not crashed:  # a partial result is never reused

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
     from kmeminit.sarif.patch import build_patch, unified_diff
     from kmeminit.sarif.text import format_notification
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     stats = index(session, args)
     program = session.program()
     progress = rule_progress(args, checkers)
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
                                        progress=progress)
     progress.close()
     notes = session.notifications + load_notes + stats.notifications + run_notes

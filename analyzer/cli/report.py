@@ -97,7 +97,7 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_checkers
+    from kmeminit.analyzer.rules import run_rules
 
     start = now()
     session = open_report_session(args)
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     notes = list(session.notifications) + load_notes + stats.notifications
     program = session.program()
     progress = rule_progress(args, checkers)
-    findings, run_notes = run_checkers(checkers, program, session.config, debug=args.debug,
+    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
                                        progress=progress)
     progress.close()
     findings = session.reported(findings)

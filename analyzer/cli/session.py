@@ -293,9 +293,9 @@ def load_selected_rules(args: argparse.Namespace, config: Config
 def load_rules(enabled: set[str] | None, config: Config, enable: set[str] | None = None,
                disable: set[str] | None = None) -> tuple[list, list[Notification]]:
     """The checkers to run; an unknown rule id on the command line is a usage error."""
-    from kmeminit.analyzer.rules import load_checkers
+    from kmeminit.analyzer.rules import build_rules
 
-    checkers, notes = load_checkers(enabled, config, enable, disable)
+    checkers, notes = build_rules(enabled, config, enable, disable)
     unknown = [n for n in notes if n.message.startswith("unknown rule id")]
     if unknown:
         raise UsageError(f"{unknown[0].message} (see: kmeminit rules)")
