@@ -365,18 +365,22 @@ def _dataclass_decoder(cls: type) -> Any:
     required = {f.name for f in dataclasses.fields(cls)} - set(defaults)
     new = object.__new__
 
+    count = len(defaults) + len(required)
+
     def dec(data: dict[str, Any]) -> Any:
         if not fields:  # resolved on first use: dataclasses may refer to themselves
             hints = typing.get_type_hints(cls)
             fields.update({name: _decoder(h) for name, h in hints.items()})
-        if not required <= data.keys() or not data.keys() <= fields.keys():
-            return cls(**data)  # let the constructor raise its usual TypeError
         obj = new(cls)
         state = obj.__dict__
         state.update(defaults)
         for key, value in data.items():
-            decode = fields[key]
+            decode = fields.get(key)
+            if decode is None:
+                return cls(**data)  # an unknown field: the constructor's usual TypeError
             state[key] = value if decode is _identity else decode(value)
+        if len(state) != count:
+            return cls(**data)  # a required field is missing: the same
         return obj
 
     return dec
