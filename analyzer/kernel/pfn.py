@@ -128,6 +128,17 @@ class PfnKnowledge:
         return name in self.readers or any(p.match(name) for p in self.patterns)
 
 
+
+def _named_events(fn: Function, names: frozenset[str] | set[str]
+                  ) -> Iterator[tuple[str, EventKind, int, Location]]:
+    """(name, kind, index, location) of the calls and macros of `fn` with these names."""
+    for call in fn.calls:
+        if call.callee in names:
+            yield call.callee, EventKind.CALL, call.index, call.location
+    for macro in fn.macros:
+        if macro.name in names:
+            yield macro.name, EventKind.MACRO, macro.index, macro.location
+
 class PfnFacts:
     """pfn conversions, guards, origins, page-state reads and caller guarantees of one
     program.  `entries` (the caller states) is needed for caller guarantees only."""
@@ -438,22 +449,10 @@ class PfnFacts:
 
     def _validator_events(self, fn: Function
                           ) -> Iterator[tuple[str, EventKind, int, Location]]:
-        names = self.know.validators | self.know.init
-        for call in fn.calls:
-            if call.callee in names:
-                yield call.callee, EventKind.CALL, call.index, call.location
-        for macro in fn.macros:
-            if macro.name in names:
-                yield macro.name, EventKind.MACRO, macro.index, macro.location
+        return _named_events(fn, self.know.validators | self.know.init)
 
     def _guard_events(self, fn: Function) -> Iterator[tuple[str, EventKind, int, Location]]:
-        names = self.know.validators | self.know.weak | self.know.init
-        for call in fn.calls:
-            if call.callee in names:
-                yield call.callee, EventKind.CALL, call.index, call.location
-        for macro in fn.macros:
-            if macro.name in names:
-                yield macro.name, EventKind.MACRO, macro.index, macro.location
+        return _named_events(fn, self.know.validators | self.know.weak | self.know.init)
 
     def origin(self, fn: Function, text: str, depth: int = 0) -> str:
         """Where a pfn expression of `fn` comes from: 'page' when it is computed from a
