@@ -128,7 +128,6 @@ class PfnKnowledge:
         return name in self.readers or any(p.match(name) for p in self.patterns)
 
 
-
 def _named_events(fn: Function, names: frozenset[str] | set[str]
                   ) -> Iterator[tuple[str, EventKind, int, Location]]:
     """(name, kind, index, location) of the calls and macros of `fn` with these names."""
