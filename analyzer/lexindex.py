@@ -365,13 +365,19 @@ class LexIndex:
                 out |= self.field_targets.get(field_name, set())
         return {c for c in out if not self._leaf(c)}
 
+    def is_macro(self, key: str) -> bool:
+        """Whether every definition of `key` is a function-like or object-like macro."""
+        fns = self.defs.get(key, ())
+        return bool(fns) and all(fn.macro for fn in fns)
+
     def is_init(self, key: str) -> bool:
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.init for fn in fns)
 
     def _walk(self, keys: Iterable[str], step: Callable[[str], set[str]],
               accept: Callable[[str], bool] | None = None,
-              expand: Callable[[str], bool] | None = None, ordered: bool = False
+              expand: Callable[[str], bool] | None = None, ordered: bool = False,
+              limit: int | None = None, free: Callable[[str], bool] | None = None
               ) -> dict[str, tuple[int, str | None]]:
         """Breadth-first from the keys along `step`, at most `max_levels` levels (recorded
         in `deepest`, and `bounded` when the bound cut it short): every key met, with its
@@ -383,17 +389,31 @@ class LexIndex:
                     if expand is None or expand(k)]
         level = 0
         while frontier:
+            if limit is not None and level >= limit:
+                break  # the caller's own bound, not the index's
             if level >= self.max_levels:
                 self.bounded = True
                 break
             level += 1
             nxt = []
-            for k in frontier:
+            todo = list(frontier)
+            i = 0
+            while i < len(todo):
+                k = todo[i]
+                i += 1
                 for other in sorted(step(k)) if ordered else step(k):
-                    if other not in seen and (accept is None or accept(other)):
-                        seen[other] = (level, k)
+                    if other in seen or accept is not None and not accept(other):
+                        continue
+                    if free is not None and free(other):
+                        # a macro is transparent: what the compiler sees is its user
+                        # calling through it, at the same level
+                        seen[other] = (seen[k][0], k)
                         if expand is None or expand(other):
-                            nxt.append(other)
+                            todo.append(other)
+                        continue
+                    seen[other] = (level, k)
+                    if expand is None or expand(other):
+                        nxt.append(other)
             frontier = nxt
         self.deepest = max(self.deepest, level)
         return seen
@@ -409,11 +429,14 @@ class LexIndex:
         """The keys and every key they reach by calls (into keys `follow` accepts)."""
         return set(self._walk(keys, self.callees_of, accept=follow))
 
-    def levels(self, keys: Iterable[str], up: bool = False) -> dict[str, tuple[int, str | None]]:
+    def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None
+               ) -> dict[str, tuple[int, str | None]]:
         """Every key the keys reach by calls (up: every key with a call path to one of
         them), with its call levels from them and the key before it on one shortest path
-        (None for the keys themselves); at most `max_levels` levels."""
-        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=True)
+        (None for the keys themselves); at most `limit` (else `max_levels`) levels.  With
+        `limit`, a function-like macro costs no level: the compiler sees through it."""
+        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=True,
+                          limit=limit, free=None if limit is None else self.is_macro)
 
     def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
         """A shortest caller chain from `key` up to a function nothing calls, through no key

@@ -196,9 +196,13 @@ def walkers(lex: LexIndex, config: Config) -> set[str]:
 def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
     """What KMI003's verdicts on these functions depend on: for each, a caller chain up to
     a root that is neither `__init` nor a hotplug / device entry (all its callers when
-    there is none), and the callees it may pass a struct page to."""
+    there is none), its callers up to `caller_levels` levels (the caller guarantee asks
+    every one of them, and the finding names those that prove nothing), and the callees it
+    may pass a struct page to."""
     hot = config_names(config, "entries", "hotplug", "device")
-    need: set[str] = set()
+    section = config.get("rules", "KMI003", default={}) or {}
+    levels = int(section.get("caller_levels", 2)) if isinstance(section, dict) else 2
+    need = {k for k, (level, _) in lex.levels(keys, up=True, limit=levels).items()}
     for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
         for key in sorted(keys):
             if avoid(key):

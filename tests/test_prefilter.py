@@ -276,3 +276,24 @@ def test_reserved_demand_is_the_shortest_chains_not_the_cycle(tmp_path: Path) ->
     assert prints[0] == prints[1]
     notes = [m for _, m, _ in prints[0] if "reached from hotplug entry add_memory()" in m]
     assert len(notes) == 2 and all(m.endswith("net effect: left reserved") for m in notes)
+
+
+def test_walker_demand_holds_every_caller_up_to_caller_levels(tmp_path: Path) -> None:
+    """KMI003's caller guarantee asks every caller, `caller_levels` (2) up, whether it proves
+    the range, and its finding names those that prove nothing: the prefilter parses them
+    all, not only one chain to a root.  A function-like macro costs no level (after
+    preprocessing its user calls the function directly)."""
+    sources = dict(SOURCES)
+    sources["inc/remap.h"] = "int count_pages(unsigned long start, unsigned long end);\n" \
+                             "#define COUNT_RANGE(s, e) count_pages(s, e)\n"
+    # a second caller, through the macro, and its own caller (level 2)
+    sources["second.c"] = '#include <remap.h>\nint count_some(unsigned long s)\n{\n' \
+                          '\treturn COUNT_RANGE(s, s + 8);\n}\n'
+    sources["third.c"] = "int count_some(unsigned long s);\nint probe_some(void)\n{\n" \
+                         "\treturn count_some(64);\n}\n"
+    # level 3: not needed
+    sources["fourth.c"] = "int probe_some(void);\nint far_away(void)\n{\n" \
+                          "\treturn probe_some();\n}\n"
+    config = load_config()
+    kept, _, _ = _run(_tree(tmp_path, sources), FactStore(tmp_path / "facts.db"), config)
+    assert {"second.c", "third.c"} <= set(kept) and "fourth.c" not in kept
