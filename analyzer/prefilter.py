@@ -202,7 +202,7 @@ def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
     hot = config_names(config, "entries", "hotplug", "device")
     section = config.get("rules", "KMI003", default={}) or {}
     levels = int(section.get("caller_levels", 2)) if isinstance(section, dict) else 2
-    need = {k for k, (level, _) in lex.levels(keys, up=True, limit=levels).items()}
+    need = set(lex.levels(keys, up=True, limit=levels))
     for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
         for key in sorted(keys):
             if avoid(key):

@@ -137,38 +137,6 @@ class Finding:
                    location, function, related, trace, fix)
 
 
-def finding_to_json(finding: Finding) -> dict[str, Any]:
-    """A finding as plain JSON data (what the store keeps of a revision's result);
-    `finding_from_json` gives it back equal."""
-    def loc(at: Location) -> list[Any]:
-        return [at.file, at.line, at.col, at.end_line, at.end_col]
-
-    fix = finding.fix
-    return {
-        "rule": finding.rule, "level": finding.level.value, "template": finding.template,
-        "args": [list(a) for a in finding.args], "location": loc(finding.location),
-        "function": finding.function,
-        "related": [[r.id, loc(r.location), r.message] for r in finding.related],
-        "trace": [[loc(t.location), t.message, t.depth, t.function] for t in finding.trace],
-        "fix": None if fix is None else [fix.guard, loc(fix.guard_at), fix.conversion,
-                                         loc(fix.conversion_at), fix.value, fix.replacement],
-    }
-
-
-def finding_from_json(data: Mapping[str, Any]) -> Finding:
-    def loc(v: list[Any]) -> Location:
-        return Location(*v)
-
-    fix = data["fix"]
-    return Finding(
-        data["rule"], Level(data["level"]), data["template"],
-        tuple((k, v) for k, v in data["args"]), loc(data["location"]), data["function"],
-        tuple(Related(i, loc(at), m) for i, at, m in data["related"]),
-        tuple(Step(loc(at), m, depth, fn) for at, m, depth, fn in data["trace"]),
-        None if fix is None else CheckedConversion(fix[0], loc(fix[1]), fix[2], loc(fix[3]),
-                                                   fix[4], fix[5]))
-
-
 @dataclass(frozen=True)
 class RuleMeta:
     """Metadata of one rule, as a checker declares it (level possibly overridden by config)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
+from kmeminit.analyzer.results import Finding
 
 SCHEMA_VERSION = 5  # 4: CallSite.param and FnPtrStore.table; 5: TUFacts.suppressions
 
@@ -311,18 +312,18 @@ class FactStore:
 
     # -- the findings of a git revision, for `kmeminit diff --base` ----------------------
 
-    def revision_findings(self, key: str) -> list[dict] | None:
+    def revision_findings(self, key: str) -> list[Finding] | None:
         """The findings of a git revision's whole analysis stored under `key`
-        (analyzer/diff.py:revision_key), as `results.finding_to_json` encoded them."""
+        (analyzer/diff.py:revision_key), or None."""
         row = self.db.execute("SELECT findings FROM revision_findings WHERE key=?",
                               (key,)).fetchone()
-        return json.loads(zlib.decompress(row[0])) if row else None
+        return [from_json(Finding, f) for f in _unpack(row[0])] if row else None
 
-    def put_revision_findings(self, key: str, revision: str, findings: list[dict]) -> None:
+    def put_revision_findings(self, key: str, revision: str, findings: list[Finding]
+                              ) -> None:
         with self._transaction():
             self.db.execute("INSERT OR REPLACE INTO revision_findings VALUES (?,?,?,?)",
-                            (key, revision, zlib.compress(json.dumps(findings).encode()),
-                             time.time()))
+                            (key, revision, _pack(list(findings)), time.time()))
 
     # -- findings of one TU, as kmeminit-cc printed them ---------------------------------
 

@@ -72,7 +72,6 @@ def _remember_head(session: Session, selected: list[CompileEntry], checkers: lis
     that revision (a main-branch run) need not analyse it again."""
     from kmeminit.analyzer import vcs
     from kmeminit.analyzer.diff import revision_key, unchanged_since
-    from kmeminit.analyzer.results import finding_to_json
 
     top = vcs.toplevel(session.source_root)
     if top is None:
@@ -85,4 +84,4 @@ def _remember_head(session: Session, selected: list[CompileEntry], checkers: lis
         return  # no commit yet
     session.store.put_revision_findings(
         revision_key(head, selected, session.config, checkers), head,
-        [finding_to_json(f) for f in findings])
+        findings)

@@ -114,7 +114,6 @@ def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, chec
     store when it holds them under `key`, else by analysing the base (only the TUs that
     include a differing file are parsed again) and keeping a complete result."""
     from kmeminit.analyzer.diff import program_at
-    from kmeminit.analyzer.results import finding_from_json, finding_to_json
     from kmeminit.analyzer.rules import run_rules
 
     store, config = build[1], build[3]
@@ -125,14 +124,14 @@ def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, chec
             data = vcs.file_at(top, base, path)
             if data is not None:
                 sources[path] = data
-        return ([finding_from_json(f) for f in cached], sources, [],
+        return (cached, sources, [],
                 "the base's result from the store")
     at_base = program_at(top, base, *build)
     found, crashed = run_rules(checkers, at_base.program, config, debug=args.debug)
     failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line, n.rule)
                 for n in at_base.stats.notifications if n.level is Level.ERROR]
     if not failures and not crashed:  # a partial result is never reused
-        store.put_revision_findings(key, base, [finding_to_json(f) for f in found])
+        store.put_revision_findings(key, base, found)
     return (found, at_base.sources, failures,
             f"{len(at_base.changed)} files differ, {len(at_base.reparsed)} TUs parsed again "
             "for the base")
