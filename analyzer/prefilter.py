@@ -200,8 +200,10 @@ def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
     every one of them, and the finding names those that prove nothing), and the callees it
     may pass a struct page to."""
     hot = config_names(config, "entries", "hotplug", "device")
-    section = config.get("rules", "KMI003", default={}) or {}
-    levels = int(section.get("caller_levels", 2)) if isinstance(section, dict) else 2
+    from kmeminit.analyzer.rules import rule_config
+
+    # the rule's own default: checkers/kmi003_pfn_walker_uninit_memmap.py
+    levels = int(rule_config(config, "KMI003").get("caller_levels", 2))
     need = set(lex.levels(keys, up=True, limit=levels))
     for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
         for key in sorted(keys):
