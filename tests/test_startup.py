@@ -49,3 +49,19 @@ def test_kbuild_on_a_cached_or_skipped_tu_loads_nothing_heavy(tmp_path: Path) ->
         first = _loaded(cc, src, env)
         assert bool(first) == (name == "walker.c")  # the parse and the rules
         assert not _loaded(cc, src, env)
+
+
+def test_both_commands_set_the_collector_for_a_long_lived_heap() -> None:
+    """The facts of a program live until the process ends: the default collector thresholds
+    walk them again on every pass (docs/bench.md), so both console scripts raise them."""
+    code = ("import gc, sys\nfrom kmeminit.analyzer.cli import {mod}\n"
+            "sys.argv = ['x', {arg!r}]\ntry:\n    {call}\nexcept SystemExit:\n    pass\n"
+            "print(gc.get_threshold())")
+    from kmeminit.analyzer.cli.session import COLLECTOR_THRESHOLDS
+
+    for mod, arg, call in (("main", "--version", "main(['--version'])"),
+                           ("cc", "--help", "cc.main()")):
+        proc = subprocess.run([sys.executable, "-c", code.format(mod=mod, arg=arg, call=call)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[-1] == str(COLLECTOR_THRESHOLDS), mod

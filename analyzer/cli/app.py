@@ -20,7 +20,7 @@ from kmeminit.analyzer.cli import (
     reserved,
     rules,
 )
-from kmeminit.analyzer.cli.session import EXIT_USAGE, UsageError
+from kmeminit.analyzer.cli.session import EXIT_USAGE, UsageError, tune_collector
 from kmeminit.analyzer.compdb import CompdbError
 from kmeminit.analyzer.config import ConfigError
 
@@ -69,6 +69,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    tune_collector()
     if argv[:1] == ["cc"]:  # kbuild's argv is gcc's, not ours: no argparse
         from kmeminit.analyzer.cli import cc
 

@@ -35,6 +35,7 @@ from kmeminit.analyzer.cli.session import (
     now,
     rule_metas,
     selected_rules,
+    tune_collector,
 )
 from kmeminit.analyzer.compdb import CompileEntry, Sanitizer
 from kmeminit.analyzer.config import Config, ConfigError, load_config
@@ -394,6 +395,7 @@ def _triaged(rules: tuple[RuleMeta, ...], findings: list[Finding], start: str, c
 
 def main() -> int:
     """Console script `kmeminit-cc`."""
+    tune_collector()
     return run(sys.argv[1:])
 
 

@@ -64,6 +64,22 @@ class Threshold:
         return f"{self.value:g}%" if self.percent else str(int(self.value))
 
 
+# The cyclic collector's default (a pass every 700 new objects, a full one whenever the
+# long-lived heap grew by a quarter) is made for programs whose objects come and go.  Ours
+# decode hundreds of thousands of acyclic fact objects that live until the process exits,
+# and every pass walks them again for nothing: `kmeminit diff` after a one-line change on
+# the 6.12 slice took 11.3 s with the default and 5.7 s with these, at the same peak RSS.
+# The rare cyclic garbage (tracebacks, closures) is still collected.
+COLLECTOR_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_collector() -> None:
+    """Collector thresholds for a process that builds a large, long-lived, acyclic heap."""
+    import gc
+
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def positive(kind: type) -> object:
     """An argparse type for a number that must be positive (`-j 0` is a usage error)."""
     def convert(text: str) -> float | int:
