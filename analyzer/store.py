@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
 from kmeminit.analyzer.results import Finding
@@ -143,6 +144,13 @@ CREATE TABLE IF NOT EXISTS tu_findings (
     key TEXT NOT NULL,
     findings BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS memos (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS revision_findings (
     key TEXT PRIMARY KEY,
     revision TEXT NOT NULL,
@@ -235,7 +243,9 @@ class FactStore:
         own = tuple(f for f in facts.functions if not f.from_header)
         headers = [f for f in facts.functions if f.from_header]
         includes = [(p, hashes.get(p) or "") for p in sorted(set(facts.includes))]
-        blob = _pack(dataclasses.replace(facts, functions=own))
+        # the parse time is in its own column: the facts of an unchanged TU stay
+        # byte-identical when it is parsed again (analyzer/memo.py hashes them)
+        blob = _pack(dataclasses.replace(facts, functions=own, parse_seconds=0.0))
         rows = [(_sql(f.usr), _sql(f.file), hashes.get(f.file) or "", _pack(f))
                 for f in headers]
         with self._transaction():
@@ -325,6 +335,38 @@ class FactStore:
             self.db.execute("INSERT OR REPLACE INTO revision_findings VALUES (?,?,?,?)",
                             (key, revision, _pack(list(findings)), time.time()))
 
+    # -- results of earlier runs, by what they depend on (analyzer/memo.py) -------------
+
+    MEMOS_KEPT = 4  # of each kind: a few trees or configs side by side
+
+    def facts_digest(self, files: list[str]) -> str:
+        """A digest of the stored facts of these TUs (as encoded) and of every header
+        function: the program `Program.from_store(self, files)` would build."""
+        digest = hashlib.blake2b(digest_size=16)
+        for file in files:
+            row = self.db.execute("SELECT facts FROM tus WHERE file=? AND failed=0",
+                                  (_sql(file),)).fetchone()
+            digest.update(os.fsencode(file) + b"\0" + (row[0] if row else b"-") + b"\0")
+        for usr, blob in self.db.execute("SELECT usr, facts FROM header_functions ORDER BY usr"):
+            digest.update(os.fsencode(_py(usr)) + b"\0" + blob + b"\0")
+        return digest.hexdigest()
+
+    def memo(self, kind: str, key: str) -> Any:
+        """The result of kind `kind` stored under `key`, or None."""
+        row = self.db.execute("SELECT payload FROM memos WHERE kind=? AND key=?",
+                              (kind, key)).fetchone()
+        return _unpack(row[0]) if row else None
+
+    def put_memo(self, kind: str, key: str, payload: object) -> None:
+        """Keep a result (JSON data) under `key`, and the newest few of its kind."""
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO memos VALUES (?,?,?,?)",
+                            (kind, key, zlib.compress(json.dumps(
+                                payload, separators=(",", ":")).encode(), 3), time.time()))
+            self.db.execute("DELETE FROM memos WHERE kind=? AND key NOT IN (SELECT key FROM "
+                            "memos WHERE kind=? ORDER BY stored_at DESC LIMIT ?)",
+                            (kind, kind, self.MEMOS_KEPT))
+
     # -- findings of one TU, as kmeminit-cc printed them ---------------------------------
 
     def tu_findings(self, file: str, key: str) -> bytes | None:
@@ -353,9 +395,14 @@ class FactStore:
     def load_tu(self, file: str) -> TUFacts | None:
         """The facts of a TU, None when it is not stored or failed to yield usable facts
         (they stay stored for their notifications only)."""
-        row = self.db.execute("SELECT facts FROM tus WHERE file=? AND failed=0",
+        row = self.db.execute("SELECT facts, seconds FROM tus WHERE file=? AND failed=0",
                               (_sql(file),)).fetchone()
-        return from_json(TUFacts, _unpack(row[0])) if row else None
+        if row is None:
+            return None
+        facts = from_json(TUFacts, _unpack(row[0]))
+        if row[1] and not facts.parse_seconds:
+            object.__setattr__(facts, "parse_seconds", row[1])
+        return facts
 
     def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:
         """The usable facts of these TUs (of every stored TU when None)."""

@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.memo import analyse
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_rules
 
     start = now()
     session = open_session(args, context=True)
@@ -46,22 +46,24 @@ def run(args: argparse.Namespace) -> int:
     checkers, load_notes = load_selected_rules(args, session.config)
     selected = list(session.entries)  # the prefilter narrows session.entries
     stats = index(session, args)
-    program = session.program()
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
     progress = rule_progress(args, checkers)
-    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
-                                       progress=progress)
+    analysis = analyse(session.store, [e.file for e in session.entries], session.config,
+                       checkers, session.program, debug=args.debug, progress=progress,
+                       say=lambda m: print(m, file=sys.stderr))
     progress.close()
+    findings, run_notes = analysis.findings, analysis.notes
     if session.successful(stats) and not run_notes:
         _remember_head(session, selected, checkers, findings)
     findings = session.reported(findings)
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))},
-                       suppressions=tuple(program.suppressions.values()))
-    extra = output.inventories(args, program, session.config, [c.id for c in checkers])
+                       {"functions": str(analysis.functions)},
+                       suppressions=analysis.suppressions)
+    extra = output.inventories(args, lambda: analysis.program, session.config,
+                               [c.id for c in checkers])
     return output.finish(result, args, session, triage, stats=stats, extra=extra)
 
 

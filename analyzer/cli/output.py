@@ -27,6 +27,8 @@ from kmeminit.analyzer.fsutil import write_output
 from kmeminit.analyzer.model import BAD_INPUT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kmeminit.analyzer.config import Config
     from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.model import Notification
@@ -94,17 +96,18 @@ def text_options(args: argparse.Namespace, path: Path | None) -> TextOptions:
     return TextOptions(min_level=Level(args.min_level), color=use_color(args.color, stream))
 
 
-def inventories(args: argparse.Namespace, program: Program, config: Config,
+def inventories(args: argparse.Namespace, program: Callable[[], Program], config: Config,
                 rules: list[str]) -> Inventories | None:
     """For the HTML report, the PG_reserved inventory and the altmap origins behind the
-    rules that ran (KMI006/KMI007, KMI004/KMI005), for the findings to link to."""
+    rules that ran (KMI006/KMI007, KMI004/KMI005), for the findings to link to.  `program`
+    gives the program (loaded then, when the rules' result came from the store)."""
     if "html" not in (fmt for fmt, _ in outputs(args)):
         return None
     from kmeminit.analyzer.dataflow.inventory import inventory
     from kmeminit.analyzer.kernel import kernel_facts
     from kmeminit.analyzer.reports import Inventories
 
-    facts = kernel_facts(program, config)
+    facts = kernel_facts(program(), config)
     reserved = facts.reserved.report() if {"KMI006", "KMI007"} & set(rules) else None
     origins = None
     if {"KMI004", "KMI005"} & set(rules):

@@ -96,8 +96,8 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.memo import analyse
     from kmeminit.analyzer.results import RunResult
-    from kmeminit.analyzer.rules import run_rules
 
     start = now()
     session = open_report_session(args)
@@ -106,17 +106,18 @@ def run(args: argparse.Namespace) -> int:
     recorded = len(session.entries)
     stats = index(session, args)  # the prefilter's closure: narrows session.entries
     notes = list(session.notifications) + load_notes + stats.notifications
-    program = session.program()
     progress = rule_progress(args, checkers)
-    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
-                                       progress=progress)
+    analysis = analyse(session.store, [e.file for e in session.entries], session.config,
+                       checkers, session.program, debug=args.debug, progress=progress,
+                       say=lambda m: print(m, file=sys.stderr))
     progress.close()
-    findings = session.reported(findings)
+    findings, run_notes = session.reported(analysis.findings), analysis.notes
     print(f"kmeminit: report over {len(session.entries)} of {recorded} recorded TUs",
           file=sys.stderr)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes + run_notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))},
-                       suppressions=tuple(program.suppressions.values()))
-    extra = output.inventories(args, program, session.config, [c.id for c in checkers])
+                       {"functions": str(analysis.functions)},
+                       suppressions=analysis.suppressions)
+    extra = output.inventories(args, lambda: analysis.program, session.config,
+                               [c.id for c in checkers])
     return output.finish(result, args, session, triage, stats=stats, extra=extra)
