@@ -25,10 +25,11 @@ program's call graph.  Calls the preprocessor builds from pasted names are not s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kmeminit.analyzer.compdb import CompileEntry
@@ -42,6 +43,7 @@ from kmeminit.analyzer.lexindex import (
     decode_scan,
     encode_scan,
     scan_file,
+    scan_text,
 )
 from kmeminit.analyzer.store import FactStore
 
@@ -239,6 +241,9 @@ def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...],
     i = 0
     while i < len(args):
         arg = args[i]
+        if arg[:2] not in ("-I", "-i"):  # most of a kernel command line: skipped at once
+            i += 1
+            continue
         for flag, where in (("-iquote", quote), ("-I", angle), ("-isystem", angle),
                             ("-idirafter", angle), ("-include", forced)):
             if arg == flag and i + 1 < len(args):
@@ -297,17 +302,33 @@ class StoredScans:
         digest = hashlib.blake2b("\0".join(sorted(self.vocabulary)).encode(), digest_size=8)
         self.version = f"{SCANNER}:{digest.hexdigest()}"
         self.new: list[tuple[str, str, str, bytes]] = []
+        self._fresh: dict[tuple[str, str], bytes] = {}  # the new ones' blobs
 
     def get(self, path: str, digest: str) -> LexFile | None:
-        blob = self.store.lex_scan(path, digest, self.version)
+        blob = self._stored(path, digest)
         return decode_scan(blob) if blob is not None else None
 
     def put(self, path: str, digest: str, lex: LexFile) -> None:
         self.new.append((path, digest, self.version, encode_scan(lex, self.vocabulary)))
+        self._fresh[path, digest] = self.new[-1][3]
+
+    def _stored(self, path: str, digest: str) -> bytes | None:
+        fresh = self._fresh.get((path, digest))
+        return fresh if fresh is not None else self.store.lex_scan(path, digest, self.version)
+
+    def blob(self, path: str, text: bytes, digest: str) -> bytes:
+        """The encoded scan of this text of `path` (scanned now when it is not stored):
+        what the prefilter looks up in it, so an edit that leaves it unchanged (a
+        comment, a line of code naming nothing configured) leaves it equal."""
+        blob = self._stored(path, digest)
+        if blob is None:
+            self.put(path, digest, scan_text(path, text))
+            blob = self.new[-1][3]
+        return blob
 
     def flush(self) -> None:
         self.store.put_lex_scans(self.new)
-        self.new = []
+        self.new, self._fresh = [], {}
 
 
 @dataclass(frozen=True)
@@ -343,20 +364,18 @@ def lexical_entry(entry: CompileEntry, config: Config, scans: ScanCache | None =
     return LexicalEntry(tuple(files), relevant)
 
 
-def build_lexindex(entries: list[CompileEntry], config: Config,
-                   scans: ScanCache | None = None) -> LexIndex:
-    """The lexical call index of every TU's .c file and the quoted headers it includes
-    (charged to the TU), plus every header reachable through includes (charged to none)."""
-    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
-                   leaves=frozenset(config.names(config.get("services", default=[]) or [])),
-                   scans=scans)
+def lexical_files(entries: list[CompileEntry]
+                  ) -> Iterator[tuple[str, bytes, str | None, bool]]:
+    """What the lexical index reads, in order: (path, text, owner, header) for every TU's
+    .c file, the quoted headers it includes (owned by the TU) and every header reachable
+    through includes (owned by none), each header once."""
     seen_headers: set[str] = set()
     resolve = Includes().resolve
     for entry in entries:
         data = _read(entry.file)
         if data is None:
             continue
-        lex.add(entry.file, data)
+        yield entry.file, data, None, False
         quote, angle, forced = _search_dirs(entry)
         todo = [(entry.file, data)] + [(f, None) for f in forced]
         while todo:
@@ -368,7 +387,7 @@ def build_lexindex(entries: list[CompileEntry], config: Config,
                 text = _read(path)
                 if text is None:
                     continue
-                lex.add(path, text, header=True)
+                yield path, text, None, True
             here = os.path.dirname(path)
             for kind, name in _ANY_INCLUDE.findall(text):
                 found = resolve(kind, name, here, quote if kind == b'"' else angle)
@@ -379,9 +398,23 @@ def build_lexindex(entries: list[CompileEntry], config: Config,
                     # definitions are the TU's
                     private = _read(found)
                     if private is not None:
-                        lex.add(found, private, owner=entry.file)
+                        yield found, private, entry.file, False
                 if found not in seen_headers:
                     todo.append((found, None))
+
+
+def build_lexindex(entries: list[CompileEntry], config: Config,
+                   scans: ScanCache | None = None,
+                   files: Iterable[tuple[str, bytes, str | None, bool]] | None = None
+                   ) -> LexIndex:
+    """The lexical call index of every TU's .c file and the quoted headers it includes
+    (charged to the TU), plus every header reachable through includes (charged to none).
+    `files`: what `lexical_files(entries)` yields, when the caller has read it already."""
+    lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
+                   leaves=frozenset(config.names(config.get("services", default=[]) or [])),
+                   scans=scans)
+    for path, text, owner, header in files if files is not None else lexical_files(entries):
+        lex.add(path, text, owner=owner, header=header)
     return lex
 
 
@@ -414,8 +447,31 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
-    lex = build_lexindex(entries, config, scans)
+    files = list(lexical_files(entries))
+    key = _demand_key(entries, files, scans, config)
+    stored = store.memo("demand", key)
+    if stored is not None:  # every scan as when this demand was computed
+        chosen = set(stored["chosen"])
+        report.initial, report.added = stored["initial"], stored["added"]
+        report.levels, report.bounded = stored["levels"], stored["bounded"]
+    else:
+        chosen = _demand(entries, build_lexindex(entries, config, scans, files), config,
+                         report)
+        store.put_memo("demand", key, {
+            "chosen": sorted(chosen), "initial": report.initial, "added": report.added,
+            "levels": report.levels, "bounded": report.bounded})
     scans.flush()
+    kept = [e for e in entries if e.file in chosen]
+    report.kept = len(kept)
+    say(report.summary())
+    index(kept)
+    return kept, report
+
+
+def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
+            report: PrefilterReport) -> set[str]:
+    """The TUs of `entries` the rules need: those mentioning a configured symbol, grown
+    along calls by each rule family's demand (`report` tells how)."""
     known = {e.file for e in entries}
     chosen = {tu for name in config_symbols(config) for tu in lex.mentioned_in.get(name, ())}
     chosen &= known
@@ -426,8 +482,22 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         report.added[why] = len(files - chosen)
         chosen |= files
     report.levels, report.bounded = lex.deepest, lex.bounded
-    kept = [e for e in entries if e.file in chosen]
-    report.kept = len(kept)
-    say(report.summary())
-    index(kept)
-    return kept, report
+    return chosen
+
+
+def _demand_key(entries: list[CompileEntry], files: list[tuple[str, bytes, str | None, bool]],
+                scans: StoredScans, config: Config) -> str:
+    """What the demand depends on: the TUs, the scan of every file the lexical index reads
+    and how it is charged, the config and kmeminit's code (analyzer/memo.py)."""
+    from kmeminit.analyzer import version
+    from kmeminit.analyzer.memo import code_digest
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([version(), code_digest(()), config.data, scans.version,
+                              [e.file for e in entries]], default=str).encode())
+    for path, text, owner, header in files:
+        blob = scans.blob(path, text, content_hash(text))
+        digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(
+            errors="surrogateescape"))
+        digest.update(hashlib.blake2b(blob, digest_size=16).digest())
+    return digest.hexdigest()

@@ -49,49 +49,49 @@ def line_hashes(file_bytes_or_text: bytes | str) -> dict[int, str]:
     text = file_bytes_or_text
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    # fingerprints.ts's loop, with its state in locals: this runs once per character of
+    # every file a finding is in (a million characters for the whole-vmlinux report)
     window = [0] * _BLOCK_SIZE
     line_numbers = [-1] * _BLOCK_SIZE
     counts: dict[str, int] = {}
     out: dict[int, str] = {}
-    state = {"hash": 0, "index": 0}
-
-    def output() -> None:
-        index = state["index"]
-        value = format(state["hash"], "x")
-        counts[value] = counts.get(value, 0) + 1
-        out[line_numbers[index]] = f"{value}:{counts[value]}"
-        line_numbers[index] = -1
-
-    def update(current: int) -> None:
-        index = state["index"]
-        begin = window[index]
-        window[index] = current
-        state["hash"] = (_MOD * state["hash"] + current - _FIRST_MOD * begin) & _MASK
-        state["index"] = (index + 1) % _BLOCK_SIZE
-
+    value_hash, index = 0, 0
     line_number = 0
     line_start = True
     prev_cr = False
     units = _utf16_units(text)
     units.append(_EOF)
+    mod, first_mod, mask, size = _MOD, _FIRST_MOD, _MASK, _BLOCK_SIZE
     for current in units:
-        if current in (_SPACE, _TAB) or (prev_cr and current == _LF):
+        if current == _SPACE or current == _TAB or (prev_cr and current == _LF):
             prev_cr = False
             continue
         prev_cr = current == _CR
         if prev_cr:
             current = _LF
-        if line_numbers[state["index"]] != -1:
-            output()
+        if line_numbers[index] != -1:
+            value = format(value_hash, "x")
+            counts[value] = count = counts.get(value, 0) + 1
+            out[line_numbers[index]] = f"{value}:{count}"
+            line_numbers[index] = -1
         if line_start:
             line_start = False
             line_number += 1
-            line_numbers[state["index"]] = line_number
+            line_numbers[index] = line_number
         if current == _LF:
             line_start = True
-        update(current)
-    for _ in range(_BLOCK_SIZE):
-        if line_numbers[state["index"]] != -1:
-            output()
-        update(0)
+        begin = window[index]
+        window[index] = current
+        value_hash = (mod * value_hash + current - first_mod * begin) & mask
+        index = (index + 1) % size
+    for _ in range(size):
+        if line_numbers[index] != -1:
+            value = format(value_hash, "x")
+            counts[value] = count = counts.get(value, 0) + 1
+            out[line_numbers[index]] = f"{value}:{count}"
+            line_numbers[index] = -1
+        begin = window[index]
+        window[index] = 0
+        value_hash = (mod * value_hash - first_mod * begin) & mask
+        index = (index + 1) % size
     return out
