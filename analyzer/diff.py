@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,24 @@ from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.store import FactStore, args_digest
 
 
-@dataclass
 class Facts:
-    """The working tree's facts, decoded once and shared by the programs of both sides."""
+    """The working tree's facts, decoded on first use (a side whose result comes from the
+    store needs none) and then shared by the programs of both sides."""
 
-    tus: dict[str, TUFacts]
-    headers: list[Function]
+    def __init__(self, store: FactStore, files: list[str]) -> None:
+        self.store, self.files = store, files
 
     @classmethod
     def load(cls, store: FactStore, files: list[str]) -> Facts:
-        return cls({tu.file: tu for tu in store.iter_tus(files)}, list(store.header_functions()))
+        return cls(store, files)
+
+    @cached_property
+    def tus(self) -> dict[str, TUFacts]:
+        return {tu.file: tu for tu in self.store.iter_tus(self.files)}
+
+    @cached_property
+    def headers(self) -> list[Function]:
+        return list(self.store.header_functions())
 
     def program(self) -> Program:
         return Program.from_tus(self.tus.values(), self.headers)

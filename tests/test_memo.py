@@ -111,3 +111,27 @@ def test_the_store_keeps_the_newest_few_results_of_each_kind(tmp_path: Path) -> 
     kept = [n for n in range(FactStore.MEMOS_KEPT + 3) if store.memo("analysis", f"k{n}")]
     assert kept == list(range(3, FactStore.MEMOS_KEPT + 3))
     assert store.memo("demand", "k3") == {"n": 3}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_and_check_of_the_same_working_tree_share_the_result(
+        tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t",
+                        *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    owner = tree / "mm" / "page_owner.c"
+    owner.write_text(owner.read_text().replace(WALKER, BROKEN))
+    store = tmp_path / "warm.db"
+    checked, reused = _check(tree, store, capsys)
+    assert not reused
+    out = tmp_path / "diff.json"
+    run("diff", "--base", "HEAD", "-p", str(tree), "--store", str(store), "--no-progress",
+        "-j", "1", "--fail-on", "none", "--format", "json", "-o", str(out))
+    assert REUSED in capsys.readouterr().err
+    diffed = json.loads(out.read_text())["findings"]
+    assert [f["fingerprint"] for f in diffed] == [f["fingerprint"] for f in checked]
+    assert [f["baseline_state"] for f in diffed].count("new") == 1

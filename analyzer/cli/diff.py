@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     base's findings come from the store when it holds that revision's result for the same
     TUs, config and rules (an earlier diff, or a check of a clean checkout)."""
     from kmeminit.analyzer.diff import Facts, program_at, revision_key
+    from kmeminit.analyzer.memo import Analysis, analyse
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_rules
     from kmeminit.analyzer.triage import BaseRun
@@ -77,13 +78,19 @@ def run(args: argparse.Namespace) -> int:
     facts = Facts.load(session.store, [e.file for e in session.entries])
     build = (session.entries, session.store, facts, session.config, args.jobs, timeout)
     head_sources: dict[str, bytes] = {}
-    if head is None:
-        program = facts.program()
+    if head is None:  # the working tree: as `check` would analyse it, through the memo
+        analysis = analyse(session.store, facts.files, session.config, checkers,
+                           lambda: facts.program().apply_config(session.config),
+                           debug=args.debug, say=lambda m: print(m, file=sys.stderr))
     else:
         at_head = program_at(top, head, *build)
-        program, head_sources = at_head.program, at_head.sources
-    findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug)
-    findings = session.reported(findings)
+        head_sources = at_head.sources
+        findings, notes = run_rules(checkers, at_head.program, session.config,
+                                    debug=args.debug)
+        analysis = Analysis(findings, notes, len(at_head.program.functions),
+                            tuple(at_head.program.suppressions.values()), False,
+                            at_head.program, lambda: at_head.program)
+    findings, run_notes = session.reported(analysis.findings), analysis.notes
     key = revision_key(base, selected, session.config, checkers)
     base_findings, base_sources, base_failures, how = _base_side(
         args, top, base, build, checkers, key)
@@ -95,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         provenance = dataclasses.replace(provenance, revision_id=head, branch=None)
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),
                        invocation(start, session, session.successful(stats)),
-                       {"functions": str(len(program.functions))}, provenance=provenance,
-                       suppressions=tuple(program.suppressions.values()))
+                       {"functions": str(analysis.functions)}, provenance=provenance,
+                       suppressions=analysis.suppressions)
     inputs = dataclasses.replace(inputs, overlay=head_sources, base=BaseRun(
         tuple(base_findings), base_sources, args.base))
     report = output.triaged(result, args, session, inputs)
