@@ -207,7 +207,9 @@ def encode_scan(lex: LexFile, vocabulary: frozenset[str] | None = None) -> bytes
     def kept(words: frozenset[str]) -> list[str]:
         return sorted(words if vocabulary is None else words & vocabulary)
 
-    fns = [[f.name, f.file, f.line, f.static, f.init, f.page_param, kept(f.signature),
+    # no line numbers: nothing reads them from a stored scan, and without them an edit
+    # that only moves definitions leaves the scan, and the prefilter's demand, unchanged
+    fns = [[f.name, f.file, 0, f.static, f.init, f.page_param, kept(f.signature),
             sorted(f.calls), sorted(f.fields_called), kept(f.mentions), kept(f.stores),
             f.macro] for f in lex.functions]
     data = [lex.path, fns, kept(lex.idents), lex.fp_stores, lex.var_stores,
