@@ -104,6 +104,7 @@ class OrderingEngine:
     _born: dict[Query, dict[tuple[str, int, int], int]] = field(default_factory=dict)
     _relevant_sets: dict[Query, set[str]] = field(default_factory=dict)
     _label_cache: dict[tuple[str, Event], frozenset[str]] = field(default_factory=dict)
+    _fn_labels: dict[str, frozenset[str]] = field(default_factory=dict)  # by USR
 
     def __post_init__(self) -> None:
         by_name: dict[str, set[str]] = {}
@@ -165,19 +166,30 @@ class OrderingEngine:
     def _relevant(self, query: Query) -> set[str]:
         """Defined functions that contain, or call something containing, a label of the
         query.  Summaries are computed for these only."""
-        import networkx as nx
-
         alphabet = frozenset().union(*query.steps, *query.kills)
         if any(query.kills):
             alphabet |= {UNKNOWN}
-        labelled = {usr for usr, fn in self.program.functions.items() if fn.blocks and any(
-            self.labels_at(fn, ev) & alphabet for b in fn.blocks for ev in b.events)}
+        labelled = {usr for usr, fn in self.program.functions.items()
+                    if fn.blocks and self._labels_in(fn) & alphabet}
         graph = self.program.graph
+        # every ancestor of a labelled function: one backward walk from all of them
         relevant = set(labelled)
-        for usr in labelled:
-            relevant |= nx.ancestors(graph, usr)
+        todo = list(labelled)
+        while todo:
+            for caller in graph.pred[todo.pop()]:
+                if caller not in relevant:
+                    relevant.add(caller)
+                    todo.append(caller)
         return {u for u in relevant if u in self.program.functions
                 and self.program.functions[u].blocks}
+
+    def _labels_in(self, fn: Function) -> frozenset[str]:
+        """Every label of every event of a function (the queries share it)."""
+        found = self._fn_labels.get(fn.usr)
+        if found is None:
+            found = self._fn_labels[fn.usr] = frozenset().union(
+                *(self.labels_at(fn, ev) for b in fn.blocks for ev in b.events))
+        return found
 
     # -- summaries -------------------------------------------------------------------
 

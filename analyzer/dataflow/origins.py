@@ -21,6 +21,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from kmeminit.analyzer.model import Function, Location, Param, Value, ValueKind
 from kmeminit.analyzer.program import Program
@@ -48,6 +49,7 @@ _QUALIFIERS = re.compile(r"\b(const|volatile|restrict|__restrict)\b")
 _LEADING_CALL = re.compile(r"\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(")
 
 
+@cache  # a few hundred distinct spellings, asked about once per value of the program
 def _pointee(type_spelling: str) -> str | None:
     """`struct vmem_altmap *` (any qualifiers) → `struct vmem_altmap`; None if not a single
     pointer to a record."""
