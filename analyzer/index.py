@@ -9,6 +9,7 @@ every TU either fully stored or absent.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import signal
 import time
 from collections.abc import Callable
@@ -150,29 +151,38 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
     workers = [_Worker(ctx) for _ in range(jobs)]
     bar = Progress(len(todo), progress)
 
+    def failed(entry: CompileEntry, reason: str) -> None:
+        record(store, reason, entry.file, "", hashes, stats)
+        bar.step(entry.file, failed=True)
+
     def fail(worker: _Worker, reason: str) -> None:
         assert worker.entry is not None
-        record(store, reason, worker.entry.file, "", hashes, stats)
-        bar.step(worker.entry.file, failed=True)
+        failed(worker.entry, reason)
         worker.entry = None
+
+    def dispatch(i: int) -> None:
+        """Hand worker i the next TU, if any (with the header USRs it has not seen)."""
+        worker = workers[i]
+        if worker.entry is not None or not queue:
+            return
+        entry, _ = queue.pop()
+        kwargs = dict(options, file=entry.file, args=entry.clang_args,
+                      directory=entry.directory)
+        if unsaved:
+            kwargs["unsaved"] = unsaved
+        try:
+            worker.conn.send((kwargs, known[worker.usrs_sent:]))
+        except OSError:
+            worker.stop(kill=True)
+            workers[i] = worker = _Worker(ctx)
+            worker.conn.send((kwargs, known))
+        worker.usrs_sent = len(known)
+        worker.entry, worker.started = entry, time.monotonic()
 
     try:
         while queue or any(w.entry for w in workers):
-            for i, worker in enumerate(workers):
-                if worker.entry is None and queue:
-                    entry, _ = queue.pop()
-                    kwargs = dict(options, file=entry.file, args=entry.clang_args,
-                                  directory=entry.directory)
-                    if unsaved:
-                        kwargs["unsaved"] = unsaved
-                    try:
-                        worker.conn.send((kwargs, known[worker.usrs_sent:]))
-                    except OSError:
-                        worker.stop(kill=True)
-                        workers[i] = worker = _Worker(ctx)
-                        worker.conn.send((kwargs, known))
-                    worker.usrs_sent = len(known)
-                    worker.entry, worker.started = entry, time.monotonic()
+            for i in range(len(workers)):
+                dispatch(i)
             busy = [w for w in workers if w.entry is not None]
             deadline = min(w.started for w in busy) + timeout
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
@@ -182,7 +192,8 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                     continue
                 if worker.conn in ready:
                     try:
-                        facts = worker.conn.recv()
+                        # decoded after the worker has its next TU (below)
+                        raw = worker.conn.recv_bytes()
                     except (EOFError, OSError):
                         worker.proc.join(timeout=5)
                         fail(worker, f"libclang worker crashed while parsing "
@@ -190,17 +201,23 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                         worker.stop(kill=True)
                         workers[i] = _Worker(ctx)
                         continue
+                    # The worker parses its next TU while its facts are decoded and
+                    # stored: it knows the header functions it just walked (the USRs are
+                    # sent again later, harmlessly), and a serial run no longer waits on
+                    # the store.
+                    entry, worker.entry = worker.entry, None
+                    dispatch(i)
+                    facts = pickle.loads(raw)
                     if isinstance(facts, str):
-                        fail(worker, facts)
+                        failed(entry, facts)
                         continue
-                    usable = record(store, facts, worker.entry.file,
-                                    keys[worker.entry.file], hashes, stats)
+                    usable = record(store, facts, entry.file, keys[entry.file], hashes,
+                                    stats)
                     if usable:
                         known.extend(f.usr for f in facts.functions if f.from_header)
                         if on_facts:
                             on_facts(facts)
-                    bar.step(worker.entry.file, failed=not usable)
-                    worker.entry = None
+                    bar.step(entry.file, failed=not usable)
                 elif worker.proc.sentinel in ready or not worker.proc.is_alive():
                     worker.proc.join(timeout=5)
                     fail(worker, f"libclang worker crashed while parsing "

@@ -36,26 +36,29 @@ def walk_declarations(x: TU) -> tuple[list[Function], list[FnPtrStore]]:
     functions they reach that this run has not extracted yet, in declaration order."""
     walked: list[tuple[int, Function, list[FnPtrStore]]] = []
     lib = x.lib
-    pending: dict[str, tuple[int, ci.Cursor]] = {}  # header definitions, first per USR
+    # Header definitions by declaration pointer.  A TU sees thousands and reaches a tenth:
+    # their USRs are computed only for the ones a walked function refers to, through the
+    # definition clang links that reference to.
+    pending: dict[int, tuple[int, ci.Cursor]] = {}
     is_main = _main_file_test(x)
     for i, c in enumerate(children(x.tu.cursor, frozenset({K_FUNCTION, K_VAR}))):
         if c._kind_id == K_VAR:
             if is_main(c):
                 walked.append((i, None, _guarded(x, lambda v: _global_stores(x, v), c, [])))
             continue
-        if not lib.clang_isCursorDefinition(c):
-            continue
         if not is_main(c):
-            usr = x.usr(c)
-            if usr not in x.task.skip_usrs and usr not in pending:
-                pending[usr] = (i, c)
-            continue
-        _walk(x, i, c, False, walked)
+            # declarations too: a lookup only ever names a definition
+            pending[c.data[0]] = (i, c)
+        elif lib.clang_isCursorDefinition(c):
+            _walk(x, i, c, False, walked)
     todo = [usr for _, fn, stores in walked for usr in _references(fn, stores)]
     while todo:
         usr = todo.pop()
-        if usr in pending:
-            i, c = pending.pop(usr)
+        if usr in x.task.skip_usrs:
+            continue
+        decl = x.definition_of(usr)
+        if decl in pending:
+            i, c = pending.pop(decl)
             if _walk(x, i, c, True, walked):
                 todo.extend(_references(walked[-1][1], walked[-1][2]))
     walked.sort(key=lambda w: w[0])

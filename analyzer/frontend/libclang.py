@@ -51,6 +51,7 @@ def load() -> ctypes.CDLL:
                                          POINTER(c_uint), POINTER(c_uint)]),
         "clang_getCursorReferenced": (cur, [cur]),
         "clang_getCursorSemanticParent": (cur, [cur]),
+        "clang_getCursorDefinition": (cur, [cur]),
         "clang_getCursorBinaryOperatorKind": (c_int, [cur]),
         "clang_getCursorUnaryOperatorKind": (c_int, [cur]),
         "clang_Cursor_Evaluate": (c_void_p, [cur]),

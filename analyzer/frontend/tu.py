@@ -53,6 +53,7 @@ class TU:
         self._sources: dict[str, Source] = {}
         self._unsaved = {os.path.realpath(p): data for p, data in task.unsaved}
         self._usrs: dict[int, str] = {}
+        self._usr_decls: dict[str, ci.Cursor] = {}  # a declaration per USR handed out
         self._type_spellings: dict[int, str] = {}
         self._decl_names: dict[int, str] = {}
         self._field_records: dict[int, str | None] = {}
@@ -153,7 +154,17 @@ class TU:
         usr = self._usrs.get(key)
         if usr is None:
             usr = self._usrs[key] = take_str(self.lib.clang_getCursorUSR(decl))
+            self._usr_decls.setdefault(usr, decl)
         return usr
+
+    def definition_of(self, usr: str) -> int | None:
+        """The declaration pointer (`cursor.data[0]`) of the definition of the entity
+        `usr` names, for a USR this TU handed out; None when the TU has no definition."""
+        decl = self._usr_decls.get(usr)
+        if decl is None:
+            return None
+        definition = self.lib.clang_getCursorDefinition(decl)
+        return None if is_null(definition) else definition.data[0]
 
     def spelling(self, c: ci.Cursor) -> str:
         return take_str(self.lib.clang_getCursorSpelling(c))
