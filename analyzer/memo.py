@@ -12,8 +12,9 @@ The prefilter's demand (analyzer/prefilter.py) is memoised the same way, by the 
 lexical scans of every file it reads: a file whose scan is unchanged cannot change the
 choice of TUs.
 
-A result is kept only when it is complete: no checker crashed.  `--debug` (re-raise checker
-exceptions) never takes a stored result.  The store keeps the few newest of each.
+A result is kept only when it is complete: no checker crashed.  `--recompute` and `--debug`
+(re-raise checker exceptions) never take a stored result.  The store keeps the few newest
+of each.
 """
 
 from __future__ import annotations
@@ -109,14 +110,15 @@ class Analysis:
 
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
             load: Callable[[], Program], debug: bool = False, progress: Any = None,
-            say: Callable[[str], None] | None = None) -> Analysis:
+            say: Callable[[str], None] | None = None, reuse: bool = True) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load` builds it): from the
-    store when an earlier complete run had the same inputs, else run and kept."""
+    store when an earlier complete run had the same inputs (unless `reuse` is false or
+    `debug` re-raises checker exceptions), else run and kept."""
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.rules import run_rules
 
-    key = None if debug else analysis_key(store, files, config, checkers)
-    stored = store.memo("analysis", key) if key else None
+    key = analysis_key(store, files, config, checkers)
+    stored = store.memo("analysis", key) if reuse and not debug else None
     if stored is not None:
         if say is not None:
             say("kmeminit: rules: the stored result of the same facts, config and rules")
@@ -129,7 +131,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     findings, notes = run_rules(checkers, program, config, debug=debug, progress=progress)
     result = Analysis(findings, notes, len(program.functions),
                       tuple(program.suppressions.values()), False, program, load)
-    if key and not any(n.level is Level.ERROR for n in notes):
+    if not any(n.level is Level.ERROR for n in notes):
         store.put_memo("analysis", key, result.encode())
     return result
 

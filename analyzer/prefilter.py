@@ -228,7 +228,25 @@ def _altmap_types(config: Config) -> set[str]:
             for w in _IDENT.findall(t or "") if w not in ("struct", "union")}
 
 
-_ANY_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
+_INCLUDE_LINE = re.compile(rb'[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+
+
+def _includes(text: bytes) -> list[tuple[bytes, bytes]]:
+    """(`<` or `"`, name) of every `#include` line, in order: the lines holding the word,
+    each matched from its start (the same as a multi-line regex over every line, which
+    cost the prefilter a quarter of a second over a whole kernel's headers)."""
+    out = []
+    find = text.find
+    at = find(b"include")
+    while at != -1:
+        match = _INCLUDE_LINE.match(text, text.rfind(b"\n", 0, at) + 1)
+        if match is not None and match.end() > at:
+            out.append((match[1], match[2]))
+        end = find(b"\n", at)
+        if end == -1:
+            break
+        at = find(b"include", end)
+    return out
 
 
 def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
@@ -351,7 +369,7 @@ def lexical_entry(entry: CompileEntry, config: Config, scans: ScanCache | None =
     quote, _, _ = _search_dirs(entry)
     here, includes = os.path.dirname(entry.file), Includes()
     texts = {entry.file: data}
-    for kind, name in _ANY_INCLUDE.findall(data):
+    for kind, name in _includes(data):
         found = includes.resolve(kind, name, here, quote) if kind == b'"' else None
         if found is not None and found not in texts and (text := _read(found)) is not None:
             texts[found] = text
@@ -389,7 +407,7 @@ def lexical_files(entries: list[CompileEntry]
                     continue
                 yield path, text, None, True
             here = os.path.dirname(path)
-            for kind, name in _ANY_INCLUDE.findall(text):
+            for kind, name in _includes(text):
                 found = resolve(kind, name, here, quote if kind == b'"' else angle)
                 if found is None:
                     continue
@@ -438,10 +456,11 @@ class PrefilterReport:
 
 def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Config,
                     index: Callable[[list[CompileEntry]], object],
-                    log: Callable[[str], None] | None = None
+                    log: Callable[[str], None] | None = None, reuse: bool = True
                     ) -> tuple[list[CompileEntry], PrefilterReport]:
     """Choose the relevant TUs of `entries` and index them (one call of `index`); returns
-    them, in database order, and what was done."""
+    them, in database order, and what was done.  The choice comes from the store when
+    the same scans led to it before (unless `reuse` is false)."""
     def say(message: str) -> None:
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
@@ -449,7 +468,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     scans = StoredScans(store, config)
     files = list(lexical_files(entries))
     key = _demand_key(entries, files, scans, config)
-    stored = store.memo("demand", key)
+    stored = store.memo("demand", key) if reuse else None
     if stored is not None:  # every scan as when this demand was computed
         chosen = set(stored["chosen"])
         report.initial, report.added = stored["initial"], stored["added"]
@@ -495,9 +514,13 @@ def _demand_key(entries: list[CompileEntry], files: list[tuple[str, bytes, str |
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([version(), code_digest(()), config.data, scans.version,
                               [e.file for e in entries]], default=str).encode())
+    scanned: dict[tuple[str, bytes], bytes] = {}  # a private header comes once per owner
     for path, text, owner, header in files:
-        blob = scans.blob(path, text, content_hash(text))
+        of_scan = scanned.get((path, text))
+        if of_scan is None:
+            blob = scans.blob(path, text, content_hash(text))
+            of_scan = scanned[path, text] = hashlib.blake2b(blob, digest_size=16).digest()
         digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(
             errors="surrogateescape"))
-        digest.update(hashlib.blake2b(blob, digest_size=16).digest())
+        digest.update(of_scan)
     return digest.hexdigest()

@@ -109,7 +109,7 @@ def main() -> int:
                             proc.stderr.strip()[-300:])
                 new_prints = fingerprints(out, "new")
                 truth_out = Path(tmp) / "truth.json"
-                run([*KMEMINIT, "check", *common, "-o", str(truth_out)], REPO)
+                run([*KMEMINIT, "check", *common, "--recompute", "-o", str(truth_out)], REPO)
                 truth = fingerprints(truth_out) - base
                 parse = sqlite3.connect(store).execute(
                     "SELECT seconds FROM tus WHERE file=?",

@@ -93,3 +93,20 @@ def test_fingerprints_survive_lines_inserted_above(tmp_path):
                                          moved.invocation)))
     after = [r for r in result["runs"][0]["results"] if r["ruleId"] == "KMI003"][0]
     assert after["partialFingerprints"] == before
+
+
+def test_line_hashes_up_to_a_line_are_those_of_the_whole_text() -> None:
+    """Triage hashes a file only as far as its findings (docs/bench.md): the prefix must be
+    exactly the whole text's, for every cut, including around the 100-character window."""
+    import random
+
+    rnd = random.Random(7)
+    texts = [PAGE_OWNER, PAGE_OWNER.replace("\n", "\r\n"), "a\n" * 300,
+             "".join(rnd.choice(["x" * rnd.randint(0, 150), " ", "\t", "\n", "\r\n", "\r", "é"])
+                     for _ in range(2000))]
+    for text in texts:
+        whole = line_hashes(text)
+        for until in range(0, max(whole) + 3):
+            part = line_hashes(text, until=until)
+            assert all(whole[line] == value for line, value in part.items())
+            assert all(line in part for line in whole if line <= until)

@@ -79,6 +79,8 @@ def test_config_rules_and_debug_decide_whether_a_result_is_reused(
     store = tmp_path / "warm.db"
     _check(tree, store, capsys)
     assert _check(tree, store, capsys, "--debug")[1] is False
+    assert _check(tree, store, capsys, "--recompute")[1] is False
+    assert _check(tree, store, capsys)[1] is True
     config = tmp_path / "more.yaml"
     config.write_text("pfn:\n  guards: [my_own_guard]\n")
     assert _check(tree, store, capsys, "--config", str(config))[1] is False

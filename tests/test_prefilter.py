@@ -297,3 +297,44 @@ def test_walker_demand_holds_every_caller_up_to_caller_levels(tmp_path: Path) ->
     config = load_config()
     kept, _, _ = _run(_tree(tmp_path, sources), FactStore(tmp_path / "facts.db"), config)
     assert {"second.c", "third.c"} <= set(kept) and "fourth.c" not in kept
+
+
+def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
+        tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demand memo (analyzer/memo.py): the same choice as a fresh store after each
+    edit, computed again exactly when an edit changed what the prefilter reads."""
+    import kmeminit.analyzer.prefilter as prefilter
+
+    tmp, entries = tree
+    built: list[int] = []
+    real = prefilter.build_lexindex
+    monkeypatch.setattr(prefilter, "build_lexindex",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    store = FactStore(tmp / "warm.db")
+    src = tmp / "src"
+    edits = [
+        ("other.c", "/* a comment */\n", False),  # nothing the prefilter reads changed
+        ("other.c", "\n\n", False),  # definitions moved: their lines are not read
+        # other.c starts to hand a page to page_ok(): a walker's callee and caller change
+        ("other.c", "int more(unsigned long pfn)\n{\n\treturn pfn_valid(pfn);\n}\n", True),
+        ("inc/mm.h", "int page_zone(struct page *p);\n", True),  # a header's scan changed
+    ]
+    first = _run(entries, store, load_config())[0]
+    assert built == [1] and _run(entries, store, load_config())[0] == first
+    assert built == [1]
+    for number, (name, text, recomputed) in enumerate(edits):
+        path = src / name
+        path.write_text(text + path.read_text() if text.startswith("\n") else
+                        path.read_text() + text)
+        built.clear()
+        warm = _run(entries, store, load_config())[:2]
+        assert bool(built) is recomputed, name
+        cold = _run(entries, FactStore(tmp / f"cold{number}.db"), load_config())[:2]
+        assert warm[0] == cold[0] and vars(warm[1]) == vars(cold[1])
+    built.clear()
+    _run(entries, store, load_config())
+    assert not built
+    config = load_config()
+    config.data["prefilter"]["max_rounds"] = 1
+    _run(entries, store, config)
+    assert built  # another config: computed again

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     progress = rule_progress(args, checkers)
     analysis = analyse(session.store, [e.file for e in session.entries], session.config,
                        checkers, session.program, debug=args.debug, progress=progress,
-                       say=lambda m: print(m, file=sys.stderr))
+                       say=lambda m: print(m, file=sys.stderr),
+                       reuse=not args.recompute)
     progress.close()
     findings, run_notes = analysis.findings, analysis.notes
     if session.successful(stats) and not run_notes:

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if head is None:  # the working tree: as `check` would analyse it, through the memo
         analysis = analyse(session.store, facts.files, session.config, checkers,
                            lambda: facts.program().apply_config(session.config),
-                           debug=args.debug, say=lambda m: print(m, file=sys.stderr))
+                           debug=args.debug, say=lambda m: print(m, file=sys.stderr),
+                           reuse=not args.recompute)
     else:
         at_head = program_at(top, head, *build)
         head_sources = at_head.sources

@@ -104,3 +104,7 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category", metavar="ID",
                    help="SARIF automationDetails.id, i.e. GitHub code scanning's upload "
                         "category (default: kmeminit/<arch>/)")
+    p.add_argument("--recompute", action="store_true",
+                   help="run the prefilter and the rules even when the store holds the "
+                        "result of a run with the same inputs (which is otherwise reused; "
+                        "--debug implies this for the rules)")

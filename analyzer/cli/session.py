@@ -225,7 +225,8 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
                                 progress, scheduler=address))
 
     session.entries, _ = prefilter_index(session.entries, session.store, session.config,
-                                         index_batch)
+                                         index_batch,
+                                         reuse=not getattr(args, "recompute", False))
     print(stats.summary(), file=sys.stderr)
     return stats
 

@@ -89,6 +89,9 @@ def _identify(findings: Iterable[Finding], tree: SourceTree, sources: Sources
               ) -> list[_Identity]:
     out = []
     fixer = Fixer(sources)
+    findings = list(findings)
+    for finding in findings:
+        sources.expect(finding.location.file, finding.location.line)
     for finding in findings:
         loc = finding.location
         path, fingerprint = _fingerprint(finding, tree, sources)

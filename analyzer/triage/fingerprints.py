@@ -39,8 +39,10 @@ def _utf16_units(text: str) -> array:
     return units
 
 
-def line_hashes(file_bytes_or_text: bytes | str) -> dict[int, str]:
-    """Every line's `primaryLocationLineHash` (1-based line -> "hex:occurrence").
+def line_hashes(file_bytes_or_text: bytes | str, until: int | None = None) -> dict[int, str]:
+    """Every line's `primaryLocationLineHash` (1-based line -> "hex:occurrence"); with
+    `until`, at least lines 1 to `until` (the hash is streamed: a line's value and
+    occurrence depend only on what precedes its window's end).
 
     Bytes are decoded as UTF-8 with U+FFFD for invalid sequences, as Node's stream does.
     The hash of a line covers the first BLOCK_SIZE characters from its start, ignoring
@@ -56,6 +58,8 @@ def line_hashes(file_bytes_or_text: bytes | str) -> dict[int, str]:
     counts: dict[str, int] = {}
     out: dict[int, str] = {}
     value_hash, index = 0, 0
+    consumed, began = 0, -1  # units hashed; how many when line until + 1 began
+    last = until if until is not None else -1
     line_number = 0
     line_start = True
     prev_cr = False
@@ -74,16 +78,21 @@ def line_hashes(file_bytes_or_text: bytes | str) -> dict[int, str]:
             counts[value] = count = counts.get(value, 0) + 1
             out[line_numbers[index]] = f"{value}:{count}"
             line_numbers[index] = -1
+        if began >= 0 and consumed - began >= size:
+            return out  # every line up to `until` has had its window
         if line_start:
             line_start = False
             line_number += 1
             line_numbers[index] = line_number
+            if line_number == last + 1:
+                began = consumed
         if current == _LF:
             line_start = True
         begin = window[index]
         window[index] = current
         value_hash = (mod * value_hash + current - first_mod * begin) & mask
         index = (index + 1) % size
+        consumed += 1
     for _ in range(size):
         if line_numbers[index] != -1:
             value = format(value_hash, "x")

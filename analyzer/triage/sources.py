@@ -23,7 +23,14 @@ class Sources:
         self.overlay = overlay or {}
         self._text: dict[str, str | None] = {}
         self._lines: dict[str, list[str]] = {}
-        self._hashes: dict[str, dict[int, str]] = {}
+        # per file: the line hashes, and the line they were computed up to
+        self._hashes: dict[str, tuple[dict[int, str], int]] = {}
+        self._expected: dict[str, int] = {}  # per file: the last line that will be asked
+
+    def expect(self, file: str, line: int) -> None:
+        """`line_hash(file, line)` will be asked: a file is then hashed once, as far as
+        its last such line."""
+        self._expected[file] = max(line, self._expected.get(file, 0))
 
     def text(self, file: str) -> str | None:
         """The file's text (invalid UTF-8 as U+FFFD), or None when it cannot be read."""
@@ -49,7 +56,10 @@ class Sources:
 
     def line_hash(self, file: str, line: int) -> str | None:
         """GitHub's primaryLocationLineHash, or None when the file cannot be read."""
-        if file not in self._hashes:
+        hashes, upto = self._hashes.get(file, ({}, 0))
+        if line > upto:  # hashed as far as will be asked (the hash is streamed)
             text = self.text(file)
-            self._hashes[file] = line_hashes(text) if text is not None else {}
-        return self._hashes[file].get(line)
+            upto = max(line, self._expected.get(file, 0))
+            hashes = line_hashes(text, until=upto) if text is not None else {}
+            self._hashes[file] = (hashes, upto if text is not None else 1 << 62)
+        return hashes.get(line)
