@@ -3,7 +3,7 @@
 
 Usage: bench/kbuild.py --tree KTREE [--dir mm/|vmlinux] [-j 2] [--skip-kbuild] [--skip-prefilter]
                        [--compdb BIGGER/compile_commands.json] [--keep DIR] [--edit FILE]
-                       [--compare CHECK.json]
+                       [--compare CHECK.json] [--only-edits]
 
 kbuild (on --dir, objects already built, so make only runs the checker; it edits --edit and
 restores it, so give it a tree of your own):
@@ -127,6 +127,13 @@ def kbuild(tree: Path, directory: str, jobs: int, tmp: Path, edit: str,
         a, b = fingerprints(tmp / "report.json"), fingerprints(compare)
         print(f"report vs {compare.name}: {len(a)} and {len(b)} findings, identical: "
               f"{a == b} (only report {len(a - b)}, only {compare.name} {len(b - a)})")
+    edited(tree, edit, make, cc, env, con, report_cmd)
+
+
+def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
+           con: sqlite3.Connection, report_cmd: list[str]) -> None:
+    """One edited file on a warm store: a comment appended, then a one-line code change;
+    each `make C=2` of its object and `kmeminit report`, against its parse + 3 s."""
     path = tree / edit
     original = path.read_bytes()
     edits = [("a comment", original + b"\n/* kmeminit bench edit */\n")]
@@ -203,6 +210,9 @@ def main() -> int:
                          "give the same fingerprints")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-kbuild", action="store_true")
+    ap.add_argument("--only-edits", action="store_true",
+                    help="only the one-edited-file rows, on the store a full run kept in "
+                         "--keep DIR")
     ap.add_argument("--skip-prefilter", action="store_true")
     ap.add_argument("--compdb", type=Path,
                     help="compile database for the prefilter runs (default: the tree's)")
@@ -219,6 +229,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kmeminit-bench-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if args.only_edits:
+            store = work / "kbuild.db"
+            if not store.is_file():
+                sys.exit(f"bench: {store}: no store of an earlier run (--keep DIR)")
+            cc = shutil.which("kmeminit-cc", path=str(BIN)) or "kmeminit-cc"
+            report_cmd = [*KMEMINIT, "report", "--store", str(store), "--format", "json", "-o",
+                          str(work / "report.json"), "--fail-on", "none", "--no-progress",
+                          "-j", str(args.jobs)]
+            secs, _ = timed(report_cmd, REPO)  # what the last build's report leaves
+            print(f"report (warm-up) {secs:6.1f} s")
+            edited(args.tree.resolve(), args.edit, ["make", "-s", f"-j{args.jobs}", "C=2"], cc,
+                   dict(os.environ, KMEMINIT_STORE=str(store)), sqlite3.connect(store),
+                   report_cmd)
+            return 0
         if not args.skip_kbuild:
             kbuild(args.tree.resolve(), args.dir, args.jobs, work, args.edit, args.compare)
         if not args.skip_prefilter:
