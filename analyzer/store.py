@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmeminit.analyzer.model import Function, Level, Notification, TUFacts, from_json, to_json
+from kmeminit.analyzer.model import (
+    Function,
+    Level,
+    Notification,
+    TUFacts,
+    from_json,
+    from_json_bytes,
+    to_json,
+)
 from kmeminit.analyzer.results import Finding
 
 SCHEMA_VERSION = 5  # 4: CallSite.param and FnPtrStore.table; 5: TUFacts.suppressions
@@ -399,7 +407,7 @@ class FactStore:
                               (_sql(file),)).fetchone()
         if row is None:
             return None
-        facts = from_json(TUFacts, _unpack(row[0]))
+        facts = from_json_bytes(TUFacts, zlib.decompress(row[0]))
         if row[1] and not facts.parse_seconds:
             object.__setattr__(facts, "parse_seconds", row[1])
         return facts
@@ -413,7 +421,7 @@ class FactStore:
 
     def header_functions(self) -> Iterator[Function]:
         for (blob,) in self.db.execute("SELECT facts FROM header_functions ORDER BY usr"):
-            yield from_json(Function, _unpack(blob))
+            yield from_json_bytes(Function, zlib.decompress(blob))
 
     def header_functions_called(self, roots: list[Function]) -> list[Function]:
         """The header functions `roots` reach through direct calls (by callee USR): a
@@ -429,7 +437,7 @@ class FactStore:
             for (blob,) in self.db.execute(
                     f"SELECT facts FROM header_functions WHERE usr IN ({marks})",
                     [_sql(u) for u in batch]):
-                fn = from_json(Function, _unpack(blob))
+                fn = from_json_bytes(Function, zlib.decompress(blob))
                 found[fn.usr] = fn
                 todo.update(c.callee_usr for c in fn.calls
                             if c.callee_usr and c.callee_usr not in asked)

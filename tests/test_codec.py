@@ -1,0 +1,46 @@
+"""The stored facts decode to the same objects through msgspec's typed decoder and through
+our own (json.loads + from_json), including what msgspec refuses (a file name that is not
+UTF-8 is a lone surrogate escape in the JSON text)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+from helpers import build_example
+
+from kmeminit.analyzer.model import (
+    Function,
+    Level,
+    Location,
+    Notification,
+    TUFacts,
+    from_json,
+    from_json_bytes,
+    to_json,
+)
+from kmeminit.analyzer.store import FactStore
+
+
+def test_both_decoders_build_equal_facts(tmp_path: Path) -> None:
+    build_example(tmp_path)
+    store = FactStore(next(tmp_path.rglob("*.db")))
+    blobs = [(TUFacts, b) for (b,) in store.db.execute("SELECT facts FROM tus")]
+    blobs += [(Function, b) for (b,) in store.db.execute("SELECT facts FROM header_functions")]
+    assert len(blobs) > 20
+    for cls, blob in blobs:
+        text = zlib.decompress(blob)
+        fast = from_json_bytes(cls, text)
+        assert fast == from_json(cls, json.loads(text))
+        assert type(fast) is cls
+
+
+def test_text_msgspec_refuses_takes_the_plain_way() -> None:
+    name = "/src/mm/caf\udce9.c"  # a Latin-1 byte in a UTF-8 tree, as os.fsdecode gives it
+    note = Notification(Level.WARNING, "m", name)
+    text = json.dumps(to_json(note)).encode()
+    assert b"\\udce9" in text
+    assert from_json_bytes(Notification, text) == note
+    loc = Location(name, 3, 1)
+    assert from_json_bytes(Location, json.dumps(to_json(loc)).encode()) == loc
