@@ -103,7 +103,8 @@ class OrderingEngine:
     # uses callee facts derived earlier, so recursion cannot make it circular
     _born: dict[Query, dict[tuple[str, int, int], int]] = field(default_factory=dict)
     _relevant_sets: dict[Query, set[str]] = field(default_factory=dict)
-    _label_cache: dict[tuple[str, Event], frozenset[str]] = field(default_factory=dict)
+    _label_cache: dict[tuple[str, EventKind, int], frozenset[str]] = field(
+        default_factory=dict)
     _fn_labels: dict[str, frozenset[str]] = field(default_factory=dict)  # by USR
 
     def __post_init__(self) -> None:
@@ -122,10 +123,13 @@ class OrderingEngine:
     # -- labelling -------------------------------------------------------------------
 
     def labels_at(self, fn: Function, event: Event) -> frozenset[str]:
-        key = (fn.usr, event)
-        if key not in self._label_cache:
-            self._label_cache[key] = self._labels(fn, event)
-        return self._label_cache[key]
+        # keyed by the event's fields: a dataclass's hash is a Python call, and every
+        # event of the program is labelled
+        key = (fn.usr, event.kind, event.index)
+        found = self._label_cache.get(key)
+        if found is None:
+            found = self._label_cache[key] = self._labels(fn, event)
+        return found
 
     def _labels(self, fn: Function, event: Event) -> frozenset[str]:
         if event.kind is EventKind.CALL:
