@@ -422,16 +422,13 @@ def lexical_files(entries: list[CompileEntry]
 
 
 def build_lexindex(entries: list[CompileEntry], config: Config,
-                   scans: ScanCache | None = None,
-                   files: Iterable[tuple[str, bytes, str | None, bool]] | None = None
-                   ) -> LexIndex:
+                   scans: ScanCache | None = None) -> LexIndex:
     """The lexical call index of every TU's .c file and the quoted headers it includes
-    (charged to the TU), plus every header reachable through includes (charged to none).
-    `files`: what `lexical_files(entries)` yields, when the caller has read it already."""
+    (charged to the TU), plus every header reachable through includes (charged to none)."""
     lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
                    leaves=frozenset(config.names(config.get("services", default=[]) or [])),
                    scans=scans)
-    for path, text, owner, header in files if files is not None else lexical_files(entries):
+    for path, text, owner, header in lexical_files(entries):
         lex.add(path, text, owner=owner, header=header)
     return lex
 
@@ -466,15 +463,16 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
-    files = list(lexical_files(entries))
-    key = _demand_key(entries, files, scans, config)
+    # streamed: the texts of a whole kernel's files are not all kept (a miss reads them
+    # again, which costs less than the index it then builds)
+    key = _demand_key(entries, lexical_files(entries), scans, config)
     stored = store.memo("demand", key) if reuse else None
     if stored is not None:  # every scan as when this demand was computed
         chosen = set(stored["chosen"])
         report.initial, report.added = stored["initial"], stored["added"]
         report.levels, report.bounded = stored["levels"], stored["bounded"]
     else:
-        chosen = _demand(entries, build_lexindex(entries, config, scans, files), config,
+        chosen = _demand(entries, build_lexindex(entries, config, scans), config,
                          report)
         store.put_memo("demand", key, {
             "chosen": sorted(chosen), "initial": report.initial, "added": report.added,
@@ -504,7 +502,8 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
     return chosen
 
 
-def _demand_key(entries: list[CompileEntry], files: list[tuple[str, bytes, str | None, bool]],
+def _demand_key(entries: list[CompileEntry],
+                files: Iterable[tuple[str, bytes, str | None, bool]],
                 scans: StoredScans, config: Config) -> str:
     """What the demand depends on: the TUs, the scan of every file the lexical index reads
     and how it is charged, the config and kmeminit's code (analyzer/memo.py)."""
@@ -514,12 +513,13 @@ def _demand_key(entries: list[CompileEntry], files: list[tuple[str, bytes, str |
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([version(), code_digest(()), config.data, scans.version,
                               [e.file for e in entries]], default=str).encode())
-    scanned: dict[tuple[str, bytes], bytes] = {}  # a private header comes once per owner
+    scanned: dict[str, bytes] = {}  # a private header comes once per owner
     for path, text, owner, header in files:
-        of_scan = scanned.get((path, text))
+        content = content_hash(text)
+        of_scan = scanned.get(content + path)
         if of_scan is None:
-            blob = scans.blob(path, text, content_hash(text))
-            of_scan = scanned[path, text] = hashlib.blake2b(blob, digest_size=16).digest()
+            blob = scans.blob(path, text, content)
+            of_scan = scanned[content + path] = hashlib.blake2b(blob, digest_size=16).digest()
         digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(
             errors="surrogateescape"))
         digest.update(of_scan)
