@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A source position; `file` is an absolute, symlink-resolved path."""
 
@@ -44,7 +44,7 @@ class ValueKind(str, enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """Summary of one expression: a call argument, an assigned value, a returned value.
 
@@ -66,7 +66,7 @@ class Value:
     args: tuple[Value, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """One call in a function body, in source order (`index` is its position).
 
@@ -93,7 +93,7 @@ class CallSite:
     param: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MacroUse:
     """An instantiation of a configured macro (container_of, pfn_to_page, ...)."""
 
@@ -105,7 +105,7 @@ class MacroUse:
     text: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assign:
     """`target = value`, including declarations with initialisers and designated
     initialisers of local structs (`struct mhp_params p = { .altmap = a }` gives a target of
@@ -117,7 +117,7 @@ class Assign:
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Return:
     index: int
     value: Value | None
@@ -131,13 +131,13 @@ class EventKind(str, enum.Enum):
     RETURN = "return"  # index into Function.returns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     kind: EventKind
     index: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     """A CFG edge.  Conditional edges carry the condition's source text and the branch
     taken: "true"/"false" for if, loops, `?:`, `&&`/`||`; "case <text>"/"default" for
@@ -148,7 +148,7 @@ class Edge:
     branch: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     id: int
     events: tuple[Event, ...] = ()
@@ -159,7 +159,7 @@ ENTRY_BLOCK = 0
 EXIT_BLOCK = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Param:
     index: int
     name: str
@@ -167,7 +167,7 @@ class Param:
     record: str | None = None  # pointed-to (or by-value) record type: `struct vmem_altmap`
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Function:
     """Facts for one function definition.  Block 0 is the entry, block 1 the exit."""
 
@@ -192,7 +192,7 @@ class Function:
 GLOBAL_FP = "<global>"  # the record of a file-scope function-pointer variable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FnPtrStore:
     """A function stored into a function-pointer field: `.page_free = f` in an ops table,
     or `ops->page_free = f`; or into a file-scope function-pointer variable
@@ -220,7 +220,7 @@ class Level(str, enum.Enum):
         return {"note": 1, "warning": 2, "error": 3}[self.value]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notification:
     """Something the user should know that is not a finding: a TU that failed, a flag
     dropped, a checker that crashed.  Becomes SARIF toolExecutionNotifications and one line
@@ -247,7 +247,7 @@ FATAL, ERROR_LIMIT = "fatal", "error-limit"
 BAD_INPUT = "bad-input"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceSuppression:
     """A `kmeminit: ignore RULE[,RULE] reason` comment in a source file.  It suppresses the
     findings of those rules whose primary location is on line `target`: the comment's own
@@ -262,7 +262,7 @@ class SourceSuppression:
     error: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TUFacts:
     """Everything one translation unit contributes: its own functions, the header inline
     functions it was the first to extract, its function-pointer stores, and the files it
@@ -358,12 +358,12 @@ def _decoder(hint: Any) -> Any:
 
 def _dataclass_decoder(cls: type) -> Any:
     """Builds instances without running the frozen __init__ (one object.__setattr__ per
-    field): the stored dict is complete apart from defaults, which are filled in first."""
+    slot): the stored dict is complete apart from defaults, which are filled in first."""
     fields: dict[str, Any] = {}
     defaults = {f.name: f.default for f in dataclasses.fields(cls)
                 if f.default is not dataclasses.MISSING}
     required = {f.name for f in dataclasses.fields(cls)} - set(defaults)
-    new = object.__new__
+    new, put = object.__new__, object.__setattr__
 
     count = len(defaults) + len(required)
 
@@ -371,9 +371,7 @@ def _dataclass_decoder(cls: type) -> Any:
         if not fields:  # resolved on first use: dataclasses may refer to themselves
             hints = typing.get_type_hints(cls)
             fields.update({name: _decoder(h) for name, h in hints.items()})
-        obj = new(cls)
-        state = obj.__dict__
-        state.update(defaults)
+        state = dict(defaults)
         for key, value in data.items():
             decode = fields.get(key)
             if decode is None:
@@ -381,6 +379,9 @@ def _dataclass_decoder(cls: type) -> Any:
             state[key] = value if decode is _identity else decode(value)
         if len(state) != count:
             return cls(**data)  # a required field is missing: the same
+        obj = new(cls)
+        for key, value in state.items():
+            put(obj, key, value)
         return obj
 
     return dec
