@@ -160,3 +160,20 @@ def test_rule_switches_take_ids_and_names(tree: Path, plugin: Path,
     assert "unknown rule id(s): NONSENSE" in capsys.readouterr().err
     assert run("explain", "pfn-walker-uninit-memmap") == 0
     assert capsys.readouterr().out.startswith("KMI003 pfn-walker-uninit-memmap")
+
+
+def test_the_console_script_exits_fast_with_every_byte_written(tmp_path: Path) -> None:
+    """`kmeminit` skips the interpreter's teardown (analyzer/cli/__init__.py: script): its
+    output through a pipe and its exit codes must be those of main()."""
+    from helpers import EXAMPLE, example_compdb
+
+    example_compdb(tmp_path)
+    cli = [sys.executable, "-m", "kmeminit.analyzer.cli"]
+    proc = subprocess.run([*cli, "check", "-p", str(tmp_path), "--source-root", str(EXAMPLE),
+                           "--store", str(tmp_path / "s.db"), "--no-progress", "-j", "1",
+                           "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr  # the example has warnings: fail-on warning
+    assert len(json.loads(proc.stdout)["findings"]) > 10
+    assert subprocess.run([*cli, "--version"], capture_output=True).returncode == 0
+    bad = subprocess.run([*cli, "no-such-command"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

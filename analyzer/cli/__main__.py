@@ -1,7 +1,5 @@
 """`python -m kmeminit.analyzer.cli`: the `kmeminit` command."""
 
-import sys
+from kmeminit.analyzer.cli import script
 
-from kmeminit.analyzer.cli import main
-
-sys.exit(main())
+script()
