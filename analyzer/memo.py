@@ -120,13 +120,18 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     key = analysis_key(store, files, config, checkers)
     stored = store.memo("analysis", key) if reuse and not debug else None
     if stored is not None:
-        if say is not None:
-            say("kmeminit: rules: the stored result of the same facts, config and rules")
-        return Analysis([from_json(Finding, f) for f in stored["findings"]],
-                        [from_json(Notification, n) for n in stored["notes"]],
-                        stored["functions"],
-                        tuple(from_json(SourceSuppression, s) for s in stored["suppressions"]),
-                        True, None, load)
+        try:
+            reused = Analysis([from_json(Finding, f) for f in stored["findings"]],
+                              [from_json(Notification, n) for n in stored["notes"]],
+                              int(stored["functions"]),
+                              tuple(from_json(SourceSuppression, s)
+                                    for s in stored["suppressions"]), True, None, load)
+        except (KeyError, TypeError, ValueError):  # a damaged row: computed again
+            store.forget_memo("analysis", key)
+        else:
+            if say is not None:
+                say("kmeminit: rules: the stored result of the same facts, config and rules")
+            return reused
     program = load()
     findings, notes = run_rules(checkers, program, config, debug=debug, progress=progress)
     result = Analysis(findings, notes, len(program.functions),

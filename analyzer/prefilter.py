@@ -467,11 +467,16 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     # again, which costs less than the index it then builds)
     key = _demand_key(entries, lexical_files(entries), scans, config)
     stored = store.memo("demand", key) if reuse else None
-    if stored is not None:  # every scan as when this demand was computed
-        chosen = set(stored["chosen"])
-        report.initial, report.added = stored["initial"], stored["added"]
-        report.levels, report.bounded = stored["levels"], stored["bounded"]
-    else:
+    try:  # every scan as when this demand was computed
+        chosen = set(stored["chosen"]) if stored is not None else None
+        if stored is not None:
+            report.initial, report.added = int(stored["initial"]), dict(stored["added"])
+            report.levels, report.bounded = int(stored["levels"]), bool(stored["bounded"])
+    except (KeyError, TypeError, ValueError):  # a damaged row: computed again
+        store.forget_memo("demand", key)
+        chosen = None
+    if chosen is None:
+        report.added = {}
         chosen = _demand(entries, build_lexindex(entries, config, scans), config,
                          report)
         store.put_memo("demand", key, {

@@ -360,10 +360,21 @@ class FactStore:
         return digest.hexdigest()
 
     def memo(self, kind: str, key: str) -> Any:
-        """The result of kind `kind` stored under `key`, or None."""
+        """The result of kind `kind` stored under `key`, or None (also when it cannot be
+        read: a damaged row is dropped and the result computed again)."""
         row = self.db.execute("SELECT payload FROM memos WHERE kind=? AND key=?",
                               (kind, key)).fetchone()
-        return _unpack(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            return _unpack(row[0])
+        except (zlib.error, ValueError):
+            self.forget_memo(kind, key)
+            return None
+
+    def forget_memo(self, kind: str, key: str) -> None:
+        with self._transaction():
+            self.db.execute("DELETE FROM memos WHERE kind=? AND key=?", (kind, key))
 
     def put_memo(self, kind: str, key: str, payload: object) -> None:
         """Keep a result (JSON data) under `key`, and the newest few of its kind."""

@@ -137,3 +137,19 @@ def test_diff_and_check_of_the_same_working_tree_share_the_result(
     diffed = json.loads(out.read_text())["findings"]
     assert [f["fingerprint"] for f in diffed] == [f["fingerprint"] for f in checked]
     assert [f["baseline_state"] for f in diffed].count("new") == 1
+
+
+def test_a_damaged_stored_result_is_computed_again(
+        tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+    import zlib
+
+    store = tmp_path / "warm.db"
+    first, _ = _check(tree, store, capsys, "--prefilter")
+    for payload in (b"\x00not zlib", zlib.compress(b"{not json"),
+                    zlib.compress(json.dumps({"findings": 3, "chosen": 3}).encode())):
+        with sqlite3.connect(store) as db:
+            db.execute("UPDATE memos SET payload=?", (payload,))
+        again, reused = _check(tree, store, capsys, "--prefilter")
+        assert not reused and again == first
+    assert _check(tree, store, capsys, "--prefilter") == (first, True)
