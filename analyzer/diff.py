@@ -32,10 +32,6 @@ class Facts:
     def __init__(self, store: FactStore, files: list[str]) -> None:
         self.store, self.files = store, files
 
-    @classmethod
-    def load(cls, store: FactStore, files: list[str]) -> Facts:
-        return cls(store, files)
-
     @cached_property
     def tus(self) -> dict[str, TUFacts]:
         return {tu.file: tu for tu in self.store.iter_tus(self.files)}

@@ -20,7 +20,6 @@ from kmeminit.analyzer.cli.session import (
     now,
     open_session,
     rule_metas,
-    rule_progress,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.memo import analyse
     from kmeminit.analyzer.results import RunResult
 
     start = now()
@@ -48,12 +46,7 @@ def run(args: argparse.Namespace) -> int:
     stats = index(session, args)
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
-    progress = rule_progress(args, checkers)
-    analysis = analyse(session.store, [e.file for e in session.entries], session.config,
-                       checkers, session.program, debug=args.debug, progress=progress,
-                       say=lambda m: print(m, file=sys.stderr),
-                       reuse=not args.recompute)
-    progress.close()
+    analysis = session.analyse(args, checkers)
     findings, run_notes = analysis.findings, analysis.notes
     if session.successful(stats) and not run_notes:
         _remember_head(session, selected, checkers, findings)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     base's findings come from the store when it holds that revision's result for the same
     TUs, config and rules (an earlier diff, or a check of a clean checkout)."""
     from kmeminit.analyzer.diff import Facts, program_at, revision_key
-    from kmeminit.analyzer.memo import Analysis, analyse
+    from kmeminit.analyzer.memo import Analysis
     from kmeminit.analyzer.results import RunResult
     from kmeminit.analyzer.rules import run_rules
     from kmeminit.analyzer.triage import BaseRun
@@ -75,14 +75,11 @@ def run(args: argparse.Namespace) -> int:
     stats = index(session, args)
     clock = time.perf_counter()
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
-    facts = Facts.load(session.store, [e.file for e in session.entries])
+    facts = Facts(session.store, [e.file for e in session.entries])
     build = (session.entries, session.store, facts, session.config, args.jobs, timeout)
     head_sources: dict[str, bytes] = {}
     if head is None:  # the working tree: as `check` would analyse it, through the memo
-        analysis = analyse(session.store, facts.files, session.config, checkers,
-                           lambda: facts.program().apply_config(session.config),
-                           debug=args.debug, say=lambda m: print(m, file=sys.stderr),
-                           reuse=not args.recompute)
+        analysis = session.analyse(args, checkers, load=facts.program, progress=False)
     else:
         at_head = program_at(top, head, *build)
         head_sources = at_head.sources

@@ -31,7 +31,6 @@ from kmeminit.analyzer.cli.session import (
     positive,
     report_roots,
     rule_metas,
-    rule_progress,
 )
 from kmeminit.analyzer.config import load_config
 
@@ -96,7 +95,6 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kmeminit.analyzer.memo import analyse
     from kmeminit.analyzer.results import RunResult
 
     start = now()
@@ -106,12 +104,7 @@ def run(args: argparse.Namespace) -> int:
     recorded = len(session.entries)
     stats = index(session, args)  # the prefilter's closure: narrows session.entries
     notes = list(session.notifications) + load_notes + stats.notifications
-    progress = rule_progress(args, checkers)
-    analysis = analyse(session.store, [e.file for e in session.entries], session.config,
-                       checkers, session.program, debug=args.debug, progress=progress,
-                       say=lambda m: print(m, file=sys.stderr),
-                       reuse=not args.recompute)
-    progress.close()
+    analysis = session.analyse(args, checkers)
     findings, run_notes = session.reported(analysis.findings), analysis.notes
     print(f"kmeminit: report over {len(session.entries)} of {recorded} recorded TUs",
           file=sys.stderr)

@@ -21,8 +21,11 @@ from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kmeminit.analyzer.compdb import CompileEntry
     from kmeminit.analyzer.index_task import IndexStats
+    from kmeminit.analyzer.memo import Analysis
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.results import Finding, Invocation, RuleMeta
     from kmeminit.analyzer.store import FactStore
@@ -118,6 +121,25 @@ class Session:
 
         return Program.from_store(self.store, [e.file for e in self.entries]).apply_config(
             self.config)
+
+    def analyse(self, args: argparse.Namespace, checkers: list,
+                load: Callable[[], Program] | None = None, progress: bool = True
+                ) -> Analysis:
+        """The rules over the session's TUs (analyzer/memo.py: the stored result of the same
+        inputs unless --recompute or --debug), with the rule phase's progress.  `load`
+        builds the program when the rules must run (default: `program`)."""
+        from kmeminit.analyzer.memo import analyse
+
+        bar = rule_progress(args, checkers) if progress else None
+        try:
+            return analyse(self.store, [e.file for e in self.entries], self.config, checkers,
+                           lambda: (load or self.program)().apply_config(self.config),
+                           debug=args.debug, progress=bar,
+                           say=lambda m: print(m, file=sys.stderr),
+                           reuse=not getattr(args, "recompute", False))
+        finally:
+            if bar is not None:
+                bar.close()
 
     def reported(self, findings: list[Finding]) -> list[Finding]:
         """The findings located under the positional paths (all when none were given)."""
