@@ -29,8 +29,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
@@ -46,6 +47,7 @@ from kmeminit.analyzer.lexindex import (
     scan_text,
 )
 from kmeminit.analyzer.store import FactStore
+from kmeminit.analyzer.watch import Absent, now_ns, signature, trusted
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
@@ -278,8 +280,10 @@ def _search_dirs(entry: CompileEntry) -> tuple[tuple[str, ...], tuple[str, ...],
 class Includes:
     """#include resolution as the preprocessor searches, memoised for one run."""
 
-    def __init__(self) -> None:
+    def __init__(self, absent: Absent | None = None) -> None:
         self._found: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
+        self.absent = absent  # records every path looked for and not found
+
 
     def resolve(self, kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]
                 ) -> str | None:
@@ -292,6 +296,8 @@ class Includes:
                 if os.path.isfile(path):
                     found = path
                     break
+                if self.absent is not None:
+                    self.absent.add(path)
             self._found[key] = found
         return self._found[key]
 
@@ -382,16 +388,20 @@ def lexical_entry(entry: CompileEntry, config: Config, scans: ScanCache | None =
     return LexicalEntry(tuple(files), relevant)
 
 
-def lexical_files(entries: list[CompileEntry]
+def lexical_files(entries: list[CompileEntry], includes: Includes | None = None
                   ) -> Iterator[tuple[str, bytes, str | None, bool]]:
     """What the lexical index reads, in order: (path, text, owner, header) for every TU's
     .c file, the quoted headers it includes (owned by the TU) and every header reachable
-    through includes (owned by none), each header once."""
+    through includes (owned by none), each header once.  `includes` resolves them (and
+    records what it did not find)."""
     seen_headers: set[str] = set()
-    resolve = Includes().resolve
+    includes = includes or Includes()
+    resolve = includes.resolve
     for entry in entries:
         data = _read(entry.file)
         if data is None:
+            if includes.absent is not None:
+                includes.absent.add(entry.file)
             continue
         yield entry.file, data, None, False
         quote, angle, forced = _search_dirs(entry)
@@ -404,6 +414,8 @@ def lexical_files(entries: list[CompileEntry]
                 seen_headers.add(path)
                 text = _read(path)
                 if text is None:
+                    if includes.absent is not None:
+                        includes.absent.add(path)
                     continue
                 yield path, text, None, True
             here = os.path.dirname(path)
@@ -463,9 +475,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
-    # streamed: the texts of a whole kernel's files are not all kept (a miss reads them
-    # again, which costs less than the index it then builds)
-    key = _demand_key(entries, lexical_files(entries), scans, config)
+    key = demand_key(entries, store, scans, config)
     stored = store.memo("demand", key) if reuse else None
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
@@ -507,25 +517,97 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
     return chosen
 
 
-def _demand_key(entries: list[CompileEntry],
-                files: Iterable[tuple[str, bytes, str | None, bool]],
-                scans: StoredScans, config: Config) -> str:
+def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
+               config: Config) -> str:
     """What the demand depends on: the TUs, the scan of every file the lexical index reads
-    and how it is charged, the config and kmeminit's code (analyzer/memo.py)."""
+    and how it is charged, the config and kmeminit's code (analyzer/memo.py).
+
+    Reading every file of a whole kernel to hash its scan costs most of a second, so the
+    files read, their stat signatures, scans and include lines are kept with the key
+    (memo `demand-files`, by the TUs and their include paths): files whose signatures are
+    unchanged are not read again, a changed file whose include lines are unchanged is read
+    alone, and anything else (an include line edited, a file deleted, a header appearing
+    where an include was looked for: analyzer/watch.py) reads every file again."""
     from kmeminit.analyzer import version
     from kmeminit.analyzer.memo import code_digest
 
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([version(), code_digest(()), config.data, scans.version,
-                              [e.file for e in entries]], default=str).encode())
+    head = json.dumps([version(), code_digest(()), config.data, scans.version,
+                       [e.file for e in entries]], default=str).encode()
+    where = hashlib.blake2b(head, digest_size=16)
+    for e in entries:  # the include paths decide which files are read
+        where.update("\0".join((e.file, e.directory, *e.clang_args, "\n")).encode(
+            errors="surrogateescape"))
+    watch_key = where.hexdigest()
+    recorded = store.memo("demand-files", watch_key)
+    if recorded is not None:
+        try:
+            key, rows = _recorded_key(head, recorded, scans)
+        except (KeyError, TypeError, ValueError, IndexError):  # a damaged row
+            store.forget_memo("demand-files", watch_key)
+        else:
+            if key is not None:
+                if rows is not None:  # some files were read again: their new signatures
+                    # (against the old beginning: a file read now stays racy, and is read
+                    # each time until every file is read again)
+                    store.put_memo("demand-files", watch_key, dict(recorded, rows=rows))
+                return key
+    began, absent = now_ns(), Absent()
+    # streamed: the texts of a whole kernel's files are not all kept
+    rows = []
+    digest = hashlib.blake2b(head, digest_size=16)
     scanned: dict[str, bytes] = {}  # a private header comes once per owner
-    for path, text, owner, header in files:
+    for path, text, owner, header in lexical_files(entries, Includes(absent)):
         content = content_hash(text)
         of_scan = scanned.get(content + path)
         if of_scan is None:
             blob = scans.blob(path, text, content)
             of_scan = scanned[content + path] = hashlib.blake2b(blob, digest_size=16).digest()
-        digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(
-            errors="surrogateescape"))
-        digest.update(of_scan)
+        _key_row(digest, path, owner, header, of_scan)
+        rows.append([path, owner or "", int(header), signature(path), of_scan.hex(),
+                     _includes_digest(text)])
+    store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
+                                               "absent": absent.encode()})
     return digest.hexdigest()
+
+
+def _key_row(digest: Any, path: str, owner: str | None, header: bool,
+             of_scan: bytes) -> None:
+    digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(errors="surrogateescape"))
+    digest.update(of_scan)
+
+
+def _includes_digest(text: bytes) -> str:
+    return hashlib.blake2b(repr(_includes(text)).encode(), digest_size=8).hexdigest()
+
+
+def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
+                  ) -> tuple[str | None, list[list[Any]] | None]:
+    """The demand key from a recording of the files read (see demand_key): (key, the
+    rows to record again when a file was read again, else None), or (None, None) when
+    every file must be read again."""
+    began = int(recorded["began"])
+    if not Absent.unchanged(recorded["absent"], began):
+        return None, None
+    digest = hashlib.blake2b(head, digest_size=16)
+    rows, changed = recorded["rows"], False
+    fresh: dict[str, tuple[list[Any], bytes, str]] = {}  # path → (signature, scan, includes)
+    for row in rows:
+        path, owner, header, sig, scan_hex, includes_hex = row
+        if path in fresh:
+            now, of_scan, includes_hex = fresh[path]
+            row[3], row[4], row[5] = now, of_scan.hex(), includes_hex
+        else:
+            now = signature(path)
+            if trusted(sig, now, began):
+                of_scan = bytes.fromhex(scan_hex)
+            else:
+                text = _read(path)
+                if text is None or _includes_digest(text) != includes_hex:
+                    return None, None
+                blob = scans.blob(path, text, content_hash(text))
+                of_scan = hashlib.blake2b(blob, digest_size=16).digest()
+                fresh[path] = (list(now) if now else None, of_scan, includes_hex)
+                row[3], row[4] = fresh[path][0], of_scan.hex()
+                changed = True
+        _key_row(digest, path, owner or None, bool(header), of_scan)
+    return digest.hexdigest(), rows if changed else None

@@ -338,3 +338,63 @@ def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
     config.data["prefilter"]["max_rounds"] = 1
     _run(entries, store, config)
     assert built  # another config: computed again
+
+
+def test_the_demand_key_from_recorded_signatures_is_the_key_of_every_file_read(
+        tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch) -> None:
+    """demand_key keeps the files it read, their stat signatures and include lines
+    (analyzer/watch.py).  After each edit its key is the one a fresh store computes by
+    reading every file, and it reads only what it must: nothing when nothing changed, the
+    edited file when its include lines are unchanged (also saved by renaming), every file
+    when an include line changed, a header appeared where an include was looked for, or a
+    file was deleted."""
+    import os
+
+    import kmeminit.analyzer.prefilter as prefilter
+
+    tmp, entries = tree
+    src = tmp / "src"
+    reads: list[str] = []
+    real = prefilter._read
+    monkeypatch.setattr(prefilter, "_read", lambda p: reads.append(p) or real(p))
+    config = load_config()
+    store = FactStore(tmp / "warm.db")
+
+    def age() -> None:  # older than the racy window: signatures can be trusted
+        for path in src.rglob("*"):
+            os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))
+
+    def key(at: FactStore) -> str:
+        return prefilter.demand_key(entries, at, prefilter.StoredScans(at, config), config)
+
+    def warm_equals_cold(number: int) -> set[str]:
+        reads.clear()
+        warm = key(store)
+        read = {Path(p).name for p in reads}
+        assert warm == key(FactStore(tmp / f"cold{number}.db"))
+        return read
+
+    age()
+    everything = warm_equals_cold(0)
+    assert {"walker.c", "mm.h", "private.h"} <= everything
+    assert warm_equals_cold(1) == set()  # nothing changed: nothing read
+
+    other = src / "other.c"
+    other.write_text(other.read_text() + "int more(void)\n{\n\treturn page_count(0);\n}\n")
+    assert warm_equals_cold(2) == {"other.c"}  # read again until a full recording
+
+    walker = src / "walker.c"  # saved as editors do: a new file renamed over the old one
+    (src / "walker.c.swp").write_text(walker.read_text() + "/* saved */\n")
+    os.replace(src / "walker.c.swp", walker)
+    assert warm_equals_cold(3) == {"other.c", "walker.c"}
+
+    other.write_text('#include "mm.h"\n' + other.read_text())  # an include line
+    assert warm_equals_cold(4) == everything
+    age()  # a new ctime: each file is read once more, then trusted
+    warm_equals_cold(5)
+    assert warm_equals_cold(6) == set()
+    # a header where other.c's "mm.h" is looked for before the include path finds inc/mm.h
+    (src / "mm.h").write_text("int SetPageReserved(void *page);\n")
+    assert warm_equals_cold(7) >= everything
+    (src / "pageok.c").unlink()
+    assert warm_equals_cold(8) >= everything - {"pageok.c"}
