@@ -153,3 +153,56 @@ def test_a_damaged_stored_result_is_computed_again(
         again, reused = _check(tree, store, capsys, "--prefilter")
         assert not reused and again == first
     assert _check(tree, store, capsys, "--prefilter") == (first, True)
+
+
+def test_rules_in_forked_groups_give_the_serial_result(tree: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_rules with jobs > 1 (analyzer/rules.py): the same findings, notifications and
+    deferred functions, in the same order, as one process; a crashing checker is a
+    notification either way; a group whose process dies runs again in the parent."""
+    import os
+
+    from kmeminit.analyzer import rules
+    from kmeminit.analyzer.compdb import open_compdb
+    from kmeminit.analyzer.index import index_entries
+
+    config = load_config()
+    store = FactStore(tmp_path / "facts.db")
+    entries = open_compdb(tree / "compile_commands.json", config,
+                          source_root=str(tree)).entries
+    index_entries(entries, store, config, jobs=2, timeout=60)
+
+    class Crashing:
+        id, name, level = "KMI900", "crashing", Level.WARNING
+
+        def check(self, program, config):  # noqa: ANN001, ANN201
+            program.defer(self.id, ["c:@F@never"])
+            raise RuntimeError("no model")
+
+    checkers = rules.build_rules(None, config)[0]
+    checkers.insert(2, Crashing())
+
+    def run(jobs: int) -> tuple:
+        program = Program.from_store(store, [e.file for e in entries]).apply_config(config)
+        program.partial = True  # every verdict that needs callers is deferred
+        found, notes = rules.run_rules(checkers, program, config, jobs=jobs)
+        return found, notes, {r: sorted(u) for r, u in program.deferred.items()}
+
+    serial = run(1)
+    assert len(serial[0]) > 5 and [n.rule for n in serial[1]] == ["KMI900"]
+    assert serial[2].get("KMI900") == ["c:@F@never"]
+    assert [len(g) for g in rules.rule_groups(checkers, 3)] == [3, 3, 2]
+    for jobs in (2, 3, 8):
+        assert run(jobs) == serial
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def dying_fork() -> int:  # the first forked group is killed before it answers
+        pid = real_fork()
+        if pid == 0 and not forks:
+            os._exit(9)
+        forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", dying_fork)
+    assert run(2) == serial

@@ -136,7 +136,8 @@ class Session:
                            lambda: (load or self.program)().apply_config(self.config),
                            debug=args.debug, progress=bar,
                            say=lambda m: print(m, file=sys.stderr),
-                           reuse=not getattr(args, "recompute", False))
+                           reuse=not getattr(args, "recompute", False),
+                           jobs=getattr(args, "jobs", 1))
         finally:
             if bar is not None:
                 bar.close()
