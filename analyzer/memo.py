@@ -110,12 +110,10 @@ class Analysis:
 
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
             load: Callable[[], Program], debug: bool = False, progress: Any = None,
-            say: Callable[[str], None] | None = None, reuse: bool = True,
-            jobs: int = 1) -> Analysis:
+            say: Callable[[str], None] | None = None, reuse: bool = True) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load` builds it): from the
     store when an earlier complete run had the same inputs (unless `reuse` is false or
-    `debug` re-raises checker exceptions), else run (in `jobs` processes: analyzer/rules.py)
-    and kept."""
+    `debug` re-raises checker exceptions), else run and kept."""
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.rules import run_rules
 
@@ -135,8 +133,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
                 say("kmeminit: rules: the stored result of the same facts, config and rules")
             return reused
     program = load()
-    findings, notes = run_rules(checkers, program, config, debug=debug, progress=progress,
-                               jobs=jobs)
+    findings, notes = run_rules(checkers, program, config, debug=debug, progress=progress)
     result = Analysis(findings, notes, len(program.functions),
                       tuple(program.suppressions.values()), False, program, load)
     if not any(n.level is Level.ERROR for n in notes):

@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
-import pickle
 import re
-import sys
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
@@ -288,106 +285,18 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}{detail}{at}"
 
 
-# rule groups run at once in forked processes (see run_rules): more groups than this
-# mostly repeat the kernel facts their rules share
-MAX_RULE_PROCESSES = 4
-
-
 def run_rules(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False,
-              progress: Any = None, jobs: int = 1) -> tuple[list[Finding], list[Notification]]:
+                 progress: Any = None) -> tuple[list[Finding], list[Notification]]:
     """All findings, plus a notification per checker that crashed or yielded garbage.
 
     A crashing checker contributes nothing (its findings so far could be a misleading half);
     `debug` re-raises instead, for a traceback.  `progress` (index_task.Progress) is told
     when each rule starts and ends.
-
-    With `jobs` > 1 the rules run in up to `jobs` groups of neighbouring ids (a family of
-    rules shares its kernel facts), one in this process and each other in a forked copy of
-    it that reads the same program copy-on-write, with the call graph built before the
-    fork.  The result is the serial one: the same findings and notifications in the same
-    order, and the same functions deferred (`Program.defer`).  A group whose process dies
-    or answers garbage runs again here.
     """
-    checkers = list(checkers)
-    if hasattr(program, "apply_config"):  # a Program (tests pass stand-ins)
-        program.apply_config(config)
-    groups = rule_groups(checkers, jobs) if not debug and hasattr(os, "fork") else [checkers]
-    if len(groups) < 2 or not hasattr(program, "graph"):
-        return _run_group(checkers, program, config, debug, progress)
-    program.graph  # noqa: B018 - built once, before the fork: every process shares it
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
-        stream.flush()
-    children = [(group, *_fork_group(group, program, config)) for group in groups[1:]]
-    findings, notes = _run_group(groups[0], program, config, False, progress)
-    for group, pid, pipe in children:
-        answer = _answer(pid, pipe)
-        if answer is None:  # the process died (a signal, the OOM killer): the group runs here
-            found, more = _run_group(group, program, config, False, progress)
-        else:
-            found, more, deferred = answer
-            for rule, usrs in deferred.items():
-                program.defer(rule, usrs)
-            for checker in group:
-                if progress is not None:
-                    progress.begin(f"{checker.id} {getattr(checker, 'name', '')}".strip())
-                    progress.step(checker.id)
-        findings += found
-        notes += more
-    return findings, notes
-
-
-def rule_groups(checkers: list[Checker], jobs: int) -> list[list[Checker]]:
-    """`checkers` in at most `jobs` (and MAX_RULE_PROCESSES) groups of neighbours, in order,
-    of sizes that differ by at most one."""
-    count = max(1, min(jobs, len(checkers), MAX_RULE_PROCESSES))
-    size, extra = divmod(len(checkers), count)
-    groups, start = [], 0
-    for i in range(count):
-        end = start + size + (i < extra)
-        groups.append(checkers[start:end])
-        start = end
-    return [g for g in groups if g]
-
-
-def _fork_group(group: list[Checker], program: Any, config: Any) -> tuple[int, int]:
-    """A forked process running `group`: its pid and the pipe its pickled answer comes on."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(write)
-        return pid, read
-    code = 1
-    try:  # the child: never returns into the caller's code, never runs its exit handlers
-        os.close(read)
-        found, notes = _run_group(group, program, config, False, None)
-        deferred = {rule: sorted(usrs) for rule, usrs in getattr(program, "deferred",
-                                                                 {}).items()}
-        with os.fdopen(write, "wb") as out:
-            out.write(pickle.dumps((found, notes, deferred), protocol=pickle.HIGHEST_PROTOCOL))
-        code = 0
-    finally:
-        os._exit(code)
-
-
-def _answer(pid: int, pipe: int) -> tuple[list[Finding], list[Notification],
-                                          dict[str, list[str]]] | None:
-    """A forked group's findings, notifications and deferred functions; None when it died."""
-    with os.fdopen(pipe, "rb") as answer:
-        data = answer.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not data:
-        return None
-    try:
-        found, notes, deferred = pickle.loads(data)
-    except Exception:  # noqa: BLE001 - a half-written answer: the group runs again
-        return None
-    return found, notes, deferred
-
-
-def _run_group(checkers: list[Checker], program: Any, config: Any, debug: bool,
-               progress: Any) -> tuple[list[Finding], list[Notification]]:
     findings: list[Finding] = []
     notes: list[Notification] = []
+    if hasattr(program, "apply_config"):  # a Program (tests pass stand-ins)
+        program.apply_config(config)
     for checker in checkers:
         if progress is not None:
             progress.begin(f"{checker.id} {getattr(checker, 'name', '')}".strip())

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         at_head = program_at(top, head, *build)
         head_sources = at_head.sources
         findings, notes = run_rules(checkers, at_head.program, session.config,
-                                    debug=args.debug, jobs=args.jobs)
+                                    debug=args.debug)
         analysis = Analysis(findings, notes, len(at_head.program.functions),
                             tuple(at_head.program.suppressions.values()), False,
                             at_head.program, lambda: at_head.program)
@@ -132,8 +132,7 @@ def _base_side(args: argparse.Namespace, top: str, base: str, build: tuple, chec
         return (cached, sources, [],
                 "the base's result from the store")
     at_base = program_at(top, base, *build)
-    found, crashed = run_rules(checkers, at_base.program, config, debug=args.debug,
-                               jobs=args.jobs)
+    found, crashed = run_rules(checkers, at_base.program, config, debug=args.debug)
     failures = [Notification(n.level, f"at {args.base}: {n.message}", n.file, n.line, n.rule)
                 for n in at_base.stats.notifications if n.level is Level.ERROR]
     if not failures and not crashed:  # a partial result is never reused

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     program = session.program()
     progress = rule_progress(args, checkers)
     findings, run_notes = run_rules(checkers, program, session.config, debug=args.debug,
-                                       progress=progress, jobs=args.jobs)
+                                       progress=progress)
     progress.close()
     notes = session.notifications + load_notes + stats.notifications + run_notes
     result = RunResult(tuple(rule_metas(checkers)), tuple(findings), tuple(notes),

@@ -136,8 +136,7 @@ class Session:
                            lambda: (load or self.program)().apply_config(self.config),
                            debug=args.debug, progress=bar,
                            say=lambda m: print(m, file=sys.stderr),
-                           reuse=not getattr(args, "recompute", False),
-                           jobs=getattr(args, "jobs", 1))
+                           reuse=not getattr(args, "recompute", False))
         finally:
             if bar is not None:
                 bar.close()
