@@ -466,18 +466,21 @@ class Program:
                 (store.record, store.field) in called_fields
             if target and not resolved and store.table not in tables:
                 out.add(target)
+        callbacks, refs = self._callbacks, _REF_KINDS  # only these kinds designate functions
         for fn in self.functions.values():
             for site in fn.calls:
-                handed = {cb.arg for cb in self._callbacks.get(id(site), ())
-                          if not self._keeps(site, cb.arg)}
+                handed = {cb.arg for cb in callbacks[id(site)]
+                          if not self._keeps(site, cb.arg)} if id(site) in callbacks else ()
                 for i, arg in enumerate(site.args):
-                    out.update(_function_refs(arg, top=i not in handed))
+                    if arg.kind in refs:
+                        out.update(_function_refs(arg, top=i not in handed))
             for assign in fn.assigns:
                 # stores into fields and globals are the frontend's FnPtrStores (above)
-                stored = assign.target.kind in (ValueKind.FIELD, ValueKind.GLOBAL)
-                out.update(_function_refs(assign.value, top=not stored))
+                if assign.value.kind in refs:
+                    stored = assign.target.kind in (ValueKind.FIELD, ValueKind.GLOBAL)
+                    out.update(_function_refs(assign.value, top=not stored))
             for ret in fn.returns:
-                if ret.value is not None:
+                if ret.value is not None and ret.value.kind in refs:
                     out.update(_function_refs(ret.value))
         return frozenset(out)
 
@@ -559,6 +562,10 @@ def _indexed(config: Config, kind: str) -> dict[str, int]:
         for alias in sorted(config.names([name])):
             out.setdefault(alias, index)
     return out
+
+
+# the kinds of value _function_refs yields anything for
+_REF_KINDS = frozenset({ValueKind.GLOBAL, ValueKind.ADDR_GLOBAL, ValueKind.CHOICE})
 
 
 def _function_refs(value: Value, top: bool = True) -> Iterator[str]:
