@@ -21,7 +21,7 @@ from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.index_task import IndexStats
 from kmeminit.analyzer.model import Function, TUFacts
-from kmeminit.analyzer.program import Program
+from kmeminit.analyzer.program import Program, collector_paused
 from kmeminit.analyzer.store import FactStore, args_digest
 
 
@@ -34,14 +34,17 @@ class Facts:
 
     @cached_property
     def tus(self) -> dict[str, TUFacts]:
-        return {tu.file: tu for tu in self.store.iter_tus(self.files)}
+        with collector_paused():  # as Program.from_store decodes
+            return {tu.file: tu for tu in self.store.iter_tus(self.files)}
 
     @cached_property
     def headers(self) -> list[Function]:
-        return list(self.store.header_functions())
+        with collector_paused():
+            return list(self.store.header_functions())
 
     def program(self) -> Program:
-        return Program.from_tus(self.tus.values(), self.headers)
+        with collector_paused():
+            return Program.from_tus(self.tus.values(), self.headers)
 
 
 @dataclass
@@ -95,7 +98,8 @@ def program_at(top: str, rev: str, entries: list[CompileEntry], store: FactStore
                               known_usrs=frozenset(fn.usr for fn in headers))
     tus = [facts.tus[f] for f in kept if f in facts.tus]
     tus += scratch.iter_tus([e.file for e in again])
-    program = Program.from_tus(tus, list(scratch.header_functions()) + headers)
+    with collector_paused():
+        program = Program.from_tus(tus, list(scratch.header_functions()) + headers)
     scratch.close()
     return Revision(rev, program, sources, changed, [e.file for e in again], stats)
 

@@ -77,7 +77,7 @@ class Callback:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """No cyclic-collector pass while a large structure that lives as long as the program
     is built, and none over it after: it is moved out of the collector's reach
     (gc.freeze) before the collector is re-enabled (if it was on).  Freezing after would
@@ -155,7 +155,7 @@ class Program:
         # program: the collector is paused meanwhile, and they are then moved out of its
         # reach, so no later pass walks them again (6.12 slice: 1.35 s of CPU with the
         # CLI's thresholds, 0.9 s so).
-        with _collector_paused():
+        with collector_paused():
             program = cls.from_tus(store.iter_tus(files), store.header_functions())
         return program
 
@@ -418,7 +418,7 @@ class Program:
             # Building allocates one dict per node and edge and creates no cycles; with
             # the facts of a whole slice alive, the collector's passes cost more than the
             # build (6.12 slice: 3.6 s with them, 1.4 s without).
-            with _collector_paused():
+            with collector_paused():
                 self._graph = self._build_graph()
         return self._graph
 
