@@ -127,6 +127,22 @@ def test_base_revision_states_and_absent_findings(src: Path) -> None:
         "; against v6.12: 2 new, 1 unchanged, 1 updated, 2 absent, 2 notifications")
 
 
+
+def test_line_hashes_only_change_when_asked_for(src: Path) -> None:
+    """Without SARIF output (TriageInputs.line_hashes off) no file is hashed for GitHub's
+    primaryLocationLineHash; everything else of the report, and the JSON output, is equal."""
+    base = BaseRun((*make_result(src).findings,), {}, "v6.12")
+    extra = (_note(src, 2), _note(src, 4))
+    full = make_report(src, extra_findings=extra, inputs=TriageInputs(base=base))
+    bare = make_report(src, extra_findings=extra,
+                       inputs=TriageInputs(base=base, line_hashes=False))
+    assert all(t.line_hash for t in full.findings)
+    assert all(t.line_hash is None for t in bare.findings)
+    assert [dataclasses.replace(t, line_hash=None) for t in full.findings] == list(
+        bare.findings)
+    assert to_json_report(full) == to_json_report(bare)
+
+
 @pytest.mark.parametrize("content, message", [
     ("{\n  \"runs\": [\n", "old.sarif:3: baseline is not valid JSON"),
     ("[]", "old.sarif: baseline is not a SARIF log (no 'runs' array)"),

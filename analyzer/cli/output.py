@@ -84,7 +84,9 @@ def triaged(result: RunResult, args: argparse.Namespace, session: Session,
     if result.provenance is None:
         result = dataclasses.replace(result, provenance=vcs.provenance(session.source_root))
     result = dataclasses.replace(result, category=args.category or default_category(session))
-    return triage(result, inputs)
+    # GitHub's line hashes only when a SARIF output carries them (`fix` writes a patch)
+    sarif = hasattr(args, "format") and any(fmt == "sarif" for fmt, _ in outputs(args))
+    return triage(result, dataclasses.replace(inputs, line_hashes=sarif))
 
 
 def text_options(args: argparse.Namespace, path: Path | None) -> TextOptions:

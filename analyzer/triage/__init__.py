@@ -56,7 +56,9 @@ class TriageInputs:
     of files as analysed where they differ from the disk (absolute path -> bytes):
     `kmeminit diff --head REV` analyses a revision that is not checked out.
     `report_unused` is False when only part of the tree was analysed, so a suppression
-    that matches nothing proves nothing.
+    that matches nothing proves nothing.  `line_hashes`: GitHub's primaryLocationLineHash
+    of each finding is computed (only SARIF carries it; it hashes each file up to its last
+    finding, a tenth of a `diff`).
     """
 
     baseline: Baseline | None = None
@@ -66,6 +68,7 @@ class TriageInputs:
     report_unused: bool = True
     today: dt.date = dataclasses.field(default_factory=dt.date.today)
     baseline_label: str = "the baseline"
+    line_hashes: bool = True
 
 
 class _Identity(NamedTuple):
@@ -85,19 +88,21 @@ def _fingerprint(finding: Finding, tree: SourceTree, sources: Sources) -> tuple[
     return path, kmeminit_fingerprint(finding, path, sources.line(loc.file, loc.line))
 
 
-def _identify(findings: Iterable[Finding], tree: SourceTree, sources: Sources
-              ) -> list[_Identity]:
+def _identify(findings: Iterable[Finding], tree: SourceTree, sources: Sources,
+              hashes: bool = True) -> list[_Identity]:
     out = []
     fixer = Fixer(sources)
     findings = list(findings)
-    for finding in findings:
-        sources.expect(finding.location.file, finding.location.line)
+    if hashes:
+        for finding in findings:
+            sources.expect(finding.location.file, finding.location.line)
     for finding in findings:
         loc = finding.location
         path, fingerprint = _fingerprint(finding, tree, sources)
         fix, why = _fix(finding, fixer)
         out.append(_Identity(finding, path, tree.relpath(loc.file) is not None, fingerprint,
-                             sources.line_hash(loc.file, loc.line), fix, why))
+                             sources.line_hash(loc.file, loc.line) if hashes else None, fix,
+                             why))
     return out
 
 
@@ -213,10 +218,12 @@ def triage(result: RunResult, inputs: TriageInputs | None = None) -> Report:
         raise ValueError("a run is compared with a baseline file or a base revision, not both")
     root = result.invocation.source_root
     tree = SourceTree(root)
-    found = _identify(result.findings, tree, Sources(root, inputs.overlay))
+    hashes = inputs.line_hashes
+    found = _identify(result.findings, tree, Sources(root, inputs.overlay), hashes)
     base = None
     if inputs.base is not None:
-        base = _identify(inputs.base.findings, tree, Sources(root, inputs.base.overlay))
+        base = _identify(inputs.base.findings, tree, Sources(root, inputs.base.overlay),
+                         hashes)
     applied, notes = _suppress(found, result, inputs)
     findings = sorted((TriagedFinding(i.finding, i.path, i.inside, i.fingerprint, i.line_hash,
                                       state, suppressed, i.fix, i.unfixable)
