@@ -284,7 +284,6 @@ class Includes:
         self._found: dict[tuple[bytes, bytes, str, tuple[str, ...]], str | None] = {}
         self.absent = absent  # records every path looked for and not found
 
-
     def resolve(self, kind: bytes, name: bytes, here: str, dirs: tuple[str, ...]
                 ) -> str | None:
         key = (kind, name, here, dirs)
