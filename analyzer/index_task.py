@@ -12,7 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kmeminit.analyzer.model import ERROR_LIMIT, FATAL, Level, Notification, TUFacts
+from kmeminit.analyzer.model import (
+    ERROR_LIMIT,
+    FATAL,
+    Level,
+    Notification,
+    TUFacts,
+    replace,
+)
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.store import FactStore, HashCache
@@ -24,7 +31,7 @@ def with_tu(file: str, notes: tuple[Notification, ...] | list[Notification]
             ) -> list[Notification]:
     """The TU's notifications, each naming the TU (a header's diagnostic says which TU
     included the header; a command-line one has no location at all)."""
-    return [n if n.tu == file else dataclasses.replace(n, tu=file) for n in notes]
+    return [n if n.tu == file else replace(n, tu=file) for n in notes]
 
 
 def tu_health(file: str, notes: tuple[Notification, ...] | list[Notification]
@@ -197,7 +204,6 @@ def inject_fault(file: str) -> None:
 def parse_one(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | str:
     """One TU's facts (header functions in `skip` are not walked), timed, or a one-line
     reason it could not be parsed: a frontend bug costs this TU, never a traceback."""
-    import dataclasses
 
     from kmeminit.analyzer import frontend
 
@@ -209,7 +215,7 @@ def parse_one(kwargs: dict[str, Any], skip: frozenset[str]) -> TUFacts | str:
             skip_usrs=skip, **{k: v for k, v in kwargs.items() if k in accepted}))
     except Exception as exc:
         return f"kmeminit frontend failed: {type(exc).__name__}: {exc}"
-    return dataclasses.replace(facts, parse_seconds=time.perf_counter() - start)
+    return replace(facts, parse_seconds=time.perf_counter() - start)
 
 
 def record(store: FactStore, facts: TUFacts | str, file: str, key: str, hashes: HashCache,

@@ -8,7 +8,6 @@ the header they come from.  WAL mode and a busy timeout make concurrent writers 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from kmeminit.analyzer.model import (
     TUFacts,
     from_json,
     from_json_bytes,
+    replace,
     to_json,
 )
 from kmeminit.analyzer.results import Finding
@@ -253,7 +253,7 @@ class FactStore:
         includes = [(p, hashes.get(p) or "") for p in sorted(set(facts.includes))]
         # the parse time is in its own column: the facts of an unchanged TU stay
         # byte-identical when it is parsed again (analyzer/memo.py hashes them)
-        blob = _pack(dataclasses.replace(facts, functions=own, parse_seconds=0.0))
+        blob = _pack(replace(facts, functions=own, parse_seconds=0.0))
         rows = [(_sql(f.usr), _sql(f.file), hashes.get(f.file) or "", _pack(f))
                 for f in headers]
         with self._transaction():
@@ -420,7 +420,7 @@ class FactStore:
             return None
         facts = from_json_bytes(TUFacts, zlib.decompress(row[0]))
         if row[1] and not facts.parse_seconds:
-            object.__setattr__(facts, "parse_seconds", row[1])
+            facts = replace(facts, parse_seconds=row[1])
         return facts
 
     def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:

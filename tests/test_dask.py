@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.model import replace
 from kmeminit.analyzer.store import FactStore
 from tests.helpers import EXAMPLE, example_compdb
 
@@ -35,7 +35,7 @@ def entries(compdb: Path) -> list:
 
 
 def _facts(store: FactStore) -> tuple[dict, dict]:
-    tus = {tu.file: dataclasses.replace(tu, parse_seconds=0.0) for tu in store.iter_tus()}
+    tus = {tu.file: replace(tu, parse_seconds=0.0) for tu in store.iter_tus()}
     headers = {fn.usr: fn for fn in store.header_functions()}
     return tus, headers
 

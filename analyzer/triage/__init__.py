@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from kmeminit.analyzer.model import Notification
+from kmeminit.analyzer.model import Notification, replace
 from kmeminit.analyzer.paths import SourceTree
 from kmeminit.analyzer.results import (
     AbsentResult,
@@ -146,7 +146,7 @@ def folded_notifications(notifications: Iterable[Notification]) -> list[Notifica
             out.append(same[0])
             continue
         tus = sorted({n.tu for n in same if n.tu})
-        out.append(dataclasses.replace(same[0], tu=tus[0] if tus else None,
+        out.append(replace(same[0], tu=tus[0] if tus else None,
                                        count=sum(n.count for n in same), tus=len(tus)))
     return out
 
