@@ -1,6 +1,6 @@
 """libclang frontend: one translation unit in, `TUFacts` out.
 
-The only package that imports `clang.cindex`; everything it returns is a plain dataclass
+The only package that imports `clang.cindex`; everything it returns is a plain frozen record
 of `kmeminit.analyzer.model`.  Its modules, top down:
 
 - `parse`: `parse_tu`, the entry point (parse, diagnose, walk, assemble)
