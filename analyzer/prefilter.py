@@ -592,6 +592,8 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
     fresh: dict[str, tuple[list[Any], bytes, str]] = {}  # path → (signature, scan, includes)
     for row in rows:
         path, owner, header, sig, scan_hex, includes_hex = row
+        if not isinstance(path, str):  # a damaged row (an int would stat a descriptor)
+            raise TypeError(f"recorded path {path!r}")
         if path in fresh:
             now, of_scan, includes_hex = fresh[path]
             row[3], row[4], row[5] = now, of_scan.hex(), includes_hex
