@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ from kmeminit.analyzer.lexindex import (
     scan_text,
 )
 from kmeminit.analyzer.store import FactStore
-from kmeminit.analyzer.watch import Absent, now_ns, signature, trusted
+from kmeminit.analyzer.watch import Absent, signature, trusted
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
@@ -550,7 +551,7 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
                     # each time until every file is read again)
                     store.put_memo("demand-files", watch_key, dict(recorded, rows=rows))
                 return key
-    began, absent = now_ns(), Absent()
+    began, absent = time.time_ns(), Absent()
     # streamed: the texts of a whole kernel's files are not all kept
     rows = []
     digest = hashlib.blake2b(head, digest_size=16)
@@ -589,26 +590,25 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
         return None, None
     digest = hashlib.blake2b(head, digest_size=16)
     rows, changed = recorded["rows"], False
-    fresh: dict[str, tuple[list[Any], bytes, str]] = {}  # path → (signature, scan, includes)
+    # path → (signature, scan digest) as this run found it (a private header has a row
+    # per owner as well as its own)
+    seen: dict[str, tuple[Any, bytes]] = {}
     for row in rows:
         path, owner, header, sig, scan_hex, includes_hex = row
         if not isinstance(path, str):  # a damaged row (an int would stat a descriptor)
             raise TypeError(f"recorded path {path!r}")
-        if path in fresh:
-            now, of_scan, includes_hex = fresh[path]
-            row[3], row[4], row[5] = now, of_scan.hex(), includes_hex
-        else:
+        if path not in seen:
             now = signature(path)
             if trusted(sig, now, began):
-                of_scan = bytes.fromhex(scan_hex)
+                seen[path] = (sig, bytes.fromhex(scan_hex))
             else:
                 text = _read(path)
                 if text is None or _includes_digest(text) != includes_hex:
                     return None, None
                 blob = scans.blob(path, text, content_hash(text))
-                of_scan = hashlib.blake2b(blob, digest_size=16).digest()
-                fresh[path] = (list(now) if now else None, of_scan, includes_hex)
-                row[3], row[4] = fresh[path][0], of_scan.hex()
+                seen[path] = (now, hashlib.blake2b(blob, digest_size=16).digest())
                 changed = True
+        row[3], of_scan = seen[path]
+        row[4] = of_scan.hex()
         _key_row(digest, path, owner or None, bool(header), of_scan)
     return digest.hexdigest(), rows if changed else None

@@ -469,8 +469,8 @@ class Program:
         callbacks, refs = self._callbacks, _REF_KINDS  # only these kinds designate functions
         for fn in self.functions.values():
             for site in fn.calls:
-                handed = {cb.arg for cb in callbacks[id(site)]
-                          if not self._keeps(site, cb.arg)} if id(site) in callbacks else ()
+                handed = {cb.arg for cb in callbacks.get(id(site), ())
+                          if not self._keeps(site, cb.arg)}
                 for i, arg in enumerate(site.args):
                     if arg.kind in refs:
                         out.update(_function_refs(arg, top=i not in handed))

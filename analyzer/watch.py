@@ -21,7 +21,6 @@ its caller's (analyzer/prefilter.py).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 
 RACY_NS = 2_000_000_000  # a file modified this close to a recording is read again
@@ -71,11 +70,6 @@ class Absent:
         return True
 
 
-def now_ns() -> int:
-    """The time a recording begins (before the first file is read)."""
-    return time.time_ns()
-
-
 def trusted(recorded: Iterable[int] | None, now: Signature | None, began: int) -> bool:
     """Whether a file whose signature was `recorded` in a recording that began at `began`
     is unchanged now (signature `now`): equal, and not racy."""
@@ -84,4 +78,4 @@ def trusted(recorded: Iterable[int] | None, now: Signature | None, began: int) -
     return now[1] < began - RACY_NS
 
 
-__all__ = ["RACY_NS", "Absent", "Signature", "now_ns", "signature", "trusted"]
+__all__ = ["RACY_NS", "Absent", "Signature", "signature", "trusted"]

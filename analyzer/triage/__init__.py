@@ -147,7 +147,7 @@ def folded_notifications(notifications: Iterable[Notification]) -> list[Notifica
             continue
         tus = sorted({n.tu for n in same if n.tu})
         out.append(replace(same[0], tu=tus[0] if tus else None,
-                                       count=sum(n.count for n in same), tus=len(tus)))
+                           count=sum(n.count for n in same), tus=len(tus)))
     return out
 
 
