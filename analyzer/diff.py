@@ -42,9 +42,17 @@ class Facts:
         with collector_paused():
             return list(self.store.header_functions())
 
-    def program(self) -> Program:
+    def program(self, files: list[str] | None = None) -> Program:
+        """The program of every TU, or of `files` (only those are decoded then)."""
+        if files is None:
+            tus = list(self.tus.values())
+        elif "tus" in self.__dict__:  # decoded already
+            tus = [self.tus[f] for f in files if f in self.tus]
+        else:
+            with collector_paused():
+                tus = list(self.store.iter_tus(files))
         with collector_paused():
-            return Program.from_tus(self.tus.values(), self.headers)
+            return Program.from_tus(tus, self.headers)
 
 
 @dataclass

@@ -6,7 +6,15 @@ inputs hash to the key of an earlier complete run takes its findings, notificati
 suppressions from the store and does not even load the program: a warm `make C=1` followed
 by `kmeminit report`, an edit that leaves every TU's facts as they were (a comment, an
 `#ifdef`'d-out line, a file no analysed TU includes), a `check` of a tree that a `diff` just
-analysed.  An edit that changes one TU's facts misses, and the run is complete again.
+analysed.
+
+An edit that changes one TU's facts misses that key.  Behind the prefilter, each rule
+family's verdicts depend on its own TUs only (the TUs mentioning its configured symbols and
+those its demand adds: analyzer/prefilter.py), and a rule that says which families it
+belongs to (`demand`) is kept by the facts of those TUs: after the edit, only the rules
+whose TUs include the edited one run again, over the program of their TUs, and the others'
+findings come from the store.  Their findings are those of a whole run, as the prefilter's
+are those of the whole database (tests/test_memo.py; bench/ checks it on a whole kernel).
 
 The prefilter's demand (analyzer/prefilter.py) is memoised the same way, by the encoded
 lexical scans of every file it reads: a file whose scan is unchanged cannot change the
@@ -21,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -75,13 +84,23 @@ def code_digest(checkers: Iterable[Any]) -> str:
 def analysis_key(store: FactStore, files: list[str], config: Config,
                  checkers: list[Any]) -> str:
     """What the rules' result over these stored TUs depends on."""
+    return _whole_key(*store.facts_digests(files), files, config, checkers)
+
+
+def _whole_key(tus: dict[str, str], headers: str, files: list[str], config: Config,
+               checkers: list[Any]) -> str:
+    digest = hashlib.blake2b(_inputs(config, checkers).encode(), digest_size=16)
+    digest.update(headers.encode())
+    for file in files:
+        digest.update(os.fsencode(file) + b"\0" + tus[file].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _inputs(config: Config, checkers: list[Any]) -> str:
     from kmeminit.analyzer import version
 
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([version(), code_digest(checkers), config.data],
-                             sort_keys=True, default=str).encode())
-    digest.update(store.facts_digest(files).encode())
-    return digest.hexdigest()
+    return json.dumps([version(), code_digest(checkers), config.data], sort_keys=True,
+                      default=str)
 
 
 @dataclass
@@ -94,11 +113,12 @@ class Analysis:
     suppressions: tuple[SourceSuppression, ...]
     reused: bool
     _program: Program | None
-    _load: Callable[[], Program]
+    _load: Callable[..., Program]
 
     @property
     def program(self) -> Program:
-        """The program (loaded now when the result came from the store)."""
+        """The program (loaded now when the result came from the store, or when only the
+        TUs of the rules that ran were)."""
         if self._program is None:
             self._program = self._load()
         return self._program
@@ -109,15 +129,24 @@ class Analysis:
 
 
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
-            load: Callable[[], Program], debug: bool = False, progress: Any = None,
-            say: Callable[[str], None] | None = None, reuse: bool = True) -> Analysis:
-    """The rules over the program of the stored TUs `files` (`load` builds it): from the
-    store when an earlier complete run had the same inputs (unless `reuse` is false or
-    `debug` re-raises checker exceptions), else run and kept."""
+            load: Callable[..., Program], debug: bool = False, progress: Any = None,
+            say: Callable[[str], None] | None = None, reuse: bool = True,
+            scopes: Mapping[str, frozenset[str]] | None = None) -> Analysis:
+    """The rules over the program of the stored TUs `files` (`load()` builds it,
+    `load(some_files)` the program of some of them): from the store when an earlier
+    complete run had the same inputs (unless `reuse` is false or `debug` re-raises checker
+    exceptions), else run and kept.
+
+    With `scopes` (the prefilter's TUs of each rule family), each rule that declares the
+    families its verdicts depend on (`demand`) is taken from the store when the facts of
+    its own TUs are as an earlier run over the same TUs found them, and only the other
+    rules run, over the program of their TUs: an edit reaches the rules whose demand
+    reaches the edited TU, not every rule."""
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.rules import run_rules
 
-    key = analysis_key(store, files, config, checkers)
+    tus, headers = store.facts_digests(files)
+    key = _whole_key(tus, headers, files, config, checkers)
     stored = store.memo("analysis", key) if reuse and not debug else None
     if stored is not None:
         try:
@@ -132,13 +161,136 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
             if say is not None:
                 say("kmeminit: rules: the stored result of the same facts, config and rules")
             return reused
-    program = load()
-    findings, notes = run_rules(checkers, program, config, debug=debug, progress=progress)
-    result = Analysis(findings, notes, len(program.functions),
-                      tuple(program.suppressions.values()), False, program, load)
-    if not any(n.level is Level.ERROR for n in notes):
+    if scopes is not None and not debug:
+        parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
+        result = parts.analyse(load, progress, say, reuse)
+    else:
+        program = load()
+        findings, notes = run_rules(checkers, program, config, debug=debug,
+                                    progress=progress)
+        result = Analysis(findings, notes, len(program.functions),
+                          tuple(program.suppressions.values()), False, program, load)
+    if not any(n.level is Level.ERROR for n in result.notes):
         store.put_memo("analysis", key, result.encode())
     return result
 
 
-__all__ = ["Analysis", "analyse", "analysis_key", "code_digest"]
+class RuleParts:
+    """Each rule's result kept by the facts of its own TUs (memo `rule:<ID>`, by the
+    rule's code, the config and the content of its TUs, so any earlier run serves: the
+    last one, or the one before an edit that was undone), and each TU's defined USRs and
+    suppression comments (memo `tu-parts`, by the TUs analysed), so that a run loading
+    only some TUs still reports what a whole run would: the function count, every
+    comment."""
+
+    def __init__(self, store: FactStore, files: list[str], config: Config,
+                 checkers: list[Any], tus: dict[str, str], headers: str,
+                 scopes: Mapping[str, frozenset[str]]) -> None:
+        self.store, self.files, self.config, self.checkers = store, files, config, checkers
+        self.tus, self.headers = tus, headers
+        self.parts_key = hashlib.blake2b(json.dumps(files).encode(),
+                                         digest_size=16).hexdigest()
+        everything = frozenset(files)
+        self.scope: dict[str, frozenset[str]] = {}
+        for checker in checkers:
+            families = getattr(checker, "demand", None)
+            known = families is not None and all(f in scopes for f in families)
+            self.scope[checker.id] = (everything & frozenset().union(
+                *(scopes[f] for f in families)) if known else everything)
+
+    def key(self, checker: Any) -> str:
+        """The rule's code, the config, and the facts of its TUs and every header
+        function."""
+        digest = hashlib.blake2b(_inputs(self.config, [checker]).encode(), digest_size=16)
+        digest.update(f"\0{checker.id}\0{self.headers}\0".encode())
+        for file in sorted(self.scope[checker.id]):
+            digest.update(os.fsencode(file) + b"\0" + self.tus[file].encode() + b"\0")
+        return digest.hexdigest()
+
+    def _stored_rule(self, checker: Any, key: str
+                     ) -> tuple[list[Finding], list[Notification]] | None:
+        from kmeminit.analyzer.results import Finding
+
+        stored = self.store.memo(f"rule:{checker.id}", key)
+        if stored is None:
+            return None
+        try:
+            return ([from_json(Finding, f) for f in stored["findings"]],
+                    [from_json(Notification, n) for n in stored["notes"]])
+        except (KeyError, TypeError, ValueError):  # a damaged row: run again
+            self.store.forget_memo(f"rule:{checker.id}", key)
+            return None
+
+    def _stored_parts(self) -> dict[str, TUPart]:
+        """The stored part of each TU whose facts are unchanged."""
+        stored = self.store.memo("tu-parts", self.parts_key)
+        out: dict[str, TUPart] = {}
+        try:
+            for file, (digest, usrs, comments) in (stored or {}).items():
+                if self.tus.get(file) == digest:
+                    out[file] = (tuple(str(u) for u in usrs),
+                                 tuple(from_json(SourceSuppression, c) for c in comments))
+        except (TypeError, ValueError, KeyError, AttributeError):  # a damaged row
+            self.store.forget_memo("tu-parts", self.parts_key)
+            return {}
+        return out
+
+    def analyse(self, load: Callable[..., Program], progress: Any,
+                say: Callable[[str], None] | None, reuse: bool) -> Analysis:
+        from kmeminit.analyzer.rules import run_rules
+
+        keys = {c.id: self.key(c) for c in self.checkers}
+        results: dict[str, tuple[list[Finding], list[Notification]]] = {}
+        for checker in self.checkers if reuse else ():
+            stored = self._stored_rule(checker, keys[checker.id])
+            if stored is not None:
+                results[checker.id] = stored
+        kept = len(results)
+        parts = self._stored_parts() if reuse else {}
+        run = [c for c in self.checkers if c.id not in results]
+        wanted = set().union(*(self.scope[c.id] for c in run))
+        wanted |= {f for f in self.files if f not in parts}
+        whole = len(wanted) == len(self.files)
+        program = None
+        if wanted:
+            program = load() if whole else load([f for f in self.files if f in wanted])
+            for checker in run:
+                results[checker.id] = run_rules([checker], program, self.config,
+                                                progress=progress)
+                if not any(n.level is Level.ERROR for n in results[checker.id][1]):
+                    findings, notes = results[checker.id]
+                    self.store.put_memo(f"rule:{checker.id}", keys[checker.id], {
+                        "findings": to_json(findings), "notes": to_json(notes)})
+            for file in wanted:  # a TU without usable facts has an empty part
+                parts[file] = program.tu_parts.get(file, ((), ()))
+            self.store.put_memo("tu-parts", self.parts_key, {
+                file: [self.tus[file], list(usrs), to_json(list(comments))]
+                for file, (usrs, comments) in parts.items()})
+        if progress is not None:
+            for checker in self.checkers:
+                if checker not in run:
+                    progress.step(checker.id)
+        if say is not None and kept:
+            say(f"kmeminit: rules: {kept} of {len(self.checkers)} from the store (the facts "
+                f"of their TUs are unchanged); {len(run)} ran over {len(wanted)} of "
+                f"{len(self.files)} TUs")
+        findings: list[Finding] = []
+        notes: list[Notification] = []
+        for checker in self.checkers:  # in the order run_rules gives them
+            findings += results[checker.id][0]
+            notes += results[checker.id][1]
+        usrs = self.store.header_usrs()
+        comments: dict[tuple[str, int], SourceSuppression] = {}
+        for file in self.files:  # as Program.from_tus collects them
+            defined, own = parts[file]
+            usrs.update(defined)
+            comments.update(((c.file, c.line), c) for c in own)
+        return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
+                        program if whole else None, load)
+
+
+# a TU's part of a program: the USRs it defines, its suppression comments
+TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
+
+
+__all__ = ["Analysis", "RuleParts", "analyse", "analysis_key", "code_digest"]

@@ -53,24 +53,39 @@ from kmeminit.analyzer.watch import Absent, signature, trusted
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-def config_symbols(config: Config) -> frozenset[str]:
-    """The names whose mention makes a TU relevant."""
-    names: set[str] = set()
-    for section in ("events", "event_stores", "entries"):
+def family_symbols(config: Config) -> dict[str, frozenset[str]]:
+    """The names whose mention makes a TU relevant, by the rule family that looks them up
+    (the families of `lexical_demand`): the event names for the ordering rules, the pfn
+    converters and guards for the walkers, the PG_reserved names, the altmap types.  The
+    entry points (which every family classifies callers by) and `prefilter.symbols` count
+    for every family; `prefilter.ignore` for none."""
+    def words(texts: list[str]) -> set[str]:
+        return {w for text in texts for w in _IDENT.findall(text or "")
+                if w not in ("struct", "union")}
+
+    common = set(config.get("prefilter", "symbols", default=[]) or [])
+    for values in (config.get("entries", default={}) or {}).values():
+        common.update(values)
+    own: dict[str, set[str]] = {"events": set(), "walkers": set(), "reserved": set(),
+                                "origins": set()}
+    for section in ("events", "event_stores"):
         for values in (config.get(section, default={}) or {}).values():
-            names.update(values)
+            own["events"].update(values)
     for key in ("converters", "online_guards", "weak_guards"):
-        names.update(config.get("pfn", key, default=[]) or [])
+        own["walkers"].update(config.get("pfn", key, default=[]) or [])
     for values in (config.get("reserved", default={}) or {}).values():
-        names.update(values)
-    types = [config.get("altmap", "pointer", default=""),
-             config.get("altmap", "container", default="")]
-    types += list(config.get("origins", default={}) or {})
-    for text in types:
-        names.update(w for w in _IDENT.findall(text or "") if w not in ("struct", "union"))
-    names.update(config.get("prefilter", "symbols", default=[]) or [])
-    names = set(config.names(sorted(names)))
-    return frozenset(names - set(config.get("prefilter", "ignore", default=[]) or []))
+        own["reserved"].update(values)
+    own["origins"] = words([config.get("altmap", "pointer", default=""),
+                            config.get("altmap", "container", default="")]
+                           + list(config.get("origins", default={}) or {}))
+    ignore = set(config.get("prefilter", "ignore", default=[]) or [])
+    return {family: frozenset(set(config.names(sorted(names | common))) - ignore)
+            for family, names in own.items()}
+
+
+def config_symbols(config: Config) -> frozenset[str]:
+    """The names whose mention makes a TU relevant (to some rule family)."""
+    return frozenset().union(*family_symbols(config).values())
 
 
 def _read(path: str) -> bytes | None:
@@ -453,6 +468,8 @@ class PrefilterReport:
     levels: int = 0  # call levels the growth followed (its fixpoint, or the bound)
     bounded: bool = False  # stopped by prefilter.max_rounds before the fixpoint
     kept: int = 0
+    # rule family → the TUs its verdicts depend on (together, the TUs analysed)
+    scopes: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
@@ -482,16 +499,23 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         if stored is not None:
             report.initial, report.added = int(stored["initial"]), dict(stored["added"])
             report.levels, report.bounded = int(stored["levels"]), bool(stored["bounded"])
-    except (KeyError, TypeError, ValueError):  # a damaged row: computed again
+            order = list(stored["chosen"])
+            report.scopes = {str(family): frozenset(order[int(i)] for i in indices)
+                             for family, indices in stored["scopes"].items()}
+    except (KeyError, TypeError, ValueError, IndexError):  # a damaged row: computed again
         store.forget_memo("demand", key)
         chosen = None
     if chosen is None:
         report.added = {}
         chosen = _demand(entries, build_lexindex(entries, config, scans), config,
                          report)
+        order = sorted(chosen)
+        at = {file: i for i, file in enumerate(order)}
         store.put_memo("demand", key, {
-            "chosen": sorted(chosen), "initial": report.initial, "added": report.added,
-            "levels": report.levels, "bounded": report.bounded})
+            "chosen": order, "initial": report.initial, "added": report.added,
+            "levels": report.levels, "bounded": report.bounded,
+            "scopes": {family: sorted(at[f] for f in files)
+                       for family, files in report.scopes.items()}})
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
@@ -503,17 +527,21 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
             report: PrefilterReport) -> set[str]:
     """The TUs of `entries` the rules need: those mentioning a configured symbol, grown
-    along calls by each rule family's demand (`report` tells how)."""
+    along calls by each rule family's demand (`report` tells how, and keeps each family's
+    own TUs: the ones mentioning its symbols and the ones its demand adds)."""
     known = {e.file for e in entries}
-    chosen = {tu for name in config_symbols(config) for tu in lex.mentioned_in.get(name, ())}
-    chosen &= known
+    scopes = {family: {tu for name in names for tu in lex.mentioned_in.get(name, ())} & known
+              for family, names in family_symbols(config).items()}
+    chosen = set().union(*scopes.values())
     report.initial = len(chosen)
     lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
     for why, keys in lexical_demand(lex, config).items():
         files = lex.files_defining(keys) & known
         report.added[why] = len(files - chosen)
         chosen |= files
+        scopes[why] |= files
     report.levels, report.bounded = lex.deepest, lex.bounded
+    report.scopes = {family: frozenset(files) for family, files in scopes.items()}
     return chosen
 
 

@@ -133,6 +133,10 @@ class Program:
     deferred: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # `kmeminit: ignore` comments of the TUs' files and headers, by (file, line)
     suppressions: dict[tuple[str, int], SourceSuppression] = field(default_factory=dict)
+    # each TU's own part: the USRs it defines and its suppression comments, by file
+    # (analyzer/memo.py keeps them for the TUs a run that reuses some rules does not load)
+    tu_parts: dict[str, tuple[tuple[str, ...], tuple[SourceSuppression, ...]]] = field(
+        default_factory=dict)
 
     def defer(self, rule: str, usrs: Iterable[str]) -> None:
         """A partial view leaves the verdict of `rule` on these functions to the whole
@@ -172,6 +176,8 @@ class Program:
                 program.add(fn)
             program.fp_stores.extend(tu.fp_stores)
             program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
+            program.tu_parts[tu.file] = (tuple(fn.usr for fn in tu.functions),
+                                         tuple(tu.suppressions))
         program._fp_cache = None
         for fn in headers:
             if fn.usr not in program.functions:

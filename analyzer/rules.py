@@ -58,6 +58,10 @@ class Checker(Protocol):
     short: ClassVar[str]
     full: ClassVar[str]
     config_keys: ClassVar[tuple[str, ...]]
+    # Optional: the prefilter's rule families (analyzer/prefilter.py: events, walkers,
+    # reserved, origins) whose TUs decide this rule's verdicts.  A rule that names them is
+    # run again only when the facts of those TUs change (analyzer/memo.py); without it,
+    # when any analysed TU changes.
 
     def check(self, program: Any, config: Any) -> Iterator[Finding]: ...
 

@@ -350,14 +350,28 @@ class FactStore:
     def facts_digest(self, files: list[str]) -> str:
         """A digest of the stored facts of these TUs (as encoded) and of every header
         function: the program `Program.from_store(self, files)` would build."""
-        digest = hashlib.blake2b(digest_size=16)
+        tus, headers = self.facts_digests(files)
+        digest = hashlib.blake2b(headers.encode(), digest_size=16)
+        for file in files:
+            digest.update(os.fsencode(file) + b"\0" + tus[file].encode() + b"\0")
+        return digest.hexdigest()
+
+    def facts_digests(self, files: list[str]) -> tuple[dict[str, str], str]:
+        """(a digest of each TU's stored facts, "-" for a TU without usable facts; a
+        digest of every header function)."""
+        tus = {}
         for file in files:
             row = self.db.execute("SELECT facts FROM tus WHERE file=? AND failed=0",
                                   (_sql(file),)).fetchone()
-            digest.update(os.fsencode(file) + b"\0" + (row[0] if row else b"-") + b"\0")
+            tus[file] = hashlib.blake2b(row[0], digest_size=16).hexdigest() if row else "-"
+        headers = hashlib.blake2b(digest_size=16)
         for usr, blob in self.db.execute("SELECT usr, facts FROM header_functions ORDER BY usr"):
-            digest.update(os.fsencode(_py(usr)) + b"\0" + blob + b"\0")
-        return digest.hexdigest()
+            headers.update(os.fsencode(_py(usr)) + b"\0" + blob + b"\0")
+        return tus, headers.hexdigest()
+
+    def header_usrs(self) -> set[str]:
+        """The USRs of the stored header functions (nothing decoded)."""
+        return {_py(r[0]) for r in self.db.execute("SELECT usr FROM header_functions")}
 
     def memo(self, kind: str, key: str) -> Any:
         """The result of kind `kind` stored under `key`, or None (also when it cannot be

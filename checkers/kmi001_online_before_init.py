@@ -109,6 +109,7 @@ class OnlineBeforeInit:
             "move_pfn_range_to_zone() / memmap_init_zone_device() initialised their "
             "struct pages.")
     config_keys = ("entry_kinds",)
+    demand = ("events",)  # the prefilter families its verdicts depend on
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         kinds = rule_config(config, self.id).get("entry_kinds", ["hotplug", "device"])

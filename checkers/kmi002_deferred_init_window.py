@@ -113,6 +113,7 @@ class DeferredInitWindow:
             "before memmap_init_range() / memmap_init_zone_device(), pfn walkers can read "
             "uninitialised struct pages in between.")
     config_keys = ("entry_kinds",)
+    demand = ("events",)  # the prefilter families its verdicts depend on
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         kinds = rule_config(config, self.id).get("entry_kinds", ["device", "hotplug"])

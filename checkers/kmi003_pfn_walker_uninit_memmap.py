@@ -139,6 +139,7 @@ class PfnWalkerUninitMemmap:
             "use pfn_to_online_page() (or an equivalent configured guard), unless every "
             "caller hands them a range it has proven online.")
     config_keys = ("caller_levels",)
+    demand = ("walkers",)  # the prefilter families its verdicts depend on
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         facts = kernel_facts(program, config)

@@ -133,6 +133,7 @@ class AltmapPgmapProxy:
         "outermost parameter; a chain that only recovers the dev_pagemap (container_of / "
         "offsetof) is named a pure proxy.")
     config_keys: ClassVar[tuple[str, ...]] = ("require_recovery",)
+    demand: ClassVar[tuple[str, ...]] = ("origins",)  # the prefilter families it needs
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         import networkx as nx

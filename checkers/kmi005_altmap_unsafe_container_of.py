@@ -119,6 +119,7 @@ class AltmapUnsafeContainerOf:
         "memmap_on_memory hotplug, on the stack, global) or embedded in another struct: a "
         "type confusion that reads outside the altmap's object.")
     config_keys: ClassVar[tuple[str, ...]] = ()
+    demand: ClassVar[tuple[str, ...]] = ("origins",)  # the prefilter families it needs
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         facts = kernel_facts(program, config)

@@ -117,6 +117,7 @@ class PgReservedTransition:
             "chain, the branch conditions guarding the site along the chain and the net "
             "effect; sites no entry point reaches are reported once.")
     config_keys = ()
+    demand = ("reserved",)  # the prefilter families its verdicts depend on
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         analysis = kernel_facts(program, config).reserved

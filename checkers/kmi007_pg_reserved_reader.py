@@ -88,6 +88,7 @@ class PgReservedReader:
             "points that reach it and whether it sits in a pfn walker, i.e. whether it could "
             "observe hot-added or device pages.")
     config_keys = ()
+    demand = ("reserved",)  # the prefilter families its verdicts depend on
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
         analysis = kernel_facts(program, config).reserved

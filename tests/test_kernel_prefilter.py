@@ -41,3 +41,41 @@ def test_prefilter_gives_the_findings_of_the_whole_database(kernel_tree: Path,
     initial, total, kept = map(int, summary.groups())
     assert initial <= kept < total
     assert "fixpoint" in logs["--prefilter"]
+
+
+def test_each_rule_over_its_familys_tus_finds_what_it_finds_over_all(
+        kernel_tree: Path, kernel_store: Path) -> None:
+    """What lets a run take a rule's result from the store while the TUs of its family are
+    unchanged (analyzer/memo.py), on the real tree: each rule over the program of its
+    families' TUs alone yields exactly its findings over every chosen TU."""
+    import os
+
+    from kmeminit.analyzer.compdb import open_compdb
+    from kmeminit.analyzer.config import load_config
+    from kmeminit.analyzer.index import index_entries
+    from kmeminit.analyzer.model import to_json
+    from kmeminit.analyzer.prefilter import prefilter_index
+    from kmeminit.analyzer.program import Program
+    from kmeminit.analyzer.rules import build_rules
+    from kmeminit.analyzer.store import FactStore
+
+    config = load_config()
+    store = FactStore(kernel_store)
+    kept, report = prefilter_index(
+        open_compdb(kernel_tree, config).entries, store, config,
+        lambda batch: index_entries(batch, store, config, jobs=os.cpu_count() or 1,
+                                    timeout=300), log=lambda _: None)
+    files = [e.file for e in kept]
+    checkers, _ = build_rules(None, config)
+    whole = Program.from_store(store, files).apply_config(config)
+    expected = {c.id: to_json(list(c.check(whole, config))) for c in checkers}
+    del whole
+    sizes = {}
+    for checker in checkers:
+        scope = set().union(*(report.scopes[f] for f in checker.demand))
+        sizes[checker.id] = len(scope)
+        alone = Program.from_store(store, [f for f in files if f in scope])
+        assert to_json(list(checker.check(alone.apply_config(config), config))) == \
+            expected[checker.id], checker.id
+    assert sum(map(len, expected.values())) > 0
+    assert min(sizes.values()) < len(files), sizes

@@ -5,6 +5,7 @@ any sequence of edits."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,65 @@ def _check(tree: Path, store: Path, capsys: pytest.CaptureFixture[str], *extra: 
         "--fail-on", "none", "--format", "json", "-o", str(out), *extra)
     err = capsys.readouterr().err
     return json.loads(out.read_text())["findings"], REUSED in err
+
+
+def _sarif(tree: Path, store: Path, capsys: pytest.CaptureFixture[str], *extra: str
+           ) -> tuple[dict, str]:
+    """(the SARIF run, of its invocation only the notifications; stderr)."""
+    out = store.with_suffix(".sarif")
+    run("check", "-p", str(tree), "--store", str(store), "--no-progress", "-j", "1",
+        "--fail-on", "none", "--prefilter", "--format", "sarif", "-o", str(out), *extra)
+    sarif = json.loads(out.read_text())["runs"][0]
+    sarif["invocations"] = [i.get("toolExecutionNotifications") for i in sarif["invocations"]]
+    return sarif, capsys.readouterr().err
+
+
+def _functions(tree: Path, store: Path, capsys: pytest.CaptureFixture[str], *extra: str
+               ) -> str:
+    """The text summary's function count."""
+    out = store.with_suffix(".txt")
+    run("check", "-p", str(tree), "--store", str(store), "--no-progress", "-j", "1",
+        "--fail-on", "none", "--prefilter", "--format", "text", "-o", str(out), *extra)
+    capsys.readouterr()
+    found = re.search(r" in (\d+) functions", out.read_text())
+    assert found is not None
+    return found.group(1)
+
+
+def test_an_edit_runs_again_only_the_rules_whose_tus_it_reaches(
+        tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Behind the prefilter a rule is kept by the facts of its own family's TUs: in the
+    example tree page_owner.c is a TU only the walkers need, so breaking its walker runs
+    KMI003 again, over the walkers' TUs, and takes the other six rules from the store; the
+    output (findings, function count, comments) is a run's on an empty store."""
+    store = tmp_path / "warm.db"
+    first, err = _sarif(tree, store, capsys)
+    assert "from the store" not in err
+    owner = tree / "mm" / "page_owner.c"
+    text = owner.read_text()
+    owner.write_text(text.replace(WALKER, BROKEN))
+    broken, err = _sarif(tree, store, capsys)
+    partly = re.search(r"kmeminit: rules: (\d+) of 7 from the store .*; (\d+) ran over "
+                       r"(\d+) of (\d+) TUs", err)
+    assert partly is not None, err
+    assert tuple(map(int, partly.groups())) == (6, 1, 13, 13)  # the walkers need every TU
+    cold, cold_err = _sarif(tree, tmp_path / "cold.db", capsys)
+    assert broken == cold
+    assert len(broken["results"]) == len(first["results"]) + 1
+    assert _functions(tree, store, capsys) == _functions(tree, tmp_path / "cold.db", capsys)
+
+    # an edit reaching every family runs every rule, over every TU
+    memremap = tree / "mm" / "memremap.c"
+    memremap.write_text(memremap.read_text() + "static void kmi_probe(void) { }\n")
+    both, err = _sarif(tree, store, capsys)
+    assert "from the store" not in err and REUSED not in err
+    assert both == _sarif(tree, tmp_path / "cold2.db", capsys)[0]
+
+    # undone: each rule's earlier result is still kept
+    owner.write_text(text)
+    memremap.write_text(memremap.read_text().replace("static void kmi_probe(void) { }\n", ""))
+    restored, err = _sarif(tree, store, capsys)
+    assert restored == first and REUSED in err
 
 
 def test_a_run_with_the_inputs_of_an_earlier_one_equals_a_run_on_an_empty_store(
@@ -153,3 +213,37 @@ def test_a_damaged_stored_result_is_computed_again(
         again, reused = _check(tree, store, capsys, "--prefilter")
         assert not reused and again == first
     assert _check(tree, store, capsys, "--prefilter") == (first, True)
+
+
+def test_rules_that_run_again_load_only_their_own_tus(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In the prefilter's small tree the ordering events (hot.c, grower.c), the walker and
+    PG_reserved each have TUs of their own: an edit of grower.c runs KMI001 and KMI002
+    again over the events' TUs alone, and the run still reports every TU's functions and
+    comments: one suppressing the walker's finding, one suppressing nothing."""
+    from tests.test_prefilter import SOURCES, _tree
+
+    sources = dict(SOURCES)
+    sources["walker.c"] = sources["walker.c"].replace(
+        "\t\t\tn += page_ok", "\t\t\t/* kmeminit: ignore KMI003 checked by the caller */\n"
+        "\t\t\tn += page_ok")
+    sources["pageok.c"] = sources["pageok.c"].replace(
+        "\treturn page_count", "\t/* kmeminit: ignore KMI006 nothing here */\n\treturn page_count")
+    entries = _tree(tmp_path, sources)
+    src = tmp_path / "src"
+    store = tmp_path / "warm.db"
+    first, err = _sarif(tmp_path, store, capsys, "--source-root", str(src))
+    grower = src / "grower.c"
+    grower.write_text(grower.read_text().replace("return grow(0);", "return grow(1) + 1;"))
+    edited, err = _sarif(tmp_path, store, capsys, "--source-root", str(src))
+    partly = re.search(r"kmeminit: rules: (\d+) of 7 from the store .*; (\d+) ran over "
+                       r"(\d+) of (\d+) TUs", err)
+    assert partly is not None, err
+    kept, ran, over, total = map(int, partly.groups())
+    assert (kept, ran) == (5, 2) and over < total == len(entries) - 1  # not other.c
+    assert [r["suppressions"][0]["kind"] for r in edited["results"]] == ["inSource"]
+    assert "suppresses nothing" in json.dumps(edited)
+    cold = tmp_path / "cold.db"
+    assert edited == _sarif(tmp_path, cold, capsys, "--source-root", str(src))[0]
+    assert _functions(tmp_path, store, capsys, "--source-root", str(src)) == \
+        _functions(tmp_path, cold, capsys, "--source-root", str(src))

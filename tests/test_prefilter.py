@@ -398,3 +398,46 @@ def test_the_demand_key_from_recorded_signatures_is_the_key_of_every_file_read(
     assert warm_equals_cold(7) >= everything
     (src / "pageok.c").unlink()
     assert warm_equals_cold(8) >= everything - {"pageok.c"}
+
+
+def _example_entries(tmp_path: Path) -> list:
+    subprocess.run([sys.executable, str(EXAMPLE / "gen_compdb.py"), str(tmp_path)],
+                   check=True, capture_output=True)
+    return open_compdb(tmp_path / "compile_commands.json", load_config(),
+                       source_root=str(EXAMPLE)).entries
+
+
+@pytest.mark.parametrize("which", ["small", "cycle", "walker-callers", "example"])
+def test_each_rule_over_its_familys_tus_finds_what_it_finds_over_all(
+        tmp_path: Path, which: str) -> None:
+    """What lets a run take a rule's result from the store while its family's TUs are
+    unchanged (analyzer/memo.py): each rule, over the program of the TUs of the families it
+    names (`demand`) alone, yields exactly its findings over every chosen TU, code flows
+    included."""
+    from kmeminit.analyzer.model import to_json
+    from kmeminit.analyzer.program import Program
+    from kmeminit.analyzer.rules import build_rules
+
+    walker_tree = dict(SOURCES, **{
+        "second.c": "int count_pages(unsigned long s, unsigned long e);\n"
+                    "int count_some(unsigned long s)\n{\n\treturn count_pages(s, s + 8);\n}\n",
+        "third.c": "int count_some(unsigned long s);\nint probe_some(void)\n{\n"
+                   "\treturn count_some(64);\n}\n"})
+    entries = (_example_entries(tmp_path) if which == "example" else _tree(tmp_path, {
+        "small": SOURCES, "cycle": _cycle_sources(4), "walker-callers": walker_tree}[which]))
+    config = load_config()
+    store = FactStore(tmp_path / "facts.db")
+    kept, report, _ = _run(entries, store, config)
+    files = [e.file for e in entries if Path(e.file).name in kept]
+    checkers, _ = build_rules(None, config)
+    whole = Program.from_store(store, files).apply_config(config)
+    expected = {c.id: to_json(list(c.check(whole, config))) for c in checkers}
+    assert any(expected.values())
+    smaller = 0
+    for checker in checkers:
+        scope = set().union(*(report.scopes[f] for f in checker.demand))
+        smaller += len(scope) < len(files)
+        alone = Program.from_store(store, [f for f in files if f in scope])
+        assert to_json(list(checker.check(alone.apply_config(config), config))) == \
+            expected[checker.id], checker.id
+    assert smaller or which == "example"

@@ -114,29 +114,34 @@ class Session:
     max_failed: Threshold | None = None  # --max-failed-tus
     # where findings are reported (absolute paths of files or directories); empty: anywhere
     report_paths: tuple[str, ...] = ()
+    # behind the prefilter: each rule family's TUs (analyzer/prefilter.py)
+    scopes: dict[str, frozenset[str]] | None = None
 
-    def program(self) -> Program:
-        """The selected TUs' program, with the config's services and dispatch tables."""
+    def program(self, files: list[str] | None = None) -> Program:
+        """The selected TUs' program (or that of `files` among them), with the config's
+        services and dispatch tables."""
         from kmeminit.analyzer.program import Program
 
-        return Program.from_store(self.store, [e.file for e in self.entries]).apply_config(
-            self.config)
+        chosen = [e.file for e in self.entries] if files is None else files
+        return Program.from_store(self.store, chosen).apply_config(self.config)
 
     def analyse(self, args: argparse.Namespace, checkers: list,
                 load: Callable[[], Program] | None = None, progress: bool = True
                 ) -> Analysis:
         """The rules over the session's TUs (analyzer/memo.py: the stored result of the same
-        inputs unless --recompute or --debug), with the rule phase's progress.  `load`
-        builds the program when the rules must run (default: `program`)."""
+        inputs unless --recompute or --debug, or of the rules whose TUs are unchanged),
+        with the rule phase's progress.  `load(files)` builds the program of those TUs (all
+        when None) when rules must run (default: `program`)."""
         from kmeminit.analyzer.memo import analyse
 
         bar = rule_progress(args, checkers) if progress else None
+        build = load or self.program
         try:
             return analyse(self.store, [e.file for e in self.entries], self.config, checkers,
-                           lambda: (load or self.program)().apply_config(self.config),
+                           lambda files=None: build(files).apply_config(self.config),
                            debug=args.debug, progress=bar,
                            say=lambda m: print(m, file=sys.stderr),
-                           reuse=not getattr(args, "recompute", False))
+                           reuse=not getattr(args, "recompute", False), scopes=self.scopes)
         finally:
             if bar is not None:
                 bar.close()
@@ -246,9 +251,10 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address))
 
-    session.entries, _ = prefilter_index(session.entries, session.store, session.config,
-                                         index_batch,
-                                         reuse=not getattr(args, "recompute", False))
+    session.entries, report = prefilter_index(session.entries, session.store,
+                                              session.config, index_batch,
+                                              reuse=not getattr(args, "recompute", False))
+    session.scopes = report.scopes
     print(stats.summary(), file=sys.stderr)
     return stats
 
