@@ -281,6 +281,11 @@ class LexIndex:
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
         self.header_owners: dict[str, list[str]] = defaultdict(list)  # key → TUs
+        # callers_of / callees_of, once the index is complete (the closures ask the same
+        # keys many times: a third of the demand's time on a whole kernel); any addition
+        # forgets them
+        self._up: dict[str, frozenset[str]] = {}
+        self._down: dict[str, frozenset[str]] = {}
 
     def add(self, path: str, data: bytes, owner: str | None = None,
             header: bool = False) -> LexFile:
@@ -288,6 +293,7 @@ class LexIndex:
         quoted header it includes defines and mentions; a `header` (an angle-bracket
         include) is charged to no TU: its inline functions and macros only join the call
         relation, and come with any TU that includes it."""
+        self._up, self._down = {}, {}
         digest = content_hash(data)
         lex = self._by_hash.get(digest)
         if lex is None:
@@ -330,6 +336,7 @@ class LexIndex:
 
     def add_function(self, key: str, calls: Iterable[str], fields: Iterable[str] = ()) -> None:
         """Record a function's direct calls and calls through struct fields."""
+        self._up, self._down = {}, {}
         for callee in calls:
             self.callers[callee].add(key)
             self.calls[key].add(callee)
@@ -346,7 +353,19 @@ class LexIndex:
     def _leaf(self, key: str) -> bool:
         return key.split("@", 1)[0] in self.leaves
 
-    def callers_of(self, key: str) -> set[str]:
+    def callers_of(self, key: str) -> frozenset[str]:
+        found = self._up.get(key)
+        if found is None:
+            found = self._up[key] = frozenset(self._callers_of(key))
+        return found
+
+    def callees_of(self, key: str) -> frozenset[str]:
+        found = self._down.get(key)
+        if found is None:
+            found = self._down[key] = frozenset(self._callees_of(key))
+        return found
+
+    def _callers_of(self, key: str) -> set[str]:
         if self._leaf(key):
             return set()  # a call to a service is not an edge
         out = set(self.callers.get(key, ()))
@@ -358,7 +377,7 @@ class LexIndex:
                 out |= self.field_callers.get(field_name, set())
         return {c for c in out if not self._leaf(c)}
 
-    def callees_of(self, key: str) -> set[str]:
+    def _callees_of(self, key: str) -> set[str]:
         if self._leaf(key):
             return set()
         out = set(self.calls.get(key, ()))
@@ -376,7 +395,7 @@ class LexIndex:
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.init for fn in fns)
 
-    def _walk(self, keys: Iterable[str], step: Callable[[str], set[str]],
+    def _walk(self, keys: Iterable[str], step: Callable[[str], frozenset[str]],
               accept: Callable[[str], bool] | None = None,
               expand: Callable[[str], bool] | None = None, ordered: bool = False,
               limit: int | None = None, free: Callable[[str], bool] | None = None

@@ -184,8 +184,10 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
             if holder not in down:
                 continue
             bound = down[holder][0] + CHAIN_SLACK
-            chain = {k for k, (d, _) in down.items() if d <= bound
-                     and d + up.get(k, (bound + 1,))[0] <= bound}
+            # on a chain: as far from the entry plus to the holder as the bound allows
+            # (read from the smaller of the two walks)
+            chain = {k for k in (up if len(up) < len(down) else down)
+                     if k in down and k in up and down[k][0] + up[k][0] <= bound}
             need |= chain
             if holder in sites:
                 on_site_chains |= chain
