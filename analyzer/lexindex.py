@@ -253,6 +253,46 @@ def scan_file(path: str, data: bytes, cache: ScanCache | None = None,
     return lex
 
 
+class Item(NamedTuple):
+    """One thing `LexIndex.add` puts into the index for a file: its kind, the keys, fields
+    (`->name`) and variables it concerns, and the definition it records (kind "def")."""
+
+    kind: str
+    names: tuple[str, ...]
+    fn: LexFunction | None = None
+
+
+def contribution(path: str, lex: LexFile, owner: str | None = None,
+                 header: bool = False) -> set[Item]:
+    """What `LexIndex.add(path, …, owner, header)` records for this scan, item by item
+    (mentions aside): two scans of a file whose items differ change the index only at the
+    names of the differing items."""
+    local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
+        if owner is None and not header else set()
+
+    def key(name: str) -> str:
+        return f"{name}@{path}" if name in local else name
+
+    items: set[Item] = set()
+    for fn in lex.functions:
+        k = key(fn.name)
+        items.add(Item("def", (k,), fn))
+        if not header:
+            items.add(Item("owned" if owner else "defined", (k,)))
+        items.update(Item("call", (k, key(c))) for c in fn.calls)
+        items.update(Item("field-call", (k, f"->{f}")) for f in fn.fields_called)
+    for field_name, target in lex.fp_stores:
+        items.add(Item("store", (f"->{field_name}", key(target))))
+        if not header:
+            items.add(Item("stored-by", (key(target),)))
+    for variable, target in lex.var_stores:
+        items.add(Item("held", (key(target), variable)))
+        if not header:
+            items.add(Item("stored-by", (key(target),)))
+    items.update(Item("global", (g,)) for g in lex.globals)
+    return items
+
+
 class LexIndex:
     """Call relations over many files (each text scanned once per content).  Nodes are
     names, except that a static function of a .c file is `name@file`, so same-named static
@@ -286,6 +326,10 @@ class LexIndex:
         # forgets them
         self._up: dict[str, frozenset[str]] = {}
         self._down: dict[str, frozenset[str]] = {}
+        # when a set: every key, field (`->name`) and variable a question was asked about
+        # or answered with (see `contribution`: an edit touching none of them cannot change
+        # the answers)
+        self.queried: set[str] | None = None
 
     def add(self, path: str, data: bytes, owner: str | None = None,
             header: bool = False) -> LexFile:
@@ -357,22 +401,33 @@ class LexIndex:
         found = self._up.get(key)
         if found is None:
             found = self._up[key] = frozenset(self._callers_of(key))
+            if self.queried is not None:
+                self.queried.add(key)
+                self.queried |= found
         return found
 
     def callees_of(self, key: str) -> frozenset[str]:
         found = self._down.get(key)
         if found is None:
             found = self._down[key] = frozenset(self._callees_of(key))
+            if self.queried is not None:
+                self.queried.add(key)
+                self.queried |= found
         return found
 
     def _callers_of(self, key: str) -> set[str]:
         if self._leaf(key):
             return set()  # a call to a service is not an edge
         out = set(self.callers.get(key, ()))
+        queried = self.queried
         for variable in self.held_in.get(key, ()):
+            if queried is not None:
+                queried.add(variable)
             if variable in self.globals:
                 out |= self.callers.get(variable, set())
         for field_name in self.stored_in.get(key, ()):
+            if queried is not None:
+                queried.add(f"->{field_name}")
             if self._dispatch(field_name):
                 out |= self.field_callers.get(field_name, set())
         return {c for c in out if not self._leaf(c)}
@@ -382,16 +437,22 @@ class LexIndex:
             return set()
         out = set(self.calls.get(key, ()))
         for field_name in self.fields_called.get(key, ()):
+            if self.queried is not None:
+                self.queried.add(f"->{field_name}")
             if self._dispatch(field_name):
                 out |= self.field_targets.get(field_name, set())
         return {c for c in out if not self._leaf(c)}
 
     def is_macro(self, key: str) -> bool:
         """Whether every definition of `key` is a function-like or object-like macro."""
+        if self.queried is not None:
+            self.queried.add(key)
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.macro for fn in fns)
 
     def is_init(self, key: str) -> bool:
+        if self.queried is not None:
+            self.queried.add(key)
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.init for fn in fns)
 
@@ -406,6 +467,8 @@ class LexIndex:
         A key `accept` refuses is not entered; one `expand` refuses is entered but not
         walked from.  `ordered` visits in sorted order: deterministic predecessors."""
         seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
+        if self.queried is not None:
+            self.queried |= seen.keys()
         frontier = [k for k in (sorted(seen) if ordered else seen)
                     if expand is None or expand(k)]
         level = 0
@@ -465,6 +528,8 @@ class LexIndex:
         root is within `max_levels`)."""
         parents: dict[str, str | None] = {key: None}
         depth = {key: 0}
+        if self.queried is not None:
+            self.queried.add(key)
         queue = deque([key])
         while queue:
             k = queue.popleft()
@@ -490,7 +555,10 @@ class LexIndex:
     def keys_named(self, names: Iterable[str]) -> set[str]:
         """Keys of these names: the global name and every static of that name."""
         wanted = set(names)
-        return {k for k in self.defs if k.split("@", 1)[0] in wanted} | wanted
+        found = {k for k in self.defs if k.split("@", 1)[0] in wanted} | wanted
+        if self.queried is not None:
+            self.queried |= found
+        return found
 
     def files_defining(self, keys: Iterable[str]) -> set[str]:
         """The TUs to parse to have these functions: their .c files, else (a function only
@@ -499,6 +567,8 @@ class LexIndex:
         to nothing (`.pagetable_init = native_pagetable_init` in x86_init.c)."""
         out: set[str] = set()
         for k in keys:
+            if self.queried is not None:
+                self.queried.add(k)
             if self.defined_in.get(k):
                 out |= self.defined_in[k]
             elif self.header_owners.get(k):

@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
@@ -42,6 +42,7 @@ from kmeminit.analyzer.lexindex import (
     LexIndex,
     ScanCache,
     content_hash,
+    contribution,
     decode_scan,
     encode_scan,
     scan_file,
@@ -472,14 +473,18 @@ class PrefilterReport:
     kept: int = 0
     # rule family → the TUs its verdicts depend on (together, the TUs analysed)
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
+    carried: int = 0  # files edited since the last demand, which their edits cannot change
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
         stop = (f"stopped at the bound of {self.levels} call levels" if self.bounded
                 else f"fixpoint after {self.levels} call levels")
+        kept = (f" (as before: the edits of {self.carried} file"
+                f"{'s' if self.carried != 1 else ''} reach nothing the demand asked about)"
+                if self.carried else "")
         return (f"kmeminit: prefilter: {self.initial} of {self.total} TUs mention configured "
                 f"symbols; grown along calls ({stop}): {grown or 'nothing added'}; "
-                f"{self.kept} TUs analysed")
+                f"{self.kept} TUs analysed{kept}")
 
 
 def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Config,
@@ -494,8 +499,13 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
-    key = demand_key(entries, store, scans, config)
+    demand = demand_key(entries, store, scans, config)
+    key = demand.key
     stored = store.memo("demand", key) if reuse else None
+    if stored is None and reuse and demand.changed and demand.previous is not None:
+        stored = _carried(store, scans, config, demand)
+        if stored is not None:
+            report.carried = len({path for path, *_ in demand.changed})
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
         if stored is not None:
@@ -506,24 +516,67 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
                              for family, indices in stored["scopes"].items()}
     except (KeyError, TypeError, ValueError, IndexError):  # a damaged row: computed again
         store.forget_memo("demand", key)
-        chosen = None
+        chosen, report.carried = None, 0
     if chosen is None:
         report.added = {}
-        chosen = _demand(entries, build_lexindex(entries, config, scans), config,
-                         report)
+        lex = build_lexindex(entries, config, scans)
+        lex.queried = set()
+        chosen = _demand(entries, lex, config, report)
         order = sorted(chosen)
         at = {file: i for i, file in enumerate(order)}
-        store.put_memo("demand", key, {
-            "chosen": order, "initial": report.initial, "added": report.added,
-            "levels": report.levels, "bounded": report.bounded,
-            "scopes": {family: sorted(at[f] for f in files)
-                       for family, files in report.scopes.items()}})
+        stored = {"chosen": order, "initial": report.initial, "added": report.added,
+                  "levels": report.levels, "bounded": report.bounded,
+                  "scopes": {family: sorted(at[f] for f in files)
+                             for family, files in report.scopes.items()}}
+        store.put_memo("demand", key, stored)
+        store.put_memo("demand-queried", key, sorted(lex.queried))
+    elif report.carried:
+        store.put_memo("demand", key, stored)
+        store.put_memo("demand-queried", key, store.memo("demand-queried", demand.previous))
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
     say(report.summary())
     index(kept)
     return kept, report
+
+
+def _carried(store: FactStore, scans: StoredScans, config: Config, demand: DemandKey
+             ) -> dict[str, Any] | None:
+    """The previous demand when the files edited since cannot change it, else None.
+
+    The demand is a function of what it asked the lexical index (the keys, fields and
+    variables it looked up or was answered with, kept as memo `demand-queried`), of the
+    seeds it found by scanning every definition (configured names, and definitions
+    mentioning, storing or typed with a configured word), and of which TUs mention a
+    configured symbol.  An edit changes the index only at the names of the items
+    (definitions, calls, stores) that differ between the file's two scans: when none of
+    them was asked about, no differing definition could be a seed, and the file's
+    configured mentions are the same, every answer is the same, and so is the demand.
+    (Adding a helper, or a call between functions the demand never reached, is such an
+    edit; an edit on the demand's own paths is not, and the demand is computed again.)"""
+    previous = store.memo("demand", demand.previous)
+    queried = store.memo("demand-queried", demand.previous)
+    if previous is None or not isinstance(queried, list):
+        return None
+    asked = set(queried)
+    vocabulary = scans.vocabulary
+    for path, owner, header, before, after in demand.changed:
+        old, new = scans.get(path, before), scans.get(path, after)
+        if old is None or new is None:
+            return None  # a scan no longer stored: nothing to compare with
+        if not header and old.idents & vocabulary != new.idents & vocabulary:
+            return None
+        differing = contribution(path, old, owner, header) ^ \
+            contribution(path, new, owner, header)
+        for item in differing:
+            if asked.intersection(item.names):
+                return None
+            fn = item.fn
+            if fn is not None and (fn.name in vocabulary or (
+                    fn.mentions | fn.stores | fn.signature) & vocabulary):
+                return None  # it could be a seed
+    return previous
 
 
 def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
@@ -547,8 +600,18 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
     return chosen
 
 
+class DemandKey(NamedTuple):
+    """The demand's key, and when it comes from a recording of an earlier run: that run's
+    key and the files whose scans changed since, as (path, owner, header, content hash
+    then, content hash now)."""
+
+    key: str
+    previous: str | None = None
+    changed: tuple[tuple[str, str | None, bool, str, str], ...] = ()
+
+
 def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
-               config: Config) -> str:
+               config: Config) -> DemandKey:
     """What the demand depends on: the TUs, the scan of every file the lexical index reads
     and how it is charged, the config and kmeminit's code (analyzer/memo.py).
 
@@ -594,10 +657,10 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
             of_scan = scanned[content + path] = hashlib.blake2b(blob, digest_size=16).digest()
         _key_row(digest, path, owner, header, of_scan)
         rows.append([path, owner or "", int(header), signature(path), of_scan.hex(),
-                     _includes_digest(text)])
+                     _includes_digest(text), content])
     store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
                                                "absent": absent.encode()})
-    return digest.hexdigest()
+    return DemandKey(digest.hexdigest())
 
 
 def _key_row(digest: Any, path: str, owner: str | None, header: bool,
@@ -611,7 +674,7 @@ def _includes_digest(text: bytes) -> str:
 
 
 def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
-                  ) -> tuple[str | None, list[list[Any]] | None]:
+                  ) -> tuple[DemandKey | None, list[list[Any]] | None]:
     """The demand key from a recording of the files read (see demand_key): (key, the
     rows to record again when a file was read again, else None), or (None, None) when
     every file must be read again."""
@@ -619,26 +682,34 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
     if not Absent.unchanged(recorded["absent"], began):
         return None, None
     digest = hashlib.blake2b(head, digest_size=16)
-    rows, changed = recorded["rows"], False
-    # path → (signature, scan digest) as this run found it (a private header has a row
-    # per owner as well as its own)
-    seen: dict[str, tuple[Any, bytes]] = {}
+    before = hashlib.blake2b(head, digest_size=16)  # the key as recorded
+    rows, reread, changed = recorded["rows"], False, []
+    # path → (signature, scan digest, content hash) as this run found it (a private
+    # header has a row per owner as well as its own)
+    seen: dict[str, tuple[Any, bytes, str]] = {}
     for row in rows:
-        path, owner, header, sig, scan_hex, includes_hex = row
+        path, owner, header, sig, scan_hex, includes_hex, content = row
         if not isinstance(path, str):  # a damaged row (an int would stat a descriptor)
             raise TypeError(f"recorded path {path!r}")
         if path not in seen:
             now = signature(path)
             if trusted(sig, now, began):
-                seen[path] = (sig, bytes.fromhex(scan_hex))
+                seen[path] = (sig, bytes.fromhex(scan_hex), content)
             else:
                 text = _read(path)
                 if text is None or _includes_digest(text) != includes_hex:
                     return None, None
-                blob = scans.blob(path, text, content_hash(text))
-                seen[path] = (now, hashlib.blake2b(blob, digest_size=16).digest())
-                changed = True
-        row[3], of_scan = seen[path]
+                new_content = content_hash(text)
+                blob = scans.blob(path, text, new_content)
+                seen[path] = (now, hashlib.blake2b(blob, digest_size=16).digest(),
+                              new_content)
+                reread = True
+        owner, header = owner or None, bool(header)
+        _key_row(before, path, owner, header, bytes.fromhex(scan_hex))
+        row[3], of_scan, row[6] = seen[path]
+        if of_scan.hex() != scan_hex:
+            changed.append((path, owner, header, content, row[6]))
         row[4] = of_scan.hex()
-        _key_row(digest, path, owner or None, bool(header), of_scan)
-    return digest.hexdigest(), rows if changed else None
+        _key_row(digest, path, owner, header, of_scan)
+    return (DemandKey(digest.hexdigest(), before.hexdigest(), tuple(changed)),
+            rows if reread else None)
