@@ -14,7 +14,8 @@ those its demand adds: analyzer/prefilter.py), and a rule that says which famili
 belongs to (`demand`) is kept by the facts of those TUs: after the edit, only the rules
 whose TUs include the edited one run again, over the program of their TUs, and the others'
 findings come from the store.  Their findings are those of a whole run, as the prefilter's
-are those of the whole database (tests/test_memo.py; bench/ checks it on a whole kernel).
+are those of the whole database (tests/test_prefilter.py, and on the 6.12 tree the opt-in
+tests/test_kernel_prefilter.py: each rule over its families' TUs alone).
 
 The prefilter's demand (analyzer/prefilter.py) is memoised the same way, by the encoded
 lexical scans of every file it reads: a file whose scan is unchanged cannot change the
@@ -81,14 +82,10 @@ def code_digest(checkers: Iterable[Any]) -> str:
     return digest.hexdigest()
 
 
-def analysis_key(store: FactStore, files: list[str], config: Config,
-                 checkers: list[Any]) -> str:
-    """What the rules' result over these stored TUs depends on."""
-    return _whole_key(*store.facts_digests(files), files, config, checkers)
-
-
 def _whole_key(tus: dict[str, str], headers: str, files: list[str], config: Config,
                checkers: list[Any]) -> str:
+    """What the rules' result over these stored TUs depends on (`tus`, `headers`: the
+    store's facts_digests)."""
     digest = hashlib.blake2b(_inputs(config, checkers).encode(), digest_size=16)
     digest.update(headers.encode())
     for file in files:
@@ -293,4 +290,4 @@ class RuleParts:
 TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
 
 
-__all__ = ["Analysis", "RuleParts", "analyse", "analysis_key", "code_digest"]
+__all__ = ["Analysis", "RuleParts", "analyse", "code_digest"]

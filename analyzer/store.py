@@ -347,17 +347,9 @@ class FactStore:
 
     MEMOS_KEPT = 4  # of each kind: a few trees or configs side by side
 
-    def facts_digest(self, files: list[str]) -> str:
-        """A digest of the stored facts of these TUs (as encoded) and of every header
-        function: the program `Program.from_store(self, files)` would build."""
-        tus, headers = self.facts_digests(files)
-        digest = hashlib.blake2b(headers.encode(), digest_size=16)
-        for file in files:
-            digest.update(os.fsencode(file) + b"\0" + tus[file].encode() + b"\0")
-        return digest.hexdigest()
-
     def facts_digests(self, files: list[str]) -> tuple[dict[str, str], str]:
-        """(a digest of each TU's stored facts, "-" for a TU without usable facts; a
+        """What the program `Program.from_store(self, files)` would build depends on: (a
+        digest of each TU's stored facts as encoded, "-" for a TU without usable facts; a
         digest of every header function)."""
         tus = {}
         for file in files:
