@@ -399,20 +399,19 @@ class LexIndex:
 
     def callers_of(self, key: str) -> frozenset[str]:
         found = self._up.get(key)
-        if found is None:
-            found = self._up[key] = frozenset(self._callers_of(key))
-            if self.queried is not None:
-                self.queried.add(key)
-                self.queried |= found
-        return found
+        return found if found is not None else self._answer(key, self._up, self._callers_of)
 
     def callees_of(self, key: str) -> frozenset[str]:
         found = self._down.get(key)
-        if found is None:
-            found = self._down[key] = frozenset(self._callees_of(key))
-            if self.queried is not None:
-                self.queried.add(key)
-                self.queried |= found
+        return found if found is not None else self._answer(key, self._down,
+                                                            self._callees_of)
+
+    def _answer(self, key: str, kept: dict[str, frozenset[str]],
+                compute: Callable[[str], set[str]]) -> frozenset[str]:
+        found = kept[key] = frozenset(compute(key))
+        if self.queried is not None:
+            self.queried.add(key)
+            self.queried |= found
         return found
 
     def _callers_of(self, key: str) -> set[str]:
