@@ -560,23 +560,31 @@ def _carried(store: FactStore, scans: StoredScans, config: Config, demand: Deman
     if previous is None or not isinstance(queried, list):
         return None
     asked = set(queried)
-    vocabulary = scans.vocabulary
     for path, owner, header, before, after in demand.changed:
         old, new = scans.get(path, before), scans.get(path, after)
         if old is None or new is None:
             return None  # a scan no longer stored: nothing to compare with
-        if not header and old.idents & vocabulary != new.idents & vocabulary:
+        if reaches_demand(asked, scans.vocabulary, path, owner, header, old, new):
             return None
-        differing = contribution(path, old, owner, header) ^ \
-            contribution(path, new, owner, header)
-        for item in differing:
-            if asked.intersection(item.names):
-                return None
-            fn = item.fn
-            if fn is not None and (fn.name in vocabulary or (
-                    fn.mentions | fn.stores | fn.signature) & vocabulary):
-                return None  # it could be a seed
     return previous
+
+
+def reaches_demand(asked: set[str], vocabulary: frozenset[str], path: str,
+                   owner: str | None, header: bool, old: LexFile, new: LexFile) -> bool:
+    """Whether an edit of `path` (charged to `owner`, or a `header`) from scan `old` to
+    `new` could change a demand that asked the lexical index about `asked` (see
+    `_carried`)."""
+    if not header and old.idents & vocabulary != new.idents & vocabulary:
+        return True  # which TUs mention a configured symbol
+    for item in contribution(path, old, owner, header) ^ \
+            contribution(path, new, owner, header):
+        if asked.intersection(item.names):
+            return True
+        fn = item.fn
+        if fn is not None and (fn.name in vocabulary or (
+                fn.mentions | fn.stores | fn.signature) & vocabulary):
+            return True  # it could be a seed
+    return False
 
 
 def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pre-merge at the speed of one file: `kmeminit diff --base HEAD~1` after a small change.
 
-Usage: bench/diff.py --repo CHECKOUT [--store STORE] [-j 2]
+Usage: bench/diff.py --repo CHECKOUT [--store STORE] [-j 2] [--prefilter]
 
 CHECKOUT is a git checkout of a kernel slice with its compile_commands.json (it must be
 clean: every edit is committed, measured and then reset away).  The store is warmed with
@@ -78,6 +78,10 @@ def main() -> int:
     ap.add_argument("--repo", type=Path, required=True)
     ap.add_argument("--store", type=Path)
     ap.add_argument("-j", "--jobs", default="2")
+    ap.add_argument("--prefilter", action="store_true",
+                    help="analyse through the prefilter (the slice is below its "
+                         "min_tus): the rules whose TUs an edit does not reach are "
+                         "taken from the store")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     repo = args.repo.resolve()
@@ -87,6 +91,8 @@ def main() -> int:
         store = args.store or Path(tmp) / "facts.db"
         common = ["-p", str(repo), "--store", str(store), "-j", args.jobs, "--no-progress",
                   "--fail-on", "none", "--format", "json"]
+        if args.prefilter:
+            common.append("--prefilter")
         base_out = Path(tmp) / "base.json"
         secs, proc = run([*KMEMINIT, "check", *common, "-o", str(base_out)], REPO)
         print(f"warm-up: check of the clean checkout {secs:.1f} s "
