@@ -128,7 +128,7 @@ class Analysis:
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
             load: Callable[..., Program], debug: bool = False, progress: Any = None,
             say: Callable[[str], None] | None = None, reuse: bool = True,
-            scopes: Mapping[str, frozenset[str]] | None = None) -> Analysis:
+            scopes: Mapping[str, frozenset[str]] | None = None, jobs: int = 1) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load()` builds it,
     `load(some_files)` the program of some of them): from the store when an earlier
     complete run had the same inputs (unless `reuse` is false or `debug` re-raises checker
@@ -138,7 +138,9 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     families its verdicts depend on (`demand`) is taken from the store when the facts of
     its own TUs are as an earlier run over the same TUs found them, and only the other
     rules run, over the program of their TUs: an edit reaches the rules whose demand
-    reaches the edited TU, not every rule."""
+    reaches the edited TU, not every rule.  With `jobs` > 1 the rules that run are spread
+    over worker processes by their TUs, each group over its own program
+    (analyzer/families.py)."""
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.rules import run_rules
 
@@ -160,7 +162,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
             return reused
     if scopes is not None and not debug:
         parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
-        result = parts.analyse(load, progress, say, reuse)
+        result = parts.analyse(load, progress, say, reuse, jobs)
     else:
         program = load()
         findings, notes = run_rules(checkers, program, config, debug=debug,
@@ -233,7 +235,8 @@ class RuleParts:
         return out
 
     def analyse(self, load: Callable[..., Program], progress: Any,
-                say: Callable[[str], None] | None, reuse: bool) -> Analysis:
+                say: Callable[[str], None] | None, reuse: bool, jobs: int = 1) -> Analysis:
+        from kmeminit.analyzer.families import groups_of, run_groups
         from kmeminit.analyzer.rules import run_rules
 
         keys = {c.id: self.key(c) for c in self.checkers}
@@ -249,17 +252,32 @@ class RuleParts:
         wanted |= {f for f in self.files if f not in parts}
         whole = len(wanted) == len(self.files)
         program = None
-        if wanted:
+        groups = groups_of(run, lambda c: self.scope[c.id], self.files)
+        if wanted and jobs > 1 and len(groups) > 1 and str(self.store.path) != ":memory:":
+            # each group over its own, smaller program, in parallel (analyzer/families.py)
+            covered = set().union(*(g[0] for g in groups))
+            rest = [f for f in self.files if f in wanted and f not in covered]
+            groups += [(rest, [])] if rest else []  # TUs whose parts alone are missing
+            for found, own in run_groups(self.store.path, self.config, groups, jobs,
+                                         lambda files: load(files)):
+                results.update(found)
+                parts.update(own)
+            if progress is not None:
+                for checker in run:
+                    progress.step(checker.id)
+        elif wanted:
             program = load() if whole else load([f for f in self.files if f in wanted])
             for checker in run:
                 results[checker.id] = run_rules([checker], program, self.config,
                                                 progress=progress)
-                if not any(n.level is Level.ERROR for n in results[checker.id][1]):
-                    findings, notes = results[checker.id]
-                    self.store.put_memo(f"rule:{checker.id}", keys[checker.id], {
-                        "findings": to_json(findings), "notes": to_json(notes)})
             for file in wanted:  # a TU without usable facts has an empty part
                 parts[file] = program.tu_parts.get(file, ((), ()))
+        for checker in run:
+            findings, notes = results[checker.id]
+            if not any(n.level is Level.ERROR for n in notes):
+                self.store.put_memo(f"rule:{checker.id}", keys[checker.id], {
+                    "findings": to_json(findings), "notes": to_json(notes)})
+        if wanted:
             self.store.put_memo("tu-parts", self.parts_key, {
                 file: [self.tus[file], list(usrs), to_json(list(comments))]
                 for file, (usrs, comments) in parts.items()})

@@ -247,3 +247,31 @@ def test_rules_that_run_again_load_only_their_own_tus(
     assert edited == _sarif(tmp_path, cold, capsys, "--source-root", str(src))[0]
     assert _functions(tmp_path, store, capsys, "--source-root", str(src)) == \
         _functions(tmp_path, cold, capsys, "--source-root", str(src))
+
+
+@pytest.mark.parametrize("worker", ["works", "dies"])
+def test_rule_families_in_worker_processes_give_one_process_output(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        worker: str) -> None:
+    """With -j 2 the rules are spread over worker processes by their families' TUs, each
+    group over its own program (analyzer/families.py); the output is -j 1's.  A worker
+    that dies costs only time: its groups run again in the parent."""
+    import os
+
+    from kmeminit.analyzer import families
+    from tests.test_prefilter import SOURCES, _tree
+
+    _tree(tmp_path, SOURCES)
+    src = tmp_path / "src"
+    spread: list[int] = []
+    real_spread = families.spread
+    monkeypatch.setattr(families, "spread",
+                        lambda g, n: spread.append(n) or real_spread(g, n))
+    if worker == "dies":
+        monkeypatch.setattr(families, "_worker", lambda *a: os._exit(3))
+    one, _ = _sarif(tmp_path, tmp_path / "one.db", capsys, "--source-root", str(src))
+    assert not spread  # -j 1: one program
+    two, _ = _sarif(tmp_path, tmp_path / "two.db", capsys, "--source-root", str(src),
+                    "-j", "2")
+    assert spread == [2]
+    assert two == one and one["results"]

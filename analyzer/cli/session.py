@@ -141,7 +141,8 @@ class Session:
                            lambda files=None: build(files).apply_config(self.config),
                            debug=args.debug, progress=bar,
                            say=lambda m: print(m, file=sys.stderr),
-                           reuse=not getattr(args, "recompute", False), scopes=self.scopes)
+                           reuse=not getattr(args, "recompute", False), scopes=self.scopes,
+                           jobs=getattr(args, "jobs", None) or os.cpu_count() or 1)
         finally:
             if bar is not None:
                 bar.close()
