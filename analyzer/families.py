@@ -70,6 +70,7 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
     bins = spread(groups, jobs)
     if len(bins) < 2:
         return [run_group(load, config, g) for g in groups]
+    _release_free_memory()
     ctx = multiprocessing.get_context("fork")
     running = []
     for chosen in bins:
@@ -92,6 +93,22 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
         for group, outcome in zip(chosen, outcomes, strict=True):
             got[id(group)] = outcome
     return [got[id(g)] for g in groups]
+
+
+def _release_free_memory() -> None:
+    """Before forking: give back what the parent no longer uses (the prefilter's lexical
+    index of a whole kernel, 450 MB), else each worker's allocations land in the freed
+    pages it inherited and copy them (whole 6.12 vmlinux: 1.97 GiB summed over the
+    processes, 1.4 GiB so)."""
+    import gc
+
+    gc.collect()
+    try:  # glibc keeps freed heap memory; malloc_trim returns it to the system
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # another C library
+        pass
 
 
 def _worker(store_path: Path, config: Any, groups: list[Group], send: Any) -> None:
