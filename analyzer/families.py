@@ -1,15 +1,17 @@
-"""Rule families in parallel, each over the program of its own TUs.
+"""Rule families in parallel, each worker over the program of its families' TUs.
 
 Behind the prefilter each rule runs over its family's TUs alone with the findings of a
-whole run (analyzer/memo.py).  Such a program is smaller than the whole, and so is every
-pass the kernel facts make over it: on the kbuild store of the 6.12 vmlinux, the ordering
-rules take 0.63 s over their 82 TUs (load, call graph, rules) where the whole program of
-273 TUs alone takes 1.1 s to load and graph.  With more than one job the groups of rules
-that share a set of TUs are spread over worker processes (largest first, each to the
-least loaded), each loads its groups' programs one after the other from the store and
-sends back the findings, notifications and each TU's part (its USRs and suppression
-comments); the parent never loads a program.  A worker that dies (killed, out of memory)
-costs nothing but time: its groups run again in the parent.
+whole run, and so over those together with another family's (analyzer/memo.py;
+bench/scopes.py checks both on a whole kernel).  Such a program is smaller than the whole,
+and so is every pass the kernel facts make over it: on the kbuild store of the 6.12
+vmlinux the whole program of 273 TUs takes 2.85 s to load, graph and run the seven rules;
+the walkers' and the ordering events' 205 TUs 1.38 s for their three rules, PG_reserved's
+and the altmap origins' 177 TUs 1.67 s for their four.  With more than one job the groups
+of rules that share a set of TUs are spread over worker processes (largest first, each to
+the bin with the fewest TUs so far); each worker loads one program, over the TUs of its
+groups, runs their rules and sends back the findings, notifications and each TU's part
+(its USRs and suppression comments); the parent never loads a program.  A worker that
+dies (killed, out of memory) costs nothing but time: its groups run again in the parent.
 """
 
 from __future__ import annotations
@@ -51,48 +53,50 @@ def spread(groups: list[Group], workers: int) -> list[list[Group]]:
     return [b for b in bins if b]
 
 
-def run_group(load: Callable[[list[str]], Any], config: Any, group: Group) -> Outcome:
-    """Load the group's program and run its rules over it."""
+def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
+            order: list[str]) -> Outcome:
+    """Load one program over the groups' TUs (in `order`) and run their rules over it."""
     from kmeminit.analyzer.rules import run_rules
 
-    files, checkers = group
+    wanted = set().union(*(set(files) for files, _ in groups))
+    files = [f for f in order if f in wanted]
     program = load(files)
-    found = {c.id: run_rules([c], program, config) for c in checkers}
+    found = {c.id: run_rules([c], program, config) for _, checkers in groups
+             for c in checkers}
     parts = {f: program.tu_parts.get(f, ((), ())) for f in files}
     return found, parts
 
 
 def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
-               load: Callable[[list[str]], Any]) -> list[Outcome]:
-    """Every group's outcome, in the order of `groups`: in up to `jobs` worker processes
+               load: Callable[[list[str]], Any], order: list[str]) -> list[Outcome]:
+    """The outcome of each worker's bin of groups: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
-    groups of a worker that fails run in this process, with `load`."""
+    bin of a worker that fails runs in this process, with `load`."""
     bins = spread(groups, jobs)
     if len(bins) < 2:
-        return [run_group(load, config, g) for g in groups]
+        return [run_bin(load, config, groups, order)]
     _release_free_memory()
     ctx = multiprocessing.get_context("fork")
     running = []
     for chosen in bins:
         receive, send = ctx.Pipe(duplex=False)
-        worker = ctx.Process(target=_worker, args=(store_path, config, chosen, send),
+        worker = ctx.Process(target=_worker, args=(store_path, config, chosen, order, send),
                              daemon=True)
         worker.start()
         send.close()
         running.append((chosen, receive, worker))
-    got: dict[int, Outcome] = {}
+    outcomes = []
     for chosen, receive, worker in running:
         try:
             payload = receive.recv()
         except (EOFError, OSError):
             payload = None
         worker.join()
-        outcomes = _decode(payload, len(chosen)) if payload is not None else None
-        if outcomes is None:  # the worker died or failed: run its groups here
-            outcomes = [run_group(load, config, g) for g in chosen]
-        for group, outcome in zip(chosen, outcomes, strict=True):
-            got[id(group)] = outcome
-    return [got[id(g)] for g in groups]
+        outcome = _decode(payload) if payload is not None else None
+        if outcome is None:  # the worker died or failed: its bin runs here
+            outcome = run_bin(load, config, chosen, order)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _release_free_memory() -> None:
@@ -111,9 +115,10 @@ def _release_free_memory() -> None:
         pass
 
 
-def _worker(store_path: Path, config: Any, groups: list[Group], send: Any) -> None:
-    """A worker: every group of its bin, then the outcomes as JSON data, and out without
-    the interpreter's teardown (freeing a program object by object takes seconds)."""
+def _worker(store_path: Path, config: Any, groups: list[Group], order: list[str],
+            send: Any) -> None:
+    """A worker: its bin, then the outcome as JSON data, and out without the
+    interpreter's teardown (freeing a program object by object takes seconds)."""
     status = 1
     try:
         from kmeminit.analyzer.program import Program
@@ -124,9 +129,9 @@ def _worker(store_path: Path, config: Any, groups: list[Group], send: Any) -> No
         def load(files: list[str]) -> Any:
             return Program.from_store(store, files).apply_config(config)
 
-        send.send([_encode(run_group(load, config, g)) for g in groups])
+        send.send(_encode(run_bin(load, config, groups, order)))
         status = 0
-    except BaseException:  # the parent runs the groups again and reports what fails there
+    except BaseException:  # the parent runs the bin again and reports what fails there
         pass
     finally:
         try:
@@ -142,21 +147,19 @@ def _encode(outcome: Outcome) -> list[Any]:
              for file, (usrs, comments) in parts.items()}]
 
 
-def _decode(payload: Any, count: int) -> list[Outcome] | None:
-    """The outcomes of a worker's `count` groups, None when the payload is not that."""
+def _decode(payload: Any) -> Outcome | None:
+    """A worker's outcome, None when the payload is not one."""
     from kmeminit.analyzer.results import Finding
 
-    if not isinstance(payload, list) or len(payload) != count:
-        return None
     try:
-        return [({rule: ([from_json(Finding, x) for x in f],
-                         [from_json(Notification, x) for x in n])
-                  for rule, (f, n) in found.items()},
-                 {file: (tuple(usrs), tuple(from_json(SourceSuppression, c) for c in comments))
-                  for file, (usrs, comments) in parts.items()})
-                for found, parts in payload]
-    except (TypeError, ValueError, KeyError):
+        found, parts = payload
+        return ({rule: ([from_json(Finding, x) for x in f],
+                        [from_json(Notification, x) for x in n])
+                 for rule, (f, n) in found.items()},
+                {file: (tuple(usrs), tuple(from_json(SourceSuppression, c) for c in comments))
+                 for file, (usrs, comments) in parts.items()})
+    except (TypeError, ValueError, KeyError, AttributeError):
         return None
 
 
-__all__ = ["groups_of", "run_group", "run_groups", "spread"]
+__all__ = ["groups_of", "run_bin", "run_groups", "spread"]

@@ -259,7 +259,7 @@ class RuleParts:
             rest = [f for f in self.files if f in wanted and f not in covered]
             groups += [(rest, [])] if rest else []  # TUs whose parts alone are missing
             for found, own in run_groups(self.store.path, self.config, groups, jobs,
-                                         lambda files: load(files)):
+                                         lambda files: load(files), self.files):
                 results.update(found)
                 parts.update(own)
             if progress is not None:

@@ -6,9 +6,10 @@ Usage: bench/scopes.py --compdb KTREE/compile_commands.full.json --store STORE
 STORE must hold the facts of the chosen TUs (a `kmeminit check --prefilter` of the same
 database leaves them).  The prefilter's demand is computed afresh (its lexical index of the
 whole database: seconds), then each rule runs over the program of the TUs of the families
-it names (`demand`) and over the program of all chosen TUs; their findings, code flows
-included, must be identical: what lets a run keep a rule's result while its family's TUs
-are unchanged (analyzer/memo.py).
+it names (`demand`), then over those together with each other family's, and over the
+program of all chosen TUs; their findings, code flows included, must be identical: what
+lets a run keep a rule's result while its family's TUs are unchanged (analyzer/memo.py),
+and run several families over one program (analyzer/families.py).
 """
 
 from __future__ import annotations
@@ -50,15 +51,22 @@ def main() -> int:
     expected = {c.id: to_json(list(c.check(whole, config))) for c in checkers}
     del whole
     different = 0
-    for checker in checkers:
-        scope = set().union(*(report.scopes[f] for f in checker.demand))
-        alone = Program.from_store(store, [f for f in order if f in scope])
-        got = to_json(list(checker.check(alone.apply_config(config), config)))
-        same = got == expected[checker.id]
-        different += not same
-        print(f"{checker.id} over {len(scope)} of {len(chosen)} TUs "
-              f"({'+'.join(checker.demand)}): {len(got)} findings, over all "
-              f"{len(expected[checker.id])}: {'identical' if same else 'DIFFERENT'}")
+    # each rule over its families' TUs, and over those together with another family's
+    # (what a worker running several families over one program gives it)
+    for family in [None, *report.scopes]:
+        extra = report.scopes[family] if family else frozenset()
+        for checker in checkers:
+            if family in checker.demand:
+                continue
+            scope = set().union(*(report.scopes[f] for f in checker.demand)) | extra
+            alone = Program.from_store(store, [f for f in order if f in scope])
+            got = to_json(list(checker.check(alone.apply_config(config), config)))
+            same = got == expected[checker.id]
+            different += not same
+            print(f"{checker.id} over {len(scope)} of {len(chosen)} TUs "
+                  f"({'+'.join(checker.demand)}{' and ' + family if family else ''}): "
+                  f"{len(got)} findings, over all {len(expected[checker.id])}: "
+                  f"{'identical' if same else 'DIFFERENT'}", flush=True)
     return 1 if different else 0
 
 
