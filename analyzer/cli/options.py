@@ -26,7 +26,8 @@ def add_input_options(p: argparse.ArgumentParser, context: bool = False) -> None
     p.add_argument("--config", metavar="FILE", type=Path,
                    help="YAML merged over config/default.yaml")
     p.add_argument("-j", "--jobs", type=positive(int), default=os.cpu_count() or 1,
-                   help="parallel parser processes (default: CPU count)")
+                   help="parallel parser processes, and behind the prefilter rule-family "
+                        "workers (default: CPU count)")
     p.add_argument("--store", metavar="PATH", type=Path,
                    help="fact store (default: <source root>/.kmeminit/facts.db)")
     p.add_argument("--tu-timeout", type=positive(float), metavar="SECONDS",

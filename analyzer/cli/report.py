@@ -56,8 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the report counts as incomplete (default: "
                         f"{DEFAULT_MAX_FAILED.replace('%', '%%')})")
     p.add_argument("-j", "--jobs", type=positive(int), default=os.cpu_count() or 1,
-                   help="parallel parser processes for the TUs kbuild did not parse "
-                        "(default: CPU count)")
+                   help="parallel parser processes for the TUs kbuild did not parse, "
+                        "and rule-family workers (default: CPU count)")
     p.add_argument("--tu-timeout", type=positive(float), metavar="SECONDS",
                    help="give up on a TU after this long (default 120)")
     p.add_argument("--no-progress", action="store_true",
