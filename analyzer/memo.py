@@ -42,6 +42,7 @@ from kmeminit.analyzer.model import Level, Notification, SourceSuppression, from
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.config import Config
+    from kmeminit.analyzer.families import TUPart
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.store import FactStore
@@ -254,12 +255,13 @@ class RuleParts:
         program = None
         groups = groups_of(run, lambda c: self.scope[c.id], self.files)
         if wanted and jobs > 1 and len(groups) > 1 and str(self.store.path) != ":memory:":
-            # each group over its own, smaller program, in parallel (analyzer/families.py)
+            # the groups spread over workers, each worker over a program of its groups'
+            # TUs alone (analyzer/families.py)
             covered = set().union(*(g[0] for g in groups))
             rest = [f for f in self.files if f in wanted and f not in covered]
             groups += [(rest, [])] if rest else []  # TUs whose parts alone are missing
-            for found, own in run_groups(self.store.path, self.config, groups, jobs,
-                                         lambda files: load(files), self.files):
+            for found, own in run_groups(self.store.path, self.config, groups, jobs, load,
+                                         self.files):
                 results.update(found)
                 parts.update(own)
             if progress is not None:
@@ -302,10 +304,6 @@ class RuleParts:
             comments.update(((c.file, c.line), c) for c in own)
         return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
                         program if whole else None, load)
-
-
-# a TU's part of a program: the USRs it defines, its suppression comments
-TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
 
 
 __all__ = ["Analysis", "RuleParts", "analyse", "code_digest"]
