@@ -79,19 +79,25 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
     ctx = multiprocessing.get_context("fork")
     running = []
     for chosen in bins:
-        receive, send = ctx.Pipe(duplex=False)
-        worker = ctx.Process(target=_worker, args=(store_path, config, chosen, order, send),
-                             daemon=True)
-        worker.start()
+        try:
+            receive, send = ctx.Pipe(duplex=False)
+            worker = ctx.Process(target=_worker,
+                                 args=(store_path, config, chosen, order, send), daemon=True)
+            worker.start()
+        except OSError:  # no process to be had (a limit): the bin runs here
+            running.append((chosen, None, None))
+            continue
         send.close()
         running.append((chosen, receive, worker))
     outcomes = []
     for chosen, receive, worker in running:
-        try:
-            payload = receive.recv()
-        except (EOFError, OSError):
-            payload = None
-        worker.join()
+        payload = None
+        if receive is not None and worker is not None:
+            try:
+                payload = receive.recv()
+            except (EOFError, OSError):
+                pass
+            worker.join()
         outcome = _decode(payload) if payload is not None else None
         if outcome is None:  # the worker died or failed: its bin runs here
             outcome = run_bin(load, config, chosen, order)

@@ -249,13 +249,13 @@ def test_rules_that_run_again_load_only_their_own_tus(
         _functions(tmp_path, cold, capsys, "--source-root", str(src))
 
 
-@pytest.mark.parametrize("worker", ["works", "dies"])
+@pytest.mark.parametrize("worker", ["works", "dies", "cannot start"])
 def test_rule_families_in_worker_processes_give_one_process_output(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         worker: str) -> None:
     """With -j 2 the rules are spread over worker processes by their families' TUs, each
     group over its own program (analyzer/families.py); the output is -j 1's.  A worker
-    that dies costs only time: its groups run again in the parent."""
+    that dies, or cannot be started, costs only time: its groups run in the parent."""
     import os
 
     from kmeminit.analyzer import families
@@ -269,6 +269,18 @@ def test_rule_families_in_worker_processes_give_one_process_output(
                         lambda g, n: spread.append(n) or real_spread(g, n))
     if worker == "dies":
         monkeypatch.setattr(families, "_worker", lambda *a: os._exit(3))
+    if worker == "cannot start":  # the rule workers only: parsing keeps its own pool
+        import multiprocessing
+        from types import SimpleNamespace
+
+        def refuse() -> None:
+            raise OSError(11, "Resource temporarily unavailable")
+
+        real = multiprocessing.get_context("fork")
+        context = SimpleNamespace(Pipe=real.Pipe,
+                                  Process=lambda **_: SimpleNamespace(start=refuse))
+        monkeypatch.setattr(families, "multiprocessing",
+                            SimpleNamespace(get_context=lambda _: context))
     one, _ = _sarif(tmp_path, tmp_path / "one.db", capsys, "--source-root", str(src))
     assert not spread  # -j 1: one program
     two, _ = _sarif(tmp_path, tmp_path / "two.db", capsys, "--source-root", str(src),
