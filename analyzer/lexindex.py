@@ -253,6 +253,19 @@ def scan_file(path: str, data: bytes, cache: ScanCache | None = None,
     return lex
 
 
+def keys_of(path: str, lex: LexFile, owner: str | None, header: bool
+            ) -> Callable[[str], str]:
+    """How the index names what a file's scan names: a static function of a .c file is
+    `name@file`, everything else its name."""
+    local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
+        if owner is None and not header else set()
+
+    def key(name: str) -> str:
+        return f"{name}@{path}" if name in local else name
+
+    return key
+
+
 class Item(NamedTuple):
     """One thing `LexIndex.add` puts into the index for a file: its kind, the keys, fields
     (`->name`) and variables it concerns, and the definition it records (kind "def")."""
@@ -267,12 +280,7 @@ def contribution(path: str, lex: LexFile, owner: str | None = None,
     """What `LexIndex.add(path, …, owner, header)` records for this scan, item by item
     (mentions aside): two scans of a file whose items differ change the index only at the
     names of the differing items."""
-    local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
-        if owner is None and not header else set()
-
-    def key(name: str) -> str:
-        return f"{name}@{path}" if name in local else name
-
+    key = keys_of(path, lex, owner, header)
     items: set[Item] = set()
     for fn in lex.functions:
         k = key(fn.name)
@@ -343,12 +351,7 @@ class LexIndex:
         if lex is None:
             lex = self._by_hash[digest] = scan_file(path, data, self.scans, digest)
         tu = owner or path
-        local = {fn.name for fn in lex.functions if fn.static and not fn.macro} \
-            if owner is None and not header else set()
-
-        def key(name: str) -> str:
-            return f"{name}@{path}" if name in local else name
-
+        key = keys_of(path, lex, owner, header)
         for fn in lex.functions:
             k = key(fn.name)
             if header:

@@ -502,9 +502,11 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     demand = demand_key(entries, store, scans, config)
     key = demand.key
     stored = store.memo("demand", key) if reuse else None
+    queried: list[str] | None = None  # what a carried demand asked
     if stored is None and reuse and demand.changed and demand.previous is not None:
-        stored = _carried(store, scans, config, demand)
-        if stored is not None:
+        carried = _carried(store, scans, demand)
+        if carried is not None:
+            stored, queried = carried
             report.carried = len({path for path, *_ in demand.changed})
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
@@ -532,7 +534,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         store.put_memo("demand-queried", key, sorted(lex.queried))
     elif report.carried:
         store.put_memo("demand", key, stored)
-        store.put_memo("demand-queried", key, store.memo("demand-queried", demand.previous))
+        store.put_memo("demand-queried", key, queried)
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
@@ -541,9 +543,10 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     return kept, report
 
 
-def _carried(store: FactStore, scans: StoredScans, config: Config, demand: DemandKey
-             ) -> dict[str, Any] | None:
-    """The previous demand when the files edited since cannot change it, else None.
+def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
+             ) -> tuple[dict[str, Any], list[str]] | None:
+    """The previous demand, and what it asked, when the files edited since cannot change
+    it, else None.
 
     The demand is a function of what it asked the lexical index (the keys, fields and
     variables it looked up or was answered with, kept as memo `demand-queried`), of the
@@ -566,7 +569,7 @@ def _carried(store: FactStore, scans: StoredScans, config: Config, demand: Deman
             return None  # a scan no longer stored: nothing to compare with
         if reaches_demand(asked, scans.vocabulary, path, owner, header, old, new):
             return None
-    return previous
+    return previous, queried
 
 
 def reaches_demand(asked: set[str], vocabulary: frozenset[str], path: str,
@@ -650,7 +653,8 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
                 if rows is not None:  # some files were read again: their new signatures
                     # (against the old beginning: a file read now stays racy, and is read
                     # each time until every file is read again)
-                    store.put_memo("demand-files", watch_key, dict(recorded, rows=rows))
+                    store.put_memo("demand-files", watch_key,
+                                   dict(recorded, rows=rows, key=key.key))
                 return key
     began, absent = time.time_ns(), Absent()
     # streamed: the texts of a whole kernel's files are not all kept
@@ -666,9 +670,10 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
         _key_row(digest, path, owner, header, of_scan)
         rows.append([path, owner or "", int(header), signature(path), of_scan.hex(),
                      _includes_digest(text), content])
+    key = digest.hexdigest()
     store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
-                                               "absent": absent.encode()})
-    return DemandKey(digest.hexdigest())
+                                               "absent": absent.encode(), "key": key})
+    return DemandKey(key)
 
 
 def _key_row(digest: Any, path: str, owner: str | None, header: bool,
@@ -690,7 +695,7 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
     if not Absent.unchanged(recorded["absent"], began):
         return None, None
     digest = hashlib.blake2b(head, digest_size=16)
-    before = hashlib.blake2b(head, digest_size=16)  # the key as recorded
+    previous = str(recorded["key"])  # the key of the rows as recorded
     rows, reread, changed = recorded["rows"], False, []
     # path → (signature, scan digest, content hash) as this run found it (a private
     # header has a row per owner as well as its own)
@@ -713,11 +718,9 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
                               new_content)
                 reread = True
         owner, header = owner or None, bool(header)
-        _key_row(before, path, owner, header, bytes.fromhex(scan_hex))
         row[3], of_scan, row[6] = seen[path]
         if of_scan.hex() != scan_hex:
             changed.append((path, owner, header, content, row[6]))
         row[4] = of_scan.hex()
         _key_row(digest, path, owner, header, of_scan)
-    return (DemandKey(digest.hexdigest(), before.hexdigest(), tuple(changed)),
-            rows if reread else None)
+    return DemandKey(digest.hexdigest(), previous, tuple(changed)), rows if reread else None
