@@ -68,6 +68,7 @@ class OriginEngine:
     _edges: dict[Var, list[tuple[Var, Step]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._tracked: dict[str, bool] = {}  # type spelling → a pointer to the record?
         self._helpers = dict(self.spec.embedded_helpers)
         self._passthrough = self._pass_through()
         self._build()
@@ -76,7 +77,10 @@ class OriginEngine:
     # -- classification --------------------------------------------------------------
 
     def tracked(self, type_spelling: str) -> bool:
-        return _pointee(type_spelling) == self.spec.record
+        known = self._tracked.get(type_spelling)
+        if known is None:
+            known = self._tracked[type_spelling] = _pointee(type_spelling) == self.spec.record
+        return known
 
     def _operands(self, value: Value) -> tuple[Value, ...] | None:
         """The values a value stands for when it is one of several: a conditional's
@@ -167,6 +171,9 @@ class OriginEngine:
         for record, name in sorted(self._fields, key=str):
             self._by_record.setdefault(record, []).append(name)
         called: set[str] = set()
+        # callee → its parameters an argument flows into: of the tracked type, or a record
+        # with tracked fields (most functions have none: their calls are passed over)
+        flowing: dict[str, tuple[Param, ...]] = {}
         for fn in self.program.functions.values():
             for site in fn.calls:
                 for target in self.program.call_targets(site):
@@ -174,7 +181,12 @@ class OriginEngine:
                     if callee is None:
                         continue
                     called.add(target)
-                    for param in callee.params:
+                    params = flowing.get(target)
+                    if params is None:
+                        params = flowing[target] = tuple(
+                            p for p in callee.params
+                            if self.tracked(p.type) or p.record in self._by_record)
+                    for param in params:
                         if param.index >= len(site.args):
                             continue
                         arg = site.args[param.index]

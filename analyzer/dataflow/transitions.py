@@ -18,6 +18,12 @@ from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Event, EventKind, F
 from kmeminit.analyzer.program import Program
 
 KEEP = "keep"  # no transition on the path
+_KEEP = frozenset({KEEP})
+_NONE: frozenset[str] = frozenset()
+# a planned event: (position in its block, the site's operation or None, the summarised
+# functions the call runs); a block: its planned events and its successors
+Step = tuple[int, "str | None", tuple[str, ...]]
+Block = tuple[tuple[Step, ...], tuple[int, ...]]
 
 
 @dataclass
@@ -27,6 +33,11 @@ class TransitionEngine:
     _summaries: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # usr → event → operation, so a function without a site looks nothing up
+        self._ops: dict[str, dict[Event, str]] = {}
+        for (usr, event), op in self.ops.items():
+            self._ops.setdefault(usr, {})[event] = op
+        self._plans: dict[str, dict[int, Block]] = {}
         self._summaries = self._summarise()
 
     def _summarise(self) -> dict[str, frozenset[str]]:
@@ -35,10 +46,15 @@ class TransitionEngine:
         graph = self.program.graph
         touched = {usr for usr, _ in self.ops}
         relevant = set(touched)
-        for usr in touched:
-            relevant |= nx.ancestors(graph, usr)
+        queue = [u for u in touched if u in graph]
+        while queue:  # every caller, transitively: the ancestors of all sites in one walk
+            for caller in graph.predecessors(queue.pop()):
+                if caller not in relevant:
+                    relevant.add(caller)
+                    queue.append(caller)
         relevant = {u for u in relevant if u in self.program.functions
                     and self.program.functions[u].blocks}
+        self._relevant = frozenset(relevant)
         summaries: dict[str, frozenset[str]] = {u: frozenset() for u in relevant}
         condensed = nx.condensation(graph.subgraph(relevant))
         for scc in reversed(list(nx.topological_sort(condensed))):
@@ -62,43 +78,60 @@ class TransitionEngine:
         """Last transition possible when `usr` returns: KEEP (none) or an operation."""
         return self._summaries.get(usr, frozenset({KEEP}))
 
-    def _step(self, fn: Function, event: Event, states: frozenset[str],
-              summaries: Mapping[str, frozenset[str]]) -> frozenset[str]:
-        op = self.ops.get((fn.usr, event))
-        if op is not None:
-            return frozenset({op})
-        if event.kind is not EventKind.CALL:
-            return states
-        targets = [t for t in self.program.site_targets(fn.calls[event.index])
-                   if t in summaries]
-        if not targets:
-            return states
-        out: set[str] = set()
-        for t in targets:
-            summary = summaries[t]
-            out |= summary - {KEEP}
-            if KEEP in summary or not summary:
-                out |= states
-        return frozenset(out)
+    def _plan(self, fn: Function) -> dict[int, Block]:
+        """Each block of `fn`: the events that can change the states, as (position,
+        operation of a site, or the summarised functions a call runs), and its successors.
+        An event outside these leaves the states as they are: the walk skips it."""
+        plan = self._plans.get(fn.usr)
+        if plan is not None:
+            return plan
+        ops = self._ops.get(fn.usr, {})
+        relevant = self._relevant
+        plan = {}
+        for block in fn.blocks:
+            steps: list[Step] = []
+            for pos, event in enumerate(block.events):
+                op = ops.get(event) if ops else None
+                if op is not None:
+                    steps.append((pos, op, ()))
+                elif event.kind is EventKind.CALL:
+                    targets = tuple(t for t in self.program.site_targets(fn.calls[event.index])
+                                    if t in relevant)
+                    if targets:
+                        steps.append((pos, None, targets))
+            plan[block.id] = (tuple(steps), tuple(e.target for e in block.succs))
+        self._plans[fn.usr] = plan
+        return plan
 
     def run_to_exit(self, fn: Function, block: int, pos: int, states: frozenset[str],
                     summaries: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
         """States at the exit of `fn` when it continues from (block, pos) in `states`."""
         summaries = self._summaries if summaries is None else summaries
-        blocks = {b.id: b for b in fn.blocks}
-        if block not in blocks:
+        plan = self._plan(fn)
+        if block not in plan:
             return frozenset()
         at: dict[int, set[str]] = {}
 
         def flow(bid: int, start: int, incoming: frozenset[str]) -> frozenset[str]:
             cur = incoming
-            for event in blocks[bid].events[start:]:
-                cur = self._step(fn, event, cur, summaries)
+            for at_pos, op, targets in plan[bid][0]:
+                if at_pos < start:
+                    continue
+                if op is not None:
+                    cur = frozenset({op})
+                    continue
+                out: set[str] = set()
+                for t in targets:  # what each callee can leave, or the states it keeps
+                    summary = summaries.get(t, _NONE)
+                    out |= summary - _KEEP
+                    if KEEP in summary or not summary:
+                        out |= cur
+                cur = frozenset(out)
             return cur
 
         first = flow(block, pos, states)
         exits: set[str] = set(first) if block == EXIT_BLOCK else set()
-        work = [(e.target, first) for e in blocks[block].succs]
+        work = [(succ, first) for succ in plan[block][1]]
         while work:
             bid, incoming = work.pop()
             known = at.setdefault(bid, set())
@@ -108,5 +141,5 @@ class TransitionEngine:
             out = flow(bid, 0, frozenset(known))
             if bid == EXIT_BLOCK:
                 exits |= out
-            work.extend((e.target, out) for e in blocks[bid].succs)
+            work.extend((succ, out) for succ in plan[bid][1])
         return frozenset(exits)

@@ -81,6 +81,13 @@ class ReservedSpec:
     def is_bit(self, text: str) -> bool:
         return bool(self._bit.match(text))
 
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every name a set, clear or read is spelled with: no other call or macro is
+        one."""
+        return (self.set | self.clear | self.readers | self.wrappers_set
+                | self.wrappers_clear | self.bit_set | self.bit_clear | self.bit_test)
+
 
 @dataclass(frozen=True)
 class Site:
@@ -183,9 +190,9 @@ class ReservedAnalysis:
         if event.kind is EventKind.CALL:
             site = fn.calls[event.index]
             name = site.callee
-            first = site.args[0].text if site.args else ""
-            if site.indirect:
+            if site.indirect or name not in spec.names:
                 return None
+            first = site.args[0].text if site.args else ""
             if name in spec.set or name in spec.clear:
                 return "call", SET if name in spec.set else CLEAR, name
             if name in spec.readers:
@@ -196,6 +203,8 @@ class ReservedAnalysis:
         elif event.kind is EventKind.MACRO:
             use = fn.macros[event.index]
             name = use.name
+            if name not in spec.names:
+                return None
             first = use.args[0] if use.args else ""
             if name in spec.set or name in spec.clear:
                 return "macro", SET if name in spec.set else CLEAR, name
