@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kmeminit.analyzer.model import (
     CallSite,
@@ -370,6 +370,8 @@ class Program:
         out: list[Callback] = []
         via = site.callee
         for i, arg in enumerate(site.args):
+            if arg.kind not in _GLOBAL_KINDS:  # function_usr's test, inline: most are not
+                continue
             target = function_usr(arg)
             if target is not None and self._calls_back(site, i, invoked):
                 out.append(Callback(target, i, via))
@@ -438,8 +440,27 @@ class Program:
         self.unresolved = []
         self._callbacks = {}
         invoked = self.invoked_params
-        for usr, fn in sorted(self.functions.items()):
-            graph.add_node(usr, name=fn.name, file=fn.file, line=fn.line, external=False)
+        # nodes and edges are gathered in plain dicts, in the order networkx would have
+        # been given them one by one (its adjacency order decides which of two equally
+        # short chains a finding shows), and added in bulk
+        nodes: dict[str, dict[str, Any]] = {
+            usr: {"name": fn.name, "file": fn.file, "line": fn.line, "external": False}
+            for usr, fn in sorted(self.functions.items())}
+        edges: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def add_edge(caller: str, target: str, site: CallSite, name: str,
+                     via: str | None) -> None:
+            if target not in nodes:
+                nodes[target] = {"name": name, "file": "", "line": 0, "external": True}
+            data = edges.get((caller, target))
+            if data is not None:
+                data["sites"].append(site)
+                data["callback"] = data["callback"] or via
+            else:
+                edges[(caller, target)] = {"sites": [site],
+                                           "indirect": site.indirect and via is None,
+                                           "callback": via}
+
         for usr, fn in sorted(self.functions.items()):
             if fn.name in self.leaves:
                 continue  # a service: what it calls is not followed
@@ -448,14 +469,16 @@ class Program:
                 if site.indirect and not targets:
                     self.unresolved.append((usr, site))
                 for target in targets:
-                    _add_edge(graph, usr, target, site, site.callee, None)
+                    add_edge(usr, target, site, site.callee, None)
                 callbacks = self._site_callbacks(site, invoked)
                 if callbacks:
                     self._callbacks[id(site)] = callbacks
                 for cb in callbacks:
                     name = self.functions[cb.target].name if cb.target in self.functions \
                         else site.args[cb.arg].name or site.args[cb.arg].text
-                    _add_edge(graph, usr, cb.target, site, name, cb.via)
+                    add_edge(usr, cb.target, site, name, cb.via)
+        graph.add_nodes_from(nodes.items())
+        graph.add_edges_from((u, v, data) for (u, v), data in edges.items())
         self._escaping = self._find_escaping()
         return graph
 
@@ -475,11 +498,13 @@ class Program:
         callbacks, refs = self._callbacks, _REF_KINDS  # only these kinds designate functions
         for fn in self.functions.values():
             for site in fn.calls:
+                refs_at = [i for i, arg in enumerate(site.args) if arg.kind in refs]
+                if not refs_at:
+                    continue
                 handed = {cb.arg for cb in callbacks.get(id(site), ())
                           if not self._keeps(site, cb.arg)}
-                for i, arg in enumerate(site.args):
-                    if arg.kind in refs:
-                        out.update(_function_refs(arg, top=i not in handed))
+                for i in refs_at:
+                    out.update(_function_refs(site.args[i], top=i not in handed))
             for assign in fn.assigns:
                 # stores into fields and globals are the frontend's FnPtrStores (above)
                 if assign.value.kind in refs:
@@ -548,19 +573,6 @@ class Program:
         return chains
 
 
-def _add_edge(graph: nx.DiGraph, caller: str, target: str, site: CallSite, name: str,
-              via: str | None) -> None:
-    if target not in graph:
-        graph.add_node(target, name=name, file="", line=0, external=True)
-    if graph.has_edge(caller, target):
-        data = graph.edges[caller, target]
-        data["sites"].append(site)
-        data["callback"] = data["callback"] or via
-    else:
-        graph.add_edge(caller, target, sites=[site], indirect=site.indirect and via is None,
-                       callback=via)
-
-
 def _indexed(config: Config, kind: str) -> dict[str, int]:
     """`callbacks.<kind>` (iterator → argument index), every alias of a name included."""
     out: dict[str, int] = {}
@@ -570,6 +582,8 @@ def _indexed(config: Config, kind: str) -> dict[str, int]:
     return out
 
 
+# the kinds of value function_usr can designate a function with
+_GLOBAL_KINDS = frozenset({ValueKind.GLOBAL, ValueKind.ADDR_GLOBAL})
 # the kinds of value _function_refs yields anything for
 _REF_KINDS = frozenset({ValueKind.GLOBAL, ValueKind.ADDR_GLOBAL, ValueKind.CHOICE})
 
