@@ -7,17 +7,25 @@ and so is every pass the kernel facts make over it: on the kbuild store of the 6
 vmlinux the whole program of 273 TUs takes 2.85 s to load, graph and run the seven rules;
 the walkers' and the ordering events' 205 TUs 1.38 s for their three rules, PG_reserved's
 and the altmap origins' 177 TUs 1.67 s for their four.  With more than one job the groups
-of rules that share a set of TUs are spread over worker processes (largest first, each to
-the bin with the fewest TUs so far); each worker loads one program, over the TUs of its
-groups, runs their rules and sends back the findings, notifications and each TU's part
-(its USRs and suppression comments); the parent never loads a program.  A worker that
-dies (killed, out of memory) costs nothing but time: its groups run again in the parent.
+of rules that share a set of TUs are spread over worker processes; each worker loads one
+program, over the TUs of its groups, runs their rules and sends back the findings,
+notifications and each TU's part (its USRs and suppression comments), and what it spent;
+the parent never loads a program.  A worker that dies (killed, out of memory) costs
+nothing but time: its groups run again in the parent.
+
+How the groups are spread: by what the previous run measured, when there is one (memo
+`rule-costs`: each rule's seconds, and the seconds a program costs per function loaded),
+so that the slowest worker is as fast as it can be; the whole kernel's PG_reserved
+inventory costs twice the pfn walkers' rule over fewer TUs, which counting TUs misses.
+Without a measurement: largest group first, each to the bin with the fewest TUs so far.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,8 +36,13 @@ from kmeminit.analyzer.model import Notification, SourceSuppression, from_json, 
 TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
 # one group: the TUs of a program and the rules that run over it
 Group = tuple[list[str], list[Any]]
-# what running a group gives: per rule (findings, notifications), and each TU's part
-Outcome = tuple[dict[str, tuple[list[Any], list[Notification]]], dict[str, TUPart]]
+# what running a bin gives: per rule (findings, notifications), each TU's part, and what
+# it cost (Costs)
+Outcome = tuple[dict[str, tuple[list[Any], list[Notification]]], dict[str, TUPart],
+                dict[str, Any]]
+# assignments of groups to bins tried at most when spreading by cost (4 workers and 7
+# groups of rules: 16,384); beyond, the largest estimate first to the cheapest bin
+MAX_ASSIGNMENTS = 20000
 
 
 def groups_of(checkers: Iterable[Any], scope: Callable[[Any], frozenset[str]],
@@ -42,37 +55,77 @@ def groups_of(checkers: Iterable[Any], scope: Callable[[Any], frozenset[str]],
     return sorted(groups, key=lambda g: -len(g[0]))
 
 
-def spread(groups: list[Group], workers: int) -> list[list[Group]]:
-    """Groups in `workers` bins, each to the bin with the fewest TUs so far."""
-    bins: list[list[Group]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for group in groups:
-        i = loads.index(min(loads))
+def spread(groups: list[Group], workers: int,
+           cost: Callable[[list[Group]], float] | None = None) -> list[list[Group]]:
+    """Groups in at most `workers` bins.  With `cost` (the estimated seconds of a bin):
+    the assignment whose dearest bin is cheapest, every one tried when there are few
+    (ties: the first found, so the choice is stable), else each group, dearest first, to
+    the bin it makes cheapest.  Without: each group, largest first, to the bin with the
+    fewest TUs so far."""
+    workers = max(1, min(workers, len(groups)))
+    if cost is None:
+        bins: list[list[Group]] = [[] for _ in range(workers)]
+        loads = [0] * workers
+        for group in groups:
+            i = loads.index(min(loads))
+            bins[i].append(group)
+            loads[i] += len(group[0])
+        return [b for b in bins if b]
+    if workers ** len(groups) <= MAX_ASSIGNMENTS:
+        best: tuple[float, list[list[Group]]] | None = None
+        for choice in itertools.product(range(workers), repeat=len(groups)):
+            if choice[0] != 0:  # bins are interchangeable: the first group opens bin 0
+                break
+            trial: list[list[Group]] = [[] for _ in range(workers)]
+            for group, i in zip(groups, choice):
+                trial[i].append(group)
+            dearest = max(cost(b) for b in trial if b)
+            if best is None or dearest < best[0] - 1e-9:
+                best = (dearest, trial)
+        assert best is not None
+        return [b for b in best[1] if b]
+    bins = [[] for _ in range(workers)]
+    for group in sorted(groups, key=lambda g: -cost([g])):
+        i = min(range(workers), key=lambda k: cost(bins[k] + [group]))
         bins[i].append(group)
-        loads[i] += len(group[0])
     return [b for b in bins if b]
 
 
 def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
             order: list[str]) -> Outcome:
-    """Load one program over the groups' TUs (in `order`) and run their rules over it."""
+    """Load one program over the groups' TUs (in `order`) and run their rules over it;
+    with what it cost: `program` seconds (loading, the call graph) for `functions`
+    functions, `headers` of them header functions, and each rule's seconds."""
     from kmeminit.analyzer.rules import run_rules
 
     wanted = set().union(*(set(files) for files, _ in groups))
     files = [f for f in order if f in wanted]
+    start = time.perf_counter()
     program = load(files)
-    found = {c.id: run_rules([c], program, config) for _, checkers in groups
-             for c in checkers}
+    _ = program.graph
+    costs: dict[str, Any] = {"program": time.perf_counter() - start,
+                             "functions": len(program.functions),
+                             "headers": len(program.functions) - sum(
+                                 len(program.tu_parts.get(f, ((), ()))[0]) for f in files),
+                             "rules": {}}
+    found = {}
+    for _, checkers in groups:
+        for c in checkers:
+            began = time.perf_counter()
+            found[c.id] = run_rules([c], program, config)
+            costs["rules"][c.id] = time.perf_counter() - began
     parts = {f: program.tu_parts.get(f, ((), ())) for f in files}
-    return found, parts
+    return found, parts, costs
 
 
 def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
-               load: Callable[[list[str]], Any], order: list[str]) -> list[Outcome]:
+               load: Callable[[list[str]], Any], order: list[str],
+               cost: Callable[[list[Group]], float] | None = None) -> list[Outcome]:
     """The outcome of each worker's bin of groups: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
-    bin of a worker that fails runs in this process, with `load`."""
-    bins = spread(groups, jobs)
+    bin of a worker that fails runs in this process, with `load`.  `cost` estimates a
+    bin's seconds (see `spread`)."""
+    bins = spread(groups, jobs, cost)
     if len(bins) < 2:
         return [run_bin(load, config, groups, order)]
     _release_free_memory()
@@ -147,10 +200,10 @@ def _worker(store_path: Path, config: Any, groups: list[Group], order: list[str]
 
 
 def _encode(outcome: Outcome) -> list[Any]:
-    found, parts = outcome
+    found, parts, costs = outcome
     return [{rule: [to_json(list(f)), to_json(list(n))] for rule, (f, n) in found.items()},
             {file: [list(usrs), to_json(list(comments))]
-             for file, (usrs, comments) in parts.items()}]
+             for file, (usrs, comments) in parts.items()}, costs]
 
 
 def _decode(payload: Any) -> Outcome | None:
@@ -158,12 +211,12 @@ def _decode(payload: Any) -> Outcome | None:
     from kmeminit.analyzer.results import Finding
 
     try:
-        found, parts = payload
+        found, parts, costs = payload
         return ({rule: ([from_json(Finding, x) for x in f],
                         [from_json(Notification, x) for x in n])
                  for rule, (f, n) in found.items()},
                 {file: (tuple(usrs), tuple(from_json(SourceSuppression, c) for c in comments))
-                 for file, (usrs, comments) in parts.items()})
+                 for file, (usrs, comments) in parts.items()}, dict(costs))
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
 

@@ -260,10 +260,15 @@ class RuleParts:
             covered = set().union(*(g[0] for g in groups))
             rest = [f for f in self.files if f in wanted and f not in covered]
             groups += [(rest, [])] if rest else []  # TUs whose parts alone are missing
-            for found, own in run_groups(self.store.path, self.config, groups, jobs, load,
-                                         self.files):
+            measured = self.store.memo("rule-costs", COSTS_KEY)
+            spent = []
+            for found, own, costs in run_groups(self.store.path, self.config, groups, jobs,
+                                                load, self.files,
+                                                _estimate(measured, parts)):
                 results.update(found)
                 parts.update(own)
+                spent.append(costs)
+            self.store.put_memo("rule-costs", COSTS_KEY, _measured(measured, spent))
             if progress is not None:
                 for checker in run:
                     progress.step(checker.id)
@@ -304,6 +309,49 @@ class RuleParts:
             comments.update(((c.file, c.line), c) for c in own)
         return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
                         program if whole else None, load)
+
+
+COSTS_KEY = "seconds"  # memo `rule-costs` has one row: the latest measurement
+
+
+def _estimate(measured: Any, parts: Mapping[str, TUPart]
+              ) -> Callable[[list[Any]], float] | None:
+    """The seconds a bin of groups should take (analyzer/families.py's `spread`), from
+    the last measurement: a program's seconds per function loaded (its TUs' functions, as
+    their stored parts count them, and every header function) and each rule's seconds.
+    None without a usable measurement."""
+    try:
+        per_function = float(measured["per_function"])
+        headers = int(measured["headers"])
+        rules = {str(k): float(v) for k, v in dict(measured["rules"]).items()}
+    except (TypeError, KeyError, ValueError):
+        return None
+    sizes = {file: len(usrs) for file, (usrs, _) in parts.items()}
+    usual = sum(sizes.values()) / len(sizes) if sizes else 0.0
+    unknown = max(rules.values(), default=0.0)  # a rule never measured: the dearest
+
+    def cost(bin_: list[Any]) -> float:
+        files = set().union(*(set(files) for files, _ in bin_))
+        functions = headers + sum(sizes.get(f, usual) for f in files)
+        return per_function * functions + sum(rules.get(c.id, unknown)
+                                              for _, checkers in bin_ for c in checkers)
+    return cost
+
+
+def _measured(before: Any, spent: list[dict[str, Any]]) -> dict[str, Any]:
+    """The measurement to keep: this run's (each rule it ran, the programs it loaded),
+    the earlier one's for the rules that did not run."""
+    rules: dict[str, float] = {}
+    if isinstance(before, dict) and isinstance(before.get("rules"), dict):
+        rules.update(before["rules"])
+    seconds = functions = headers = 0
+    for costs in spent:
+        rules.update(costs["rules"])
+        seconds += costs["program"]
+        functions += costs["functions"]
+        headers = max(headers, costs["headers"])
+    return {"per_function": seconds / functions if functions else 0.0, "headers": headers,
+            "rules": rules}
 
 
 __all__ = ["Analysis", "RuleParts", "analyse", "code_digest"]

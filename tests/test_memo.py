@@ -4,12 +4,15 @@ any sequence of edits."""
 
 from __future__ import annotations
 
+import itertools
+
 import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import EXAMPLE
@@ -266,7 +269,7 @@ def test_rule_families_in_worker_processes_give_one_process_output(
     spread: list[int] = []
     real_spread = families.spread
     monkeypatch.setattr(families, "spread",
-                        lambda g, n: spread.append(n) or real_spread(g, n))
+                        lambda g, n, cost=None: spread.append(n) or real_spread(g, n, cost))
     if worker == "dies":
         monkeypatch.setattr(families, "_worker", lambda *a: os._exit(3))
     if worker == "cannot start":  # the rule workers only: parsing keeps its own pool
@@ -287,3 +290,73 @@ def test_rule_families_in_worker_processes_give_one_process_output(
                     "-j", "2")
     assert spread == [2]
     assert two == one and one["results"]
+
+
+def test_spread_by_measured_cost_makes_the_slowest_bin_as_fast_as_it_can_be() -> None:
+    """Counting TUs puts the two dear rules together; the measured costs part them, and
+    every assignment is tried: no bin is dearer than the best split's."""
+    from types import SimpleNamespace
+
+    from kmeminit.analyzer.families import spread
+
+    def rule(rid: str) -> Any:
+        return SimpleNamespace(id=rid)
+
+    groups = [(["a", "b", "c", "d"], [rule("W")]), (["a", "b", "e"], [rule("R")]),
+              (["c", "e"], [rule("O")]), (["a"], [rule("E")])]
+    seconds = {"W": 0.2, "R": 1.0, "O": 0.9, "E": 0.1}
+
+    def cost(bin_: list[Any]) -> float:
+        files = set().union(*(set(f) for f, _ in bin_))
+        return 0.1 * len(files) + sum(seconds[c.id] for _, cs in bin_ for c in cs)
+
+    by_count = spread(groups, 2)
+    by_cost = spread(groups, 2, cost)
+    assert sorted(len(b) for b in by_count) == [2, 2]
+    assert max(map(cost, by_cost)) < max(map(cost, by_count))
+    assert {frozenset(c.id for _, cs in b for c in cs) for b in by_cost} == \
+        {frozenset({"W", "O"}), frozenset({"R", "E"})}  # 1.6 s at most, against 2.3
+    best = min(max(cost([g for g, i in zip(groups, pick) if i == k]) for k in (0, 1)
+                   if any(i == k for i in pick))
+               for pick in itertools.product((0, 1), repeat=len(groups)))
+    assert max(map(cost, by_cost)) == pytest.approx(best)
+    # many groups: each, dearest first, to the bin it makes cheapest
+    many = [([str(i)], [rule(f"R{i}")]) for i in range(20)]
+    seconds.update({f"R{i}": float(i % 7) for i in range(20)})
+    bins = spread(many, 3, cost)
+    assert sorted(c.id for b in bins for _, cs in b for c in cs) == \
+        sorted(f"R{i}" for i in range(20))
+    assert max(map(cost, bins)) - min(map(cost, bins)) <= 7.0
+
+
+def test_rule_costs_are_measured_and_spread_the_next_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A -j 2 run keeps what each rule and each program cost (memo `rule-costs`); the next
+    run that spreads rules estimates its bins with it, and its output stays the same."""
+    from kmeminit.analyzer import families
+    from kmeminit.analyzer.store import FactStore
+    from tests.test_prefilter import SOURCES, _tree
+
+    _tree(tmp_path, SOURCES)
+    src = tmp_path / "src"
+    estimators: list[Any] = []
+    real_spread = families.spread
+    monkeypatch.setattr(families, "spread", lambda g, n, cost=None: estimators.append(cost)
+                        or real_spread(g, n, cost))
+    store = tmp_path / "costs.db"
+    first, _ = _sarif(tmp_path, store, capsys, "--source-root", str(src), "-j", "2")
+    assert estimators == [None]  # nothing measured yet: by TU count
+    measured = FactStore(store).memo("rule-costs", "seconds")
+    assert measured["per_function"] > 0 and measured["headers"] >= 0
+    assert set(measured["rules"]) == {"KMI001", "KMI002", "KMI003", "KMI004", "KMI005",
+                                      "KMI006", "KMI007"}
+    again, _ = _sarif(tmp_path, store, capsys, "--source-root", str(src), "-j", "2",
+                      "--recompute")
+    assert len(estimators) == 2 and estimators[1] is not None
+    from types import SimpleNamespace
+
+    dear = max(measured["rules"], key=measured["rules"].get)
+    one = estimators[1]([(["x.c"], [SimpleNamespace(id=dear)])])
+    assert one >= measured["rules"][dear] > 0
+    assert again == first
