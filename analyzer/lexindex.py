@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
+
+from kmeminit.analyzer.blobs import pack, unpack
 
 # The version of scan_text's output: stored scans are keyed by it, so bump it whenever a
 # change to the scanner changes what it finds.
@@ -214,11 +215,11 @@ def encode_scan(lex: LexFile, vocabulary: frozenset[str] | None = None) -> bytes
             f.macro] for f in lex.functions]
     data = [lex.path, fns, kept(lex.idents), lex.fp_stores, lex.var_stores,
             sorted(lex.globals)]
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 3)
+    return pack(json.dumps(data, separators=(",", ":")).encode())
 
 
 def decode_scan(blob: bytes) -> LexFile:
-    path, fns, idents, fp_stores, var_stores, declared = json.loads(zlib.decompress(blob))
+    path, fns, idents, fp_stores, var_stores, declared = json.loads(unpack(blob))
     return LexFile(path, tuple(
         LexFunction(name, file, line, static, init, page, frozenset(sig), frozenset(calls),
                     frozenset(fields), frozenset(mentions), frozenset(stores), macro)

@@ -13,12 +13,12 @@ import json
 import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kmeminit.analyzer.blobs import pack, unpack
 from kmeminit.analyzer.model import (
     Function,
     Level,
@@ -105,11 +105,11 @@ def args_digest(args: tuple[str, ...], extra: str = "") -> str:
 
 
 def _pack(obj: object) -> bytes:
-    return zlib.compress(json.dumps(to_json(obj), separators=(",", ":")).encode(), 3)
+    return pack(json.dumps(to_json(obj), separators=(",", ":")).encode())
 
 
 def _unpack(blob: bytes) -> object:
-    return json.loads(zlib.decompress(blob))
+    return json.loads(unpack(blob))
 
 
 @dataclass(frozen=True)
@@ -398,7 +398,7 @@ class FactStore:
             return None
         try:
             return _unpack(row[0])
-        except (zlib.error, ValueError):
+        except ValueError:  # BlobError, or JSON that does not decode
             self.forget_memo(kind, key)
             return None
 
@@ -410,8 +410,8 @@ class FactStore:
         """Keep a result (JSON data) under `key`, and the newest few of its kind."""
         with self._transaction():
             self.db.execute("INSERT OR REPLACE INTO memos VALUES (?,?,?,?)",
-                            (kind, key, zlib.compress(json.dumps(
-                                payload, separators=(",", ":")).encode(), 3), time.time()))
+                            (kind, key, pack(json.dumps(
+                                payload, separators=(",", ":")).encode()), time.time()))
             self.db.execute("DELETE FROM memos WHERE kind=? AND key NOT IN (SELECT key FROM "
                             "memos WHERE kind=? ORDER BY stored_at DESC LIMIT ?)",
                             (kind, kind, self.MEMOS_KEPT))
@@ -421,12 +421,12 @@ class FactStore:
     def tu_findings(self, file: str, key: str) -> bytes | None:
         row = self.db.execute("SELECT findings FROM tu_findings WHERE file=? AND key=?",
                               (_sql(file), key)).fetchone()
-        return zlib.decompress(row[0]) if row else None
+        return unpack(row[0]) if row else None
 
     def put_tu_findings(self, file: str, key: str, findings: bytes) -> None:
         with self._transaction():
             self.db.execute("INSERT OR REPLACE INTO tu_findings VALUES (?,?,?)",
-                            (_sql(file), key, zlib.compress(findings, 3)))
+                            (_sql(file), key, pack(findings)))
 
     def known_header_usrs(self, hashes: HashCache) -> set[str]:
         """USRs of header functions whose header is unchanged: no TU needs to walk them."""
@@ -448,7 +448,7 @@ class FactStore:
                               (_sql(file),)).fetchone()
         if row is None:
             return None
-        facts = from_json_bytes(TUFacts, zlib.decompress(row[0]))
+        facts = from_json_bytes(TUFacts, unpack(row[0]))
         if row[1] and not facts.parse_seconds:
             facts = replace(facts, parse_seconds=row[1])
         return facts
@@ -462,7 +462,7 @@ class FactStore:
 
     def header_functions(self) -> Iterator[Function]:
         for (blob,) in self.db.execute("SELECT facts FROM header_functions ORDER BY usr"):
-            yield from_json_bytes(Function, zlib.decompress(blob))
+            yield from_json_bytes(Function, unpack(blob))
 
     def header_functions_called(self, roots: list[Function]) -> list[Function]:
         """The header functions `roots` reach through direct calls (by callee USR): a
@@ -478,7 +478,7 @@ class FactStore:
             for (blob,) in self.db.execute(
                     f"SELECT facts FROM header_functions WHERE usr IN ({marks})",
                     [_sql(u) for u in batch]):
-                fn = from_json_bytes(Function, zlib.decompress(blob))
+                fn = from_json_bytes(Function, unpack(blob))
                 found[fn.usr] = fn
                 todo.update(c.callee_usr for c in fn.calls
                             if c.callee_usr and c.callee_usr not in asked)

@@ -5,8 +5,9 @@ UTF-8 is a lone surrogate escape in the JSON text)."""
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
+
+import pytest
 
 from helpers import build_example
 
@@ -20,6 +21,7 @@ from kmeminit.analyzer.model import (
     from_json_bytes,
     to_json,
 )
+from kmeminit.analyzer.blobs import unpack
 from kmeminit.analyzer.store import FactStore
 
 
@@ -30,7 +32,7 @@ def test_both_decoders_build_equal_facts(tmp_path: Path) -> None:
     blobs += [(Function, b) for (b,) in store.db.execute("SELECT facts FROM header_functions")]
     assert len(blobs) > 20
     for cls, blob in blobs:
-        text = zlib.decompress(blob)
+        text = unpack(blob)
         fast = from_json_bytes(cls, text)
         assert fast == from_json(cls, json.loads(text))
         assert type(fast) is cls
@@ -44,3 +46,23 @@ def test_text_msgspec_refuses_takes_the_plain_way() -> None:
     assert from_json_bytes(Notification, text) == note
     loc = Location(name, 3, 1)
     assert from_json_bytes(Location, json.dumps(to_json(loc)).encode()) == loc
+
+
+def test_blobs_are_zstd_and_a_zlib_store_is_still_read() -> None:
+    """The store's blobs: zstd frames, the same bytes for the same data (memos are keyed
+    by them); a zlib stream of an older store decodes too; a damaged blob of either kind
+    is a BlobError (a ValueError, as a damaged JSON text is), never a crash."""
+    import zlib
+
+    from kmeminit.analyzer.blobs import BlobError, pack
+
+    data = json.dumps({"functions": ["x" * 40] * 200}).encode()
+    blob = pack(data)
+    assert blob[:4] == b"\x28\xb5\x2f\xfd" and len(blob) < len(data) // 10
+    assert pack(data) == blob and unpack(blob) == data
+    assert unpack(zlib.compress(data, 3)) == data
+    for damaged in (blob[:-3], blob[:4] + b"junk" * 4, zlib.compress(data)[:-5], b"",
+                    b"\x00not a blob"):
+        with pytest.raises(BlobError):
+            unpack(damaged)
+    assert issubclass(BlobError, ValueError)

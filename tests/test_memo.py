@@ -209,7 +209,10 @@ def test_a_damaged_stored_result_is_computed_again(
 
     store = tmp_path / "warm.db"
     first, _ = _check(tree, store, capsys, "--prefilter")
-    for payload in (b"\x00not zlib", zlib.compress(b"{not json"),
+    from kmeminit.analyzer.blobs import pack
+
+    for payload in (b"\x00not zlib", zlib.compress(b"{not json"), pack(b"{not json"),
+                    b"\x28\xb5\x2f\xfd" + b"damaged frame",
                     zlib.compress(json.dumps({"findings": 3, "chosen": 3}).encode())):
         with sqlite3.connect(store) as db:
             db.execute("UPDATE memos SET payload=?", (payload,))
