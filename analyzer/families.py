@@ -77,7 +77,7 @@ def spread(groups: list[Group], workers: int,
             if choice[0] != 0:  # bins are interchangeable: the first group opens bin 0
                 break
             trial: list[list[Group]] = [[] for _ in range(workers)]
-            for group, i in zip(groups, choice):
+            for group, i in zip(groups, choice, strict=True):
                 trial[i].append(group)
             dearest = max(cost(b) for b in trial if b)
             if best is None or dearest < best[0] - 1e-9:

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import build_example
 
+from kmeminit.analyzer.blobs import unpack
 from kmeminit.analyzer.model import (
     Function,
     Level,
@@ -21,7 +21,6 @@ from kmeminit.analyzer.model import (
     from_json_bytes,
     to_json,
 )
-from kmeminit.analyzer.blobs import unpack
 from kmeminit.analyzer.store import FactStore
 
 

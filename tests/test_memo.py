@@ -5,7 +5,6 @@ any sequence of edits."""
 from __future__ import annotations
 
 import itertools
-
 import json
 import re
 import shutil
@@ -319,7 +318,8 @@ def test_spread_by_measured_cost_makes_the_slowest_bin_as_fast_as_it_can_be() ->
     assert max(map(cost, by_cost)) < max(map(cost, by_count))
     assert {frozenset(c.id for _, cs in b for c in cs) for b in by_cost} == \
         {frozenset({"W", "O"}), frozenset({"R", "E"})}  # 1.6 s at most, against 2.3
-    best = min(max(cost([g for g, i in zip(groups, pick) if i == k]) for k in (0, 1)
+    best = min(max(cost([g for g, i in zip(groups, pick, strict=True) if i == k])
+                   for k in (0, 1)
                    if any(i == k for i in pick))
                for pick in itertools.product((0, 1), repeat=len(groups)))
     assert max(map(cost, by_cost)) == pytest.approx(best)
