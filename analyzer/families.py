@@ -91,23 +91,35 @@ def spread(groups: list[Group], workers: int,
     return [b for b in bins if b]
 
 
-def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
-            order: list[str]) -> Outcome:
-    """Load one program over the groups' TUs (in `order`) and run their rules over it;
-    with what it cost: `program` seconds (loading, the call graph) for `functions`
-    functions, `headers` of them header functions, and each rule's seconds."""
-    from kmeminit.analyzer.rules import run_rules
-
+def bin_files(groups: list[Group], order: list[str]) -> list[str]:
+    """The TUs of a bin's program, in `order`."""
     wanted = set().union(*(set(files) for files, _ in groups))
-    files = [f for f in order if f in wanted]
+    return [f for f in order if f in wanted]
+
+
+def load_bin(load: Callable[[list[str]], Any], files: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The program of these TUs with its call graph built, and what that cost: `program`
+    seconds for `functions` functions, `headers` of them header functions."""
     start = time.perf_counter()
     program = load(files)
     _ = program.graph
-    costs: dict[str, Any] = {"program": time.perf_counter() - start,
-                             "functions": len(program.functions),
-                             "headers": len(program.functions) - sum(
-                                 len(program.tu_parts.get(f, ((), ()))[0]) for f in files),
-                             "rules": {}}
+    return program, {"program": time.perf_counter() - start,
+                     "functions": len(program.functions),
+                     "headers": len(program.functions) - sum(
+                         len(program.tu_parts.get(f, ((), ()))[0]) for f in files),
+                     "rules": {}}
+
+
+def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
+            order: list[str], loaded: tuple[Any, dict[str, Any]] | None = None) -> Outcome:
+    """Load one program over the groups' TUs (in `order`), unless `loaded` is it (see
+    `load_bin`), and run their rules over it; with what it cost (`load_bin`'s, and each
+    rule's seconds)."""
+    from kmeminit.analyzer.rules import run_rules
+
+    files = bin_files(groups, order)
+    program, costs = loaded if loaded is not None else load_bin(load, files)
+    costs = dict(costs, rules={})
     found = {}
     for _, checkers in groups:
         for c in checkers:
@@ -120,18 +132,34 @@ def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
 
 def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
                load: Callable[[list[str]], Any], order: list[str],
-               cost: Callable[[list[Group]], float] | None = None) -> list[Outcome]:
+               cost: Callable[[list[Group]], float] | None = None,
+               early: Speculation | None = None) -> list[Outcome]:
     """The outcome of each worker's bin of groups: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
     bin of a worker that fails runs in this process, with `load`.  `cost` estimates a
-    bin's seconds (see `spread`)."""
-    bins = spread(groups, jobs, cost)
+    bin's seconds (see `spread`).  A bin whose program an `early` worker has loaded
+    already runs there."""
+    bins = early.match(groups, order, cost) if early is not None else None
+    if bins is None:
+        bins = spread(groups, jobs, cost)
     if len(bins) < 2:
+        if early is not None:
+            early.close()
         return [run_bin(load, config, groups, order)]
-    _release_free_memory()
     ctx = multiprocessing.get_context("fork")
     running = []
+    fresh = []
     for chosen in bins:
+        taken = early.take(bin_files(chosen, order), chosen) if early is not None else None
+        if taken is not None:
+            running.append((chosen, taken, None))
+        else:
+            fresh.append(chosen)
+    if early is not None:
+        early.close()  # the workers no bin took
+    if fresh:
+        _release_free_memory()
+    for chosen in fresh:
         try:
             receive, send = ctx.Pipe(duplex=False)
             worker = ctx.Process(target=_worker,
@@ -145,17 +173,136 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
     outcomes = []
     for chosen, receive, worker in running:
         payload = None
-        if receive is not None and worker is not None:
+        if receive is not None:
             try:
                 payload = receive.recv()
             except (EOFError, OSError):
                 pass
-            worker.join()
+            if worker is not None:
+                worker.join()
         outcome = _decode(payload) if payload is not None else None
         if outcome is None:  # the worker died or failed: its bin runs here
             outcome = run_bin(load, config, chosen, order)
         outcomes.append(outcome)
     return outcomes
+
+
+class Speculation:
+    """Workers started before the rules that must run are known, each loading the
+    program of a bin of the last run that spread its rules (memo `speculation`), while
+    this process checks the store and computes the prefilter's demand.  After an edit of
+    a TU of every rule family (kbuild's `make C=1` of mm/memremap.c, then `report`) the
+    same bins come back, and their programs are ready when the rules are: the half second
+    of the parent's checks is no longer spent before the workers start.  A worker no bin
+    takes is told to go; one that fails costs only time (its bin runs in the parent)."""
+
+    def __init__(self, store_path: Path, config: Any, checkers: list[Any],
+                 bins: list[list[str]]) -> None:
+        self.workers: list[tuple[list[str], Any, Any]] = []  # (files, connection, process)
+        self.taken = 0
+        by_id = {c.id: c for c in checkers}
+        ctx = multiprocessing.get_context("fork")
+        for files in bins:
+            try:
+                mine, theirs = ctx.Pipe(duplex=True)
+                worker = ctx.Process(target=_early_worker,
+                                     args=(store_path, config, by_id, files, theirs, mine),
+                                     daemon=True)
+                worker.start()
+            except OSError:  # no process to be had: the run goes on without
+                continue
+            theirs.close()
+            self.workers.append((files, mine, worker))
+
+    def match(self, groups: list[Group], order: list[str],
+              cost: Callable[[list[Group]], float] | None = None) -> list[list[Group]] | None:
+        """The groups as bins over exactly the programs the workers load, when some
+        assignment gives those (the cheapest by `cost`), else None.  Which bin a rule
+        runs in does not change its findings (see the module doc); a program loaded
+        already beats a better balance."""
+        loaded = [files for files, _, _ in self.workers]
+        if len(loaded) < 2 or len(loaded) ** len(groups) > MAX_ASSIGNMENTS:
+            return None
+        best: tuple[float, list[list[Group]]] | None = None
+        for choice in itertools.product(range(len(loaded)), repeat=len(groups)):
+            trial: list[list[Group]] = [[] for _ in loaded]
+            for group, i in zip(groups, choice, strict=True):
+                trial[i].append(group)
+            if all(b and bin_files(b, order) == files for b, files in zip(trial, loaded,
+                                                                          strict=True)):
+                dearest = max(cost(b) for b in trial) if cost is not None else 0.0
+                if best is None or dearest < best[0] - 1e-9:
+                    best = (dearest, trial)
+        return best[1] if best is not None else None
+
+    def take(self, files: list[str], groups: list[Group]) -> Any | None:
+        """The connection of a worker whose program is that of `files`, told to run the
+        groups' rules (it answers as `_worker` does), or None."""
+        for i, (loaded, conn, worker) in enumerate(self.workers):
+            if loaded == files:
+                del self.workers[i]
+                try:
+                    conn.send([[g_files, [c.id for c in checkers]]
+                               for g_files, checkers in groups])
+                except OSError:
+                    return None
+                self.taken += 1
+                return _Answer(conn, worker)
+        return None
+
+    def close(self) -> None:
+        """Stop the workers no bin took (one may still be loading: it reads the store
+        only, and is terminated)."""
+        for _, conn, worker in self.workers:
+            conn.close()
+            worker.terminate()
+            worker.join()
+        self.workers = []
+
+
+class _Answer:
+    """An early worker's answer, read like a fresh worker's pipe."""
+
+    def __init__(self, conn: Any, worker: Any) -> None:
+        self.conn, self.worker = conn, worker
+
+    def recv(self) -> Any:
+        try:
+            return self.conn.recv()
+        finally:
+            self.conn.close()
+            self.worker.join()
+
+
+def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: list[str],
+                  conn: Any, theirs: Any) -> None:
+    """An early worker: load the program of `files`, then wait for the groups to run over
+    it (None: go), and answer with the outcome as `_worker` does."""
+    status = 1
+    try:
+        theirs.close()  # the parent's end: when the parent is gone, recv() ends
+        loaded = None
+        try:
+            from kmeminit.analyzer.program import Program
+            from kmeminit.analyzer.store import FactStore
+
+            store = FactStore(store_path)
+            loaded = load_bin(lambda f: Program.from_store(store, f).apply_config(config),
+                              files)
+        except Exception:  # the parent runs the bin again and reports what fails there
+            pass
+        asked = conn.recv()
+        if asked is not None and loaded is not None:
+            groups = [(g_files, [by_id[rule] for rule in rules]) for g_files, rules in asked]
+            conn.send(_encode(run_bin(lambda f: None, config, groups, files, loaded)))
+            status = 0
+    except BaseException:  # EOF (the parent is gone), a rule unknown here
+        pass
+    finally:
+        try:
+            conn.close()
+        finally:
+            os._exit(status)
 
 
 def _release_free_memory() -> None:
@@ -221,4 +368,4 @@ def _decode(payload: Any) -> Outcome | None:
         return None
 
 
-__all__ = ["groups_of", "run_bin", "run_groups", "spread"]
+__all__ = ["Speculation", "groups_of", "load_bin", "run_bin", "run_groups", "spread"]

@@ -42,7 +42,7 @@ from kmeminit.analyzer.model import Level, Notification, SourceSuppression, from
 
 if TYPE_CHECKING:
     from kmeminit.analyzer.config import Config
-    from kmeminit.analyzer.families import TUPart
+    from kmeminit.analyzer.families import Speculation, TUPart
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.store import FactStore
@@ -129,7 +129,8 @@ class Analysis:
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
             load: Callable[..., Program], debug: bool = False, progress: Any = None,
             say: Callable[[str], None] | None = None, reuse: bool = True,
-            scopes: Mapping[str, frozenset[str]] | None = None, jobs: int = 1) -> Analysis:
+            scopes: Mapping[str, frozenset[str]] | None = None, jobs: int = 1,
+            early: Speculation | None = None) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load()` builds it,
     `load(some_files)` the program of some of them): from the store when an earlier
     complete run had the same inputs (unless `reuse` is false or `debug` re-raises checker
@@ -141,7 +142,21 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     rules run, over the program of their TUs: an edit reaches the rules whose demand
     reaches the edited TU, not every rule.  With `jobs` > 1 the rules that run are spread
     over worker processes by their TUs, each group over its own program
-    (analyzer/families.py)."""
+    (analyzer/families.py); `early` workers (see `early_workers`) may have loaded some of
+    those programs already, and are stopped when none is needed."""
+    try:
+        return _analyse(store, files, config, checkers, load, debug, progress, say, reuse,
+                        scopes, jobs, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
+             load: Callable[..., Program], debug: bool, progress: Any,
+             say: Callable[[str], None] | None, reuse: bool,
+             scopes: Mapping[str, frozenset[str]] | None, jobs: int,
+             early: Speculation | None) -> Analysis:
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.rules import run_rules
 
@@ -160,10 +175,12 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
         else:
             if say is not None:
                 say("kmeminit: rules: the stored result of the same facts, config and rules")
+            _remember_run(store, tus, None)
             return reused
     if scopes is not None and not debug:
         parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
-        result = parts.analyse(load, progress, say, reuse, jobs)
+        result = parts.analyse(load, progress, say, reuse, jobs, early)
+        _remember_run(store, tus, parts.bins)
     else:
         program = load()
         findings, notes = run_rules(checkers, program, config, debug=debug,
@@ -190,6 +207,7 @@ class RuleParts:
         self.tus, self.headers = tus, headers
         self.parts_key = hashlib.blake2b(json.dumps(files).encode(),
                                          digest_size=16).hexdigest()
+        self.bins: list[list[str]] | None = None  # the workers' TUs, when rules were spread
         everything = frozenset(files)
         self.scope: dict[str, frozenset[str]] = {}
         for checker in checkers:
@@ -236,7 +254,8 @@ class RuleParts:
         return out
 
     def analyse(self, load: Callable[..., Program], progress: Any,
-                say: Callable[[str], None] | None, reuse: bool, jobs: int = 1) -> Analysis:
+                say: Callable[[str], None] | None, reuse: bool, jobs: int = 1,
+                early: Speculation | None = None) -> Analysis:
         from kmeminit.analyzer.families import groups_of, run_groups
         from kmeminit.analyzer.rules import run_rules
 
@@ -262,17 +281,20 @@ class RuleParts:
             groups += [(rest, [])] if rest else []  # TUs whose parts alone are missing
             measured = self.store.memo("rule-costs", COSTS_KEY)
             spent = []
+            bins = []
             for found, own, costs in run_groups(self.store.path, self.config, groups, jobs,
                                                 load, self.files,
-                                                _estimate(measured, parts)):
+                                                _estimate(measured, parts), early):
                 results.update(found)
                 parts.update(own)
                 spent.append(costs)
+                bins.append(list(own))
+            self.bins = bins
             self.store.put_memo("rule-costs", COSTS_KEY, _measured(measured, spent))
             if progress is not None:
                 for checker in run:
                     progress.step(checker.id)
-        elif wanted:
+        elif wanted or run:  # no TU at all: the rules still run, over no TU's functions
             program = load() if whole else load([f for f in self.files if f in wanted])
             for checker in run:
                 results[checker.id] = run_rules([checker], program, self.config,
@@ -296,6 +318,9 @@ class RuleParts:
             say(f"kmeminit: rules: {kept} of {len(self.checkers)} from the store (the facts "
                 f"of their TUs are unchanged); {len(run)} ran over {len(wanted)} of "
                 f"{len(self.files)} TUs")
+        if say is not None and early is not None and early.taken:
+            say(f"kmeminit: rules: {early.taken} program{'s' if early.taken > 1 else ''} "
+                "loaded while the store was checked (the last run's)")
         findings: list[Finding] = []
         notes: list[Notification] = []
         for checker in self.checkers:  # in the order run_rules gives them
@@ -312,6 +337,44 @@ class RuleParts:
 
 
 COSTS_KEY = "seconds"  # memo `rule-costs` has one row: the latest measurement
+LAST_KEY = "last"  # memo `speculation` has one row: the last run's (see early_workers)
+
+
+def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: int
+                  ) -> Speculation | None:
+    """Workers that load the programs of the last run's bins right away (analyzer/
+    families.py `Speculation`), when those bins are likely to come back: more than one
+    job, the last run spread its rules over two or more workers, and since it ran, the
+    facts of a TU of every one of its bins changed (kbuild re-parsed an edited file).
+    Otherwise None: a run whose rules come from the store starts no worker."""
+    if jobs < 2 or str(store.path) == ":memory:":
+        return None
+    last = store.memo("speculation", LAST_KEY)
+    try:
+        at = float(last["at"])
+        digests = {str(f): str(d) for f, d in dict(last["digests"]).items()}
+        bins = [[str(f) for f in b] for b in last["bins"] or []]
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(bins) < 2 or len(bins) > jobs:
+        return None
+    edited = {f for f, d in store.facts_since(at).items() if digests.get(f, d) != d}
+    if not edited or any(not edited.intersection(b) for b in bins):
+        return None
+    from kmeminit.analyzer.families import Speculation
+
+    return Speculation(store.path, config, checkers, bins)
+
+
+def _remember_run(store: FactStore, tus: Mapping[str, str], bins: list[list[str]] | None
+                  ) -> None:
+    """What the next run's `early_workers` compares with: the facts of the TUs analysed,
+    as of the latest parse, and the bins of the last run that spread its rules."""
+    last = store.memo("speculation", LAST_KEY)
+    if bins is None and isinstance(last, dict):
+        bins = last.get("bins")
+    store.put_memo("speculation", LAST_KEY, {"at": store.latest_parse(),
+                                             "digests": dict(tus), "bins": bins or []})
 
 
 def _estimate(measured: Any, parts: Mapping[str, TUPart]
@@ -354,4 +417,4 @@ def _measured(before: Any, spent: list[dict[str, Any]]) -> dict[str, Any]:
             "rules": rules}
 
 
-__all__ = ["Analysis", "RuleParts", "analyse", "code_digest"]
+__all__ = ["Analysis", "RuleParts", "analyse", "code_digest", "early_workers"]

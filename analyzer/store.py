@@ -438,6 +438,18 @@ class FactStore:
         row = self.db.execute("SELECT notes FROM tus WHERE file=?", (_sql(file),)).fetchone()
         return [from_json(Notification, n) for n in json.loads(row[0])] if row else []
 
+    def latest_parse(self) -> float:
+        """When the newest stored TU was parsed (0 for none)."""
+        row = self.db.execute("SELECT max(parsed_at) FROM tus").fetchone()
+        return float(row[0] or 0.0)
+
+    def facts_since(self, at: float) -> dict[str, str]:
+        """The digest of the stored facts (as `facts_digests`) of each TU parsed after
+        `at`."""
+        return {_py(file): hashlib.blake2b(blob, digest_size=16).hexdigest()
+                for file, blob in self.db.execute(
+                    "SELECT file, facts FROM tus WHERE parsed_at > ? AND failed=0", (at,))}
+
     def tu_files(self) -> list[str]:
         return [_py(r[0]) for r in self.db.execute("SELECT file FROM tus ORDER BY file")]
 

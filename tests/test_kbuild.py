@@ -280,3 +280,57 @@ def test_tus_that_mention_nothing_are_recorded_not_parsed_and_report_equals_chec
     other.write_text(other.read_text().replace("return 1;", "return PG_reserved;"))
     assert run(argvs["other.c"]) == 0
     assert "other.c" in _names(db, "tus")
+
+
+@pytest.mark.parametrize("worker", ["works", "dies"])
+def test_report_after_an_edit_loads_the_last_runs_programs_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        worker: str) -> None:
+    """After kbuild re-parsed a TU of every bin the last report spread its rules over,
+    `report` starts those bins' workers before it checks the store (memo.early_workers);
+    the findings are a cold report's.  An early worker that dies costs only time, and a
+    run with nothing changed, or whose facts are as before, starts none."""
+    from kmeminit.analyzer import families
+    from kmeminit.analyzer.cli import main
+    from kmeminit.analyzer.store import FactStore
+
+    src, argvs = _skip_tree(tmp_path)
+    store = tmp_path / "kbuild.db"
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(store))
+    for argv in argvs.values():
+        assert run(argv) == 0
+    out = tmp_path / "report.json"
+
+    def report(at: Path, *extra: str) -> tuple[list, str]:
+        capsys.readouterr()
+        assert main(["report", "--store", str(at), "--format", "json", "-o", str(out),
+                     "--fail-on", "none", "--no-progress", *extra]) == 0
+        return json.loads(out.read_text())["findings"], capsys.readouterr().err
+
+    report(store, "-j", "2")
+    bins = FactStore(store).memo("speculation", "last")["bins"]
+    assert len(bins) == 2, bins  # this tree's rules spread over two workers
+    # a TU of each bin, both relevant by text: kbuild parses them again
+    edited = [next(f for f in b if Path(f).name in ("hot.c", "walker.c")) for b in bins]
+    early = "loaded while the store was checked"
+    _, err = report(store, "-j", "2")
+    assert early not in err  # nothing changed: every rule from the store
+    if worker == "dies":
+        monkeypatch.setattr(families, "_early_worker", lambda *a: os._exit(3))
+    for file in edited:
+        Path(file).write_text(Path(file).read_text() +
+                              "\nint kmeminit_added(int x)\n{\n\treturn x + 1;\n}\n")
+        assert run(argvs[Path(file).name]) == 0
+    with sqlite3.connect(store) as live, sqlite3.connect(tmp_path / "cold.db") as cold_db:
+        live.backup(cold_db)  # the store as it is now, its write-ahead log included
+    edited_findings, err = report(store, "-j", "2")
+    assert (early in err) == (worker == "works"), err
+    cold, _ = report(tmp_path / "cold.db", "-j", "1", "--recompute")
+    assert edited_findings == cold and cold
+    # comments: re-parsed by kbuild, the same facts: no early worker
+    for file in edited:
+        Path(file).write_text(Path(file).read_text() + "\n/* a comment */\n")
+        assert run(argvs[Path(file).name]) == 0
+    again, err = report(store, "-j", "2")
+    assert early not in err and again == cold

@@ -462,3 +462,19 @@ def test_each_rule_over_its_familys_tus_finds_what_it_finds_over_all(
         assert to_json(list(checker.check(alone.apply_config(config), config))) == \
             expected[checker.id], checker.id
     assert smaller or which == "example"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_tree_the_prefilter_finds_nothing_in_is_an_incomplete_run_not_a_crash(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: str) -> None:
+    """No TU mentions a configured symbol: the prefilter chooses none; the run says so
+    in one line and exits 2 (nothing was analysed), without a traceback."""
+    from kmeminit.analyzer.cli import main
+
+    _tree(tmp_path, {"plain.c": "int twice(int x)\n{\n\treturn 2 * x;\n}\n"})
+    code = main(["check", "-p", str(tmp_path), "--prefilter", "--no-progress", "-j", jobs,
+                 "--store", str(tmp_path / "s.db"), "--source-root", str(tmp_path / "src")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: analysis incomplete: none of the 1 TUs mentions a configured symbol" \
+        in err and "Traceback" not in err

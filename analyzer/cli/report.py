@@ -95,6 +95,7 @@ def open_report_session(args: argparse.Namespace) -> Session:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kmeminit.analyzer.memo import early_workers
     from kmeminit.analyzer.results import RunResult
 
     start = now()
@@ -102,9 +103,19 @@ def run(args: argparse.Namespace) -> int:
     triage = output.load_triage(args, session)
     checkers, load_notes = load_selected_rules(args, session.config)
     recorded = len(session.entries)
-    stats = index(session, args)  # the prefilter's closure: narrows session.entries
-    notes = list(session.notifications) + load_notes + stats.notifications
-    analysis = session.analyse(args, checkers)
+    # after an edit kbuild re-parsed, the last run's programs load meanwhile
+    early = early_workers(session.store, session.config, checkers, args.jobs) \
+        if not args.debug else None
+    try:
+        stats = index(session, args)  # the prefilter's closure: narrows session.entries
+        if early is not None and stats.cached != stats.selected:  # the store changed
+            early.close()
+            early = None
+        notes = list(session.notifications) + load_notes + stats.notifications
+        analysis = session.analyse(args, checkers, early=early)
+    finally:
+        if early is not None:
+            early.close()
     findings, run_notes = session.reported(analysis.findings), analysis.notes
     print(f"kmeminit: report over {len(session.entries)} of {recorded} recorded TUs",
           file=sys.stderr)

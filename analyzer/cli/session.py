@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kmeminit.analyzer.compdb import CompileEntry
+    from kmeminit.analyzer.families import Speculation
     from kmeminit.analyzer.index_task import IndexStats
     from kmeminit.analyzer.memo import Analysis
     from kmeminit.analyzer.program import Program
@@ -114,8 +115,10 @@ class Session:
     max_failed: Threshold | None = None  # --max-failed-tus
     # where findings are reported (absolute paths of files or directories); empty: anywhere
     report_paths: tuple[str, ...] = ()
-    # behind the prefilter: each rule family's TUs (analyzer/prefilter.py)
+    # behind the prefilter: each rule family's TUs (analyzer/prefilter.py), and how many
+    # TUs it chose from
     scopes: dict[str, frozenset[str]] | None = None
+    prefiltered: int = 0
 
     def program(self, files: list[str] | None = None) -> Program:
         """The selected TUs' program (or that of `files` among them), with the config's
@@ -126,12 +129,13 @@ class Session:
         return Program.from_store(self.store, chosen).apply_config(self.config)
 
     def analyse(self, args: argparse.Namespace, checkers: list,
-                load: Callable[[], Program] | None = None, progress: bool = True
-                ) -> Analysis:
+                load: Callable[[], Program] | None = None, progress: bool = True,
+                early: Speculation | None = None) -> Analysis:
         """The rules over the session's TUs (analyzer/memo.py: the stored result of the same
         inputs unless --recompute or --debug, or of the rules whose TUs are unchanged),
         with the rule phase's progress.  `load(files)` builds the program of those TUs (all
-        when None) when rules must run (default: `program`)."""
+        when None) when rules must run (default: `program`); `early` workers may hold some
+        of those programs already (memo.early_workers)."""
         from kmeminit.analyzer.memo import analyse
 
         bar = rule_progress(args, checkers) if progress else None
@@ -142,7 +146,8 @@ class Session:
                            debug=args.debug, progress=bar,
                            say=lambda m: print(m, file=sys.stderr),
                            reuse=not getattr(args, "recompute", False), scopes=self.scopes,
-                           jobs=getattr(args, "jobs", None) or os.cpu_count() or 1)
+                           jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
+                           early=early)
         finally:
             if bar is not None:
                 bar.close()
@@ -168,6 +173,10 @@ class Session:
         threshold = self.max_failed or Threshold.parse(DEFAULT_MAX_FAILED)
         if analysed and bad <= threshold.allowed(total):
             return None
+        if not total and self.prefiltered:
+            return (f"analysis incomplete: none of the {self.prefiltered} TUs mentions a "
+                    "configured symbol, so the prefilter chose none (--no-prefilter "
+                    "analyses them all)")
         if not total:
             return "analysis incomplete: no TU was selected"
         # the first by path: workers finish in any order, the message must not
@@ -252,6 +261,7 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address))
 
+    session.prefiltered = len(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
                                               session.config, index_batch,
                                               reuse=not getattr(args, "recompute", False))
