@@ -199,7 +199,7 @@ class Speculation:
     def __init__(self, store_path: Path, config: Any, checkers: list[Any],
                  bins: list[list[str]]) -> None:
         self.workers: list[tuple[list[str], Any, Any]] = []  # (files, connection, process)
-        self.taken = 0
+        self.taken = 0  # bins whose early worker answered
         by_id = {c.id: c for c in checkers}
         ctx = multiprocessing.get_context("fork")
         for files in bins:
@@ -246,8 +246,7 @@ class Speculation:
                                for g_files, checkers in groups])
                 except OSError:
                     return None
-                self.taken += 1
-                return _Answer(conn, worker)
+                return _Answer(self, conn, worker)
         return None
 
     def close(self) -> None:
@@ -261,17 +260,21 @@ class Speculation:
 
 
 class _Answer:
-    """An early worker's answer, read like a fresh worker's pipe."""
+    """An early worker's answer, read like a fresh worker's pipe; counted in `taken`
+    when one came."""
 
-    def __init__(self, conn: Any, worker: Any) -> None:
-        self.conn, self.worker = conn, worker
+    def __init__(self, early: Speculation, conn: Any, worker: Any) -> None:
+        self.early, self.conn, self.worker = early, conn, worker
 
     def recv(self) -> Any:
         try:
-            return self.conn.recv()
+            answer = self.conn.recv()
         finally:
             self.conn.close()
             self.worker.join()
+        if answer is not None:
+            self.early.taken += 1
+        return answer
 
 
 def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: list[str],

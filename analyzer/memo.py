@@ -175,12 +175,12 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
         else:
             if say is not None:
                 say("kmeminit: rules: the stored result of the same facts, config and rules")
-            _remember_run(store, tus, None)
+            _remember_run(store, files, tus, scopes, None)
             return reused
     if scopes is not None and not debug:
         parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
         result = parts.analyse(load, progress, say, reuse, jobs, early)
-        _remember_run(store, tus, parts.bins)
+        _remember_run(store, files, tus, scopes, parts.spread)
     else:
         program = load()
         findings, notes = run_rules(checkers, program, config, debug=debug,
@@ -207,7 +207,8 @@ class RuleParts:
         self.tus, self.headers = tus, headers
         self.parts_key = hashlib.blake2b(json.dumps(files).encode(),
                                          digest_size=16).hexdigest()
-        self.bins: list[list[str]] | None = None  # the workers' TUs, when rules were spread
+        # when rules were spread over workers: each worker's TUs, and the rules that ran
+        self.spread: tuple[list[list[str]], list[str]] | None = None
         everything = frozenset(files)
         self.scope: dict[str, frozenset[str]] = {}
         for checker in checkers:
@@ -289,7 +290,7 @@ class RuleParts:
                 parts.update(own)
                 spent.append(costs)
                 bins.append(list(own))
-            self.bins = bins
+            self.spread = (bins, [c.id for c in run])
             self.store.put_memo("rule-costs", COSTS_KEY, _measured(measured, spent))
             if progress is not None:
                 for checker in run:
@@ -343,38 +344,54 @@ LAST_KEY = "last"  # memo `speculation` has one row: the last run's (see early_w
 def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: int
                   ) -> Speculation | None:
     """Workers that load the programs of the last run's bins right away (analyzer/
-    families.py `Speculation`), when those bins are likely to come back: more than one
-    job, the last run spread its rules over two or more workers, and since it ran, the
-    facts of a TU of every one of its bins changed (kbuild re-parsed an edited file).
-    Otherwise None: a run whose rules come from the store starts no worker."""
+    families.py `Speculation`), when those bins are bound to come back: more than one
+    job; the last run spread its rules over two or more workers; since it ran, kbuild
+    re-parsed a TU of every one of those bins into different facts; and the rules whose
+    stored results these facts miss are exactly the rules that ran in them, over the TUs
+    of the last run's prefilter (an edit undone finds every result stored, and starts
+    nothing).  Otherwise None."""
     if jobs < 2 or str(store.path) == ":memory:":
         return None
     last = store.memo("speculation", LAST_KEY)
     try:
         at = float(last["at"])
         digests = {str(f): str(d) for f, d in dict(last["digests"]).items()}
-        bins = [[str(f) for f in b] for b in last["bins"] or []]
-    except (TypeError, KeyError, ValueError):
+        bins = [[str(f) for f in b] for b in last["bins"]]
+        ran = {str(r) for r in last["rules"]}
+        files = [str(f) for f in last["files"]]
+        scopes = {str(family): frozenset(files[int(i)] for i in indices)
+                  for family, indices in dict(last["scopes"]).items()}
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError):
         return None
     if len(bins) < 2 or len(bins) > jobs:
         return None
     edited = {f for f, d in store.facts_since(at).items() if digests.get(f, d) != d}
     if not edited or any(not edited.intersection(b) for b in bins):
         return None
+    tus, headers = store.facts_digests(files)
+    parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
+    if {c.id for c in checkers if not store.has_memo(f"rule:{c.id}", parts.key(c))} != ran:
+        return None
     from kmeminit.analyzer.families import Speculation
 
     return Speculation(store.path, config, checkers, bins)
 
 
-def _remember_run(store: FactStore, tus: Mapping[str, str], bins: list[list[str]] | None
-                  ) -> None:
-    """What the next run's `early_workers` compares with: the facts of the TUs analysed,
-    as of the latest parse, and the bins of the last run that spread its rules."""
+def _remember_run(store: FactStore, files: list[str], tus: Mapping[str, str],
+                  scopes: Mapping[str, frozenset[str]] | None,
+                  spread: tuple[list[list[str]], list[str]] | None) -> None:
+    """What the next run's `early_workers` compares with: the TUs analysed, each rule
+    family's among them, their facts as of the latest parse, and the bins and rules of
+    the last run that spread its rules over workers."""
     last = store.memo("speculation", LAST_KEY)
-    if bins is None and isinstance(last, dict):
-        bins = last.get("bins")
-    store.put_memo("speculation", LAST_KEY, {"at": store.latest_parse(),
-                                             "digests": dict(tus), "bins": bins or []})
+    bins, rules = spread if spread is not None else (
+        (last.get("bins"), last.get("rules")) if isinstance(last, dict) else ([], []))
+    at = {file: i for i, file in enumerate(files)}
+    store.put_memo("speculation", LAST_KEY, {
+        "at": store.latest_parse(), "files": files, "digests": dict(tus),
+        "scopes": {family: sorted(at[f] for f in chosen if f in at)
+                   for family, chosen in (scopes or {}).items()},
+        "bins": bins or [], "rules": rules or []})
 
 
 def _estimate(measured: Any, parts: Mapping[str, TUPart]

@@ -402,6 +402,11 @@ class FactStore:
             self.forget_memo(kind, key)
             return None
 
+    def has_memo(self, kind: str, key: str) -> bool:
+        """Whether a result of kind `kind` is stored under `key` (nothing decoded)."""
+        return self.db.execute("SELECT 1 FROM memos WHERE kind=? AND key=?",
+                               (kind, key)).fetchone() is not None
+
     def forget_memo(self, kind: str, key: str) -> None:
         with self._transaction():
             self.db.execute("DELETE FROM memos WHERE kind=? AND key=?", (kind, key))

@@ -287,9 +287,11 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         worker: str) -> None:
     """After kbuild re-parsed a TU of every bin the last report spread its rules over,
-    `report` starts those bins' workers before it checks the store (memo.early_workers);
-    the findings are a cold report's.  An early worker that dies costs only time, and a
-    run with nothing changed, or whose facts are as before, starts none."""
+    into facts whose results the store misses for exactly those rules, `report` starts
+    those bins' workers before it checks the store (memo.early_workers); the findings are
+    a cold report's.  An early worker that dies costs only time; a run with nothing
+    changed, with the same facts (a comment), or back at facts seen before (an edit
+    undone) starts none."""
     from kmeminit.analyzer import families
     from kmeminit.analyzer.cli import main
     from kmeminit.analyzer.store import FactStore
@@ -301,6 +303,7 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
     for argv in argvs.values():
         assert run(argv) == 0
     out = tmp_path / "report.json"
+    early = "loaded while the store was checked"
 
     def report(at: Path, *extra: str) -> tuple[list, str]:
         capsys.readouterr()
@@ -308,29 +311,34 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
                      "--fail-on", "none", "--no-progress", *extra]) == 0
         return json.loads(out.read_text())["findings"], capsys.readouterr().err
 
+    def edit(text: str) -> None:
+        for name in ("hot.c", "walker.c"):
+            (src / name).write_text(original[name] + text)
+            assert run(argvs[name]) == 0
+
+    original = {name: (src / name).read_text() for name in ("hot.c", "walker.c")}
     report(store, "-j", "2")
-    bins = FactStore(store).memo("speculation", "last")["bins"]
-    assert len(bins) == 2, bins  # this tree's rules spread over two workers
-    # a TU of each bin, both relevant by text: kbuild parses them again
-    edited = [next(f for f in b if Path(f).name in ("hot.c", "walker.c")) for b in bins]
-    early = "loaded while the store was checked"
     _, err = report(store, "-j", "2")
     assert early not in err  # nothing changed: every rule from the store
+    edit("\nint kmeminit_one(int x)\n{\n\treturn x + 1;\n}\n")
+    first, err = report(store, "-j", "2")
+    assert early not in err  # other rules ran last time
+    last = FactStore(store).memo("speculation", "last")
+    assert len(last["bins"]) == 2 and {Path(f).name for b in last["bins"] for f in b} >= \
+        {"hot.c", "walker.c"}, last  # this edit's rules spread over two workers
     if worker == "dies":
         monkeypatch.setattr(families, "_early_worker", lambda *a: os._exit(3))
-    for file in edited:
-        Path(file).write_text(Path(file).read_text() +
-                              "\nint kmeminit_added(int x)\n{\n\treturn x + 1;\n}\n")
-        assert run(argvs[Path(file).name]) == 0
+    edit("\nint kmeminit_two(int x)\n{\n\treturn x + 2;\n}\n")
     with sqlite3.connect(store) as live, sqlite3.connect(tmp_path / "cold.db") as cold_db:
         live.backup(cold_db)  # the store as it is now, its write-ahead log included
-    edited_findings, err = report(store, "-j", "2")
+    second, err = report(store, "-j", "2")
     assert (early in err) == (worker == "works"), err
     cold, _ = report(tmp_path / "cold.db", "-j", "1", "--recompute")
-    assert edited_findings == cold and cold
-    # comments: re-parsed by kbuild, the same facts: no early worker
-    for file in edited:
-        Path(file).write_text(Path(file).read_text() + "\n/* a comment */\n")
-        assert run(argvs[Path(file).name]) == 0
+    assert second == cold and cold
+    # a comment: re-parsed, the same facts; then the first edit again: results stored
+    edit("\nint kmeminit_two(int x)\n{\n\treturn x + 2;\n}\n/* a comment */\n")
     again, err = report(store, "-j", "2")
     assert early not in err and again == cold
+    edit("\nint kmeminit_one(int x)\n{\n\treturn x + 1;\n}\n")
+    undone, err = report(store, "-j", "2")
+    assert early not in err and undone == first
