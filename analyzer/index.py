@@ -101,14 +101,16 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                   timeout: float, progress: bool = False,
                   on_facts: Callable[[TUFacts], None] | None = None,
                   unsaved: tuple[tuple[str, bytes], ...] = (),
-                  known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None
-                  ) -> IndexStats:
+                  known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None,
+                  remember: bool = True) -> IndexStats:
     """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
     file contents to parse in place of the files on disk (the store must then be one that
     only this run uses: its content hashes describe the disk, not these contents).
     `known_usrs` are header functions whose facts the caller has already: not walked.
     `scheduler` (a Dask scheduler address) parses on a Dask cluster instead of local
-    worker processes; the facts are stored here the same way."""
+    worker processes; the facts are stored here the same way.  The entries' commands are
+    remembered in the store (for `kmeminit report`) unless `remember` is false: `report`'s
+    come from there."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = HashCache()
@@ -133,7 +135,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
         else:
             _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))),
                       timeout, stats, progress, on_facts, unsaved)
-    if not unsaved:
+    if remember and not unsaved:
         store.put_commands([StoredCommand(e.file, e.directory, e.arguments, e.clang_args,
                                           e.arch) for e in entries])
     stats.seconds = time.perf_counter() - start

@@ -298,11 +298,13 @@ class FactStore:
                 self.db.executemany("INSERT OR REPLACE INTO tu_commands VALUES (?,?,?,?,?)",
                                     rows)
 
-    def commands(self) -> list[StoredCommand]:
+    def commands(self, arguments: bool = True) -> list[StoredCommand]:
         """The remembered command of every TU kbuild showed us (parsed, or recorded by its
-        lexical entry only), by file."""
+        lexical entry only), by file.  Without `arguments` they are left empty (`report`
+        reads the sanitised ones only, and must then not remember these commands)."""
+        column = "arguments" if arguments else "'[]'"
         rows = self.db.execute(
-            "SELECT file, directory, arguments, clang_args, arch FROM tu_commands "
+            f"SELECT file, directory, {column}, clang_args, arch FROM tu_commands "
             "ORDER BY file").fetchall()
         return [StoredCommand(_py(f), _py(d), _strings(a), _strings(ca), arch)
                 for f, d, a, ca, arch in rows]

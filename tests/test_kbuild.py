@@ -265,6 +265,9 @@ def test_tus_that_mention_nothing_are_recorded_not_parsed_and_report_equals_chec
                  "--fail-on", "none", "--no-progress", "-j", "2"]) == 0
     err = capsys.readouterr().err
     assert "report over 7 of 8 recorded TUs" in err, err
+    # report reads the sanitised commands only, and leaves the remembered ones as they were
+    assert len([a for (a,) in db.execute("SELECT arguments FROM tu_commands")
+                if json.loads(a)]) == len(argvs)
     assert _names(db, "tus") == sorted(set(argvs) - {"other.c"})
     assert main(["check", "-p", str(tmp_path), "--source-root", str(src), "--no-prefilter",
                  "--store", str(tmp_path / "check.db"), "--format", "json", "-o", str(check),

@@ -77,7 +77,7 @@ def open_report_session(args: argparse.Namespace) -> Session:
         raise UsageError(f"{path}: no fact store (run make C=1 CHECK=kmeminit-cc first, or "
                          "give --store)")
     store = FactStore(path)
-    commands = store.commands()
+    commands = store.commands(arguments=False)  # the sanitised ones are what it parses
     if not commands:
         raise UsageError(f"{path}: the store holds no TU with a remembered command line "
                          "(run make C=1 CHECK=kmeminit-cc first)")
@@ -91,7 +91,7 @@ def open_report_session(args: argparse.Namespace) -> Session:
     # every stored TU is context; the paths only choose where findings are reported
     return Session(config, entries, root, store, list(store.notifications),
                    max_failed=args.max_failed_tus,
-                   report_paths=tuple(report_roots(root, args.paths)))
+                   report_paths=tuple(report_roots(root, args.paths)), from_store=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -119,6 +119,9 @@ class Session:
     # TUs it chose from
     scopes: dict[str, frozenset[str]] | None = None
     prefiltered: int = 0
+    # the entries are the store's commands (`report`), without their original arguments:
+    # they are not remembered again
+    from_store: bool = False
 
     def program(self, files: list[str] | None = None) -> Program:
         """The selected TUs' program (or that of `files` among them), with the config's
@@ -250,7 +253,8 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     address = scheduler(args)
     if not prefilter_on(args, session):
         stats = index_entries(session.entries, session.store, session.config, args.jobs,
-                              timeout, progress, scheduler=address)
+                              timeout, progress, scheduler=address,
+                              remember=not session.from_store)
         print(stats.summary(), file=sys.stderr)
         return stats
     from kmeminit.analyzer.prefilter import prefilter_index
@@ -259,7 +263,8 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
 
     def index_batch(entries: list[CompileEntry]) -> None:
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
-                                progress, scheduler=address))
+                                progress, scheduler=address,
+                                remember=not session.from_store))
 
     session.prefiltered = len(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
