@@ -102,7 +102,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                   on_facts: Callable[[TUFacts], None] | None = None,
                   unsaved: tuple[tuple[str, bytes], ...] = (),
                   known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None,
-                  remember: bool = True) -> IndexStats:
+                  remember: bool = True, hashes: HashCache | None = None) -> IndexStats:
     """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
     file contents to parse in place of the files on disk (the store must then be one that
     only this run uses: its content hashes describe the disk, not these contents).
@@ -110,10 +110,10 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     `scheduler` (a Dask scheduler address) parses on a Dask cluster instead of local
     worker processes; the facts are stored here the same way.  The entries' commands are
     remembered in the store (for `kmeminit report`) unless `remember` is false: `report`'s
-    come from there."""
+    come from there.  `hashes`: the run's content hashes so far."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
-    hashes = HashCache()
+    hashes = hashes if hashes is not None else HashCache()
     options = frontend_key(config)
     todo: list[tuple[CompileEntry, str]] = []
     for entry in entries:

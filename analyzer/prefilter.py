@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -48,7 +48,7 @@ from kmeminit.analyzer.lexindex import (
     scan_file,
     scan_text,
 )
-from kmeminit.analyzer.store import FactStore
+from kmeminit.analyzer.store import FactStore, HashCache
 from kmeminit.analyzer.watch import Absent, signature, trusted
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -489,17 +489,22 @@ class PrefilterReport:
 
 def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Config,
                     index: Callable[[list[CompileEntry]], object],
-                    log: Callable[[str], None] | None = None, reuse: bool = True
+                    log: Callable[[str], None] | None = None, reuse: bool = True,
+                    hashes: HashCache | None = None
                     ) -> tuple[list[CompileEntry], PrefilterReport]:
     """Choose the relevant TUs of `entries` and index them (one call of `index`); returns
     them, in database order, and what was done.  The choice comes from the store when
-    the same scans led to it before (unless `reuse` is false)."""
+    the same scans led to it before (unless `reuse` is false).  `hashes` gets the content
+    hash of every file the demand's key found unchanged or read, so that the index need
+    not read them again to check the TUs' stored facts."""
     def say(message: str) -> None:
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
     demand = demand_key(entries, store, scans, config)
+    if hashes is not None:
+        hashes.seed(demand.contents)
     key = demand.key
     stored = store.memo("demand", key) if reuse else None
     queried: list[str] | None = None  # what a carried demand asked
@@ -619,6 +624,9 @@ class DemandKey(NamedTuple):
     key: str
     previous: str | None = None
     changed: tuple[tuple[str, str | None, bool, str, str], ...] = ()
+    # the content hash of every file read, as this run found it (read, or its stat
+    # signature unchanged since it was: analyzer/watch.py)
+    contents: Mapping[str, str] = {}
 
 
 def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
@@ -673,7 +681,7 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
     key = digest.hexdigest()
     store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
                                                "absent": absent.encode(), "key": key})
-    return DemandKey(key)
+    return DemandKey(key, contents={row[0]: row[6] for row in rows})
 
 
 def _key_row(digest: Any, path: str, owner: str | None, header: bool,
@@ -723,4 +731,6 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
             changed.append((path, owner, header, content, row[6]))
         row[4] = of_scan.hex()
         _key_row(digest, path, owner, header, of_scan)
-    return DemandKey(digest.hexdigest(), previous, tuple(changed)), rows if reread else None
+    return (DemandKey(digest.hexdigest(), previous, tuple(changed),
+                      {path: content for path, (_, _, content) in seen.items()}),
+            rows if reread else None)

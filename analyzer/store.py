@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,12 @@ class HashCache:
 
     def forget(self, path: str) -> None:
         self._hashes.pop(path, None)
+
+    def seed(self, known: Mapping[str, str]) -> None:
+        """Content hashes found by another reader of the same files in this run (the
+        prefilter's key, which reads a file only when its stat signature changed)."""
+        for path, digest in known.items():
+            self._hashes.setdefault(path, digest)
 
 
 def _sql(text: str) -> str | bytes:

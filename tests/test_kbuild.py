@@ -345,3 +345,43 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
     edit("\nint kmeminit_one(int x)\n{\n\treturn x + 1;\n}\n")
     undone, err = report(store, "-j", "2")
     assert early not in err and undone == first
+
+
+def test_report_checks_the_stored_facts_without_reading_what_the_prefilter_found_unchanged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """The prefilter's key finds the files it reads unchanged by their stat signatures;
+    the store check of the TUs it chose takes their content hashes from it instead of
+    reading them again.  A file edited since is read (once, by the key), and its TU is
+    parsed again."""
+    from kmeminit.analyzer import store as store_module
+    from kmeminit.analyzer.cli import main
+
+    src, argvs = _skip_tree(tmp_path)
+    store = tmp_path / "kbuild.db"
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(store))
+    for argv in argvs.values():
+        assert run(argv) == 0
+    out = tmp_path / "report.json"
+
+    def report() -> tuple[list[str], str]:
+        read: list[str] = []
+        real = store_module.file_hash
+        with monkeypatch.context() as m:
+            m.setattr(store_module, "file_hash", lambda p: read.append(p) or real(p))
+            capsys.readouterr()
+            assert main(["report", "--store", str(store), "--format", "json", "-o",
+                         str(out), "--fail-on", "none", "--no-progress"]) == 0
+        return read, capsys.readouterr().err
+
+    report()
+    os.utime(src / "walker.c", ns=(1, 1))  # long ago: its signature is not racy
+    report()  # records walker.c's new signature
+    read, err = report()
+    assert not [p for p in read if p.endswith(".c") or p.endswith(".h")], read
+    assert "0 parsed" in err
+    (src / "hot.c").write_text((src / "hot.c").read_text() + "\n/* edited */\n")
+    read, err = report()
+    # the prefilter's key read it again: its new hash is what the store check compares
+    assert not read and "7 TUs: 1 parsed, 6 from cache" in err, (read, err)

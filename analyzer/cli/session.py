@@ -258,18 +258,21 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
         print(stats.summary(), file=sys.stderr)
         return stats
     from kmeminit.analyzer.prefilter import prefilter_index
+    from kmeminit.analyzer.store import HashCache
 
     stats = IndexStats()
+    hashes = HashCache()  # the prefilter's key hashes what the store check then reads
 
     def index_batch(entries: list[CompileEntry]) -> None:
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address,
-                                remember=not session.from_store))
+                                remember=not session.from_store, hashes=hashes))
 
     session.prefiltered = len(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
                                               session.config, index_batch,
-                                              reuse=not getattr(args, "recompute", False))
+                                              reuse=not getattr(args, "recompute", False),
+                                              hashes=hashes)
     session.scopes = report.scopes
     print(stats.summary(), file=sys.stderr)
     return stats
