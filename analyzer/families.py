@@ -133,12 +133,13 @@ def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
 def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
                load: Callable[[list[str]], Any], order: list[str],
                cost: Callable[[list[Group]], float] | None = None,
-               early: Speculation | None = None) -> list[Outcome]:
+               early: Speculation | None = None,
+               idle: Callable[[], None] | None = None) -> list[Outcome]:
     """The outcome of each worker's bin of groups: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
     bin of a worker that fails runs in this process, with `load`.  `cost` estimates a
     bin's seconds (see `spread`).  A bin whose program an `early` worker has loaded
-    already runs there."""
+    already runs there.  `idle` is done while the workers run."""
     bins = early.match(groups, order, cost) if early is not None else None
     if bins is None:
         bins = spread(groups, jobs, cost)
@@ -170,6 +171,8 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
             continue
         send.close()
         running.append((chosen, receive, worker))
+    if idle is not None:
+        idle()
     outcomes = []
     for chosen, receive, worker in running:
         payload = None

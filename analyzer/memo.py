@@ -150,6 +150,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     finally:
         if early is not None:
             early.close()
+        store.run_deferred()
 
 
 def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
@@ -285,7 +286,8 @@ class RuleParts:
             bins = []
             for found, own, costs in run_groups(self.store.path, self.config, groups, jobs,
                                                 load, self.files,
-                                                _estimate(measured, parts), early):
+                                                _estimate(measured, parts), early,
+                                                self.store.run_deferred):
                 results.update(found)
                 parts.update(own)
                 spent.append(costs)
@@ -368,13 +370,17 @@ def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: i
     edited = {f for f, d in store.facts_since(at).items() if digests.get(f, d) != d}
     if not edited or any(not edited.intersection(b) for b in bins):
         return None
+    from kmeminit.analyzer.families import Speculation
+
+    # started first, the stored results looked up meanwhile: the workers are stopped at
+    # once when the results the facts miss are not those of the rules they would run
+    early = Speculation(store.path, config, checkers, bins)
     tus, headers = store.facts_digests(files)
     parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
     if {c.id for c in checkers if not store.has_memo(f"rule:{c.id}", parts.key(c))} != ran:
+        early.close()
         return None
-    from kmeminit.analyzer.families import Speculation
-
-    return Speculation(store.path, config, checkers, bins)
+    return early
 
 
 def _remember_run(store: FactStore, files: list[str], tus: Mapping[str, str],

@@ -490,19 +490,20 @@ class PrefilterReport:
 def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Config,
                     index: Callable[[list[CompileEntry]], object],
                     log: Callable[[str], None] | None = None, reuse: bool = True,
-                    hashes: HashCache | None = None
+                    hashes: HashCache | None = None, defer: bool = False
                     ) -> tuple[list[CompileEntry], PrefilterReport]:
     """Choose the relevant TUs of `entries` and index them (one call of `index`); returns
     them, in database order, and what was done.  The choice comes from the store when
     the same scans led to it before (unless `reuse` is false).  `hashes` gets the content
     hash of every file the demand's key found unchanged or read, so that the index need
-    not read them again to check the TUs' stored facts."""
+    not read them again to check the TUs' stored facts.  With `defer` the key's recording
+    is written when the run has time (see demand_key)."""
     def say(message: str) -> None:
         (log or (lambda m: print(m, file=sys.stderr)))(message)
 
     report = PrefilterReport(len(entries))
     scans = StoredScans(store, config)
-    demand = demand_key(entries, store, scans, config)
+    demand = demand_key(entries, store, scans, config, defer=defer)
     if hashes is not None:
         hashes.seed(demand.contents)
     key = demand.key
@@ -630,7 +631,7 @@ class DemandKey(NamedTuple):
 
 
 def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
-               config: Config) -> DemandKey:
+               config: Config, defer: bool = False) -> DemandKey:
     """What the demand depends on: the TUs, the scan of every file the lexical index reads
     and how it is charged, the config and kmeminit's code (analyzer/memo.py).
 
@@ -639,7 +640,9 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
     (memo `demand-files`, by the TUs and their include paths): files whose signatures are
     unchanged are not read again, a changed file whose include lines are unchanged is read
     alone, and anything else (an include line edited, a file deleted, a header appearing
-    where an include was looked for: analyzer/watch.py) reads every file again."""
+    where an include was looked for: analyzer/watch.py) reads every file again.  With
+    `defer`, the recording of files read again is written when the run has time
+    (FactStore.defer)."""
     from kmeminit.analyzer import version
     from kmeminit.analyzer.memo import code_digest
 
@@ -660,9 +663,12 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
             if key is not None:
                 if rows is not None:  # some files were read again: their new signatures
                     # (against the old beginning: a file read now stays racy, and is read
-                    # each time until every file is read again)
-                    store.put_memo("demand-files", watch_key,
-                                   dict(recorded, rows=rows, key=key.key))
+                    # each time until every file is read again); written when the run
+                    # has time (a run that ends first reads them again next time)
+                    def record() -> None:
+                        store.put_memo("demand-files", watch_key,
+                                       dict(recorded, rows=rows, key=key.key))
+                    store.defer(record) if defer else record()
                 return key
     began, absent = time.time_ns(), Absent()
     # streamed: the texts of a whole kernel's files are not all kept

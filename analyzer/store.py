@@ -198,10 +198,23 @@ CREATE TABLE IF NOT EXISTS revision_findings (
 """
 
 
+# stores with writes deferred (FactStore.defer)
+_DEFERRING: list[FactStore] = []
+
+
+def run_deferred_writes() -> None:
+    """The deferred writes of every store, before the command ends."""
+    while _DEFERRING:
+        _DEFERRING.pop(0).run_deferred()
+
+
 class FactStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.notifications: list[Notification] = []
+        self._facts_written = 0  # put_tu calls: they change facts_digests
+        self._digests: tuple[Any, dict[str, str], str] | None = None
+        self._deferred: list[Callable[[], None]] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open_waiting()
@@ -293,6 +306,7 @@ class FactStore:
                  int(failed), json.dumps(to_json(facts.notifications)), blob, time.time(),
                  facts.parse_seconds))
             self.db.executemany("INSERT OR REPLACE INTO header_functions VALUES (?,?,?,?)", rows)
+        self._facts_written += 1
 
     def put_commands(self, commands: list[StoredCommand]) -> None:
         """Remember how TUs were compiled, so `kmeminit report` can rebuild the program
@@ -382,7 +396,18 @@ class FactStore:
     def facts_digests(self, files: list[str]) -> tuple[dict[str, str], str]:
         """What the program `Program.from_store(self, files)` would build depends on: (a
         digest of each TU's stored facts as encoded, "-" for a TU without usable facts; a
-        digest of every header function)."""
+        digest of every header function).  Kept until this store writes facts, or another
+        process commits to it (`report` asks twice: to start workers early, then for its
+        rules)."""
+        version = (tuple(files), self._facts_written,
+                   self.db.execute("PRAGMA data_version").fetchone()[0])
+        if self._digests is not None and self._digests[0] == version:
+            return dict(self._digests[1]), self._digests[2]
+        tus, headers = self._facts_digests(files)
+        self._digests = (version, tus, headers)
+        return dict(tus), headers
+
+    def _facts_digests(self, files: list[str]) -> tuple[dict[str, str], str]:
         tus = {}
         for file in files:
             row = self.db.execute("SELECT facts FROM tus WHERE file=? AND failed=0",
@@ -409,6 +434,19 @@ class FactStore:
         except ValueError:  # BlobError, or JSON that does not decode
             self.forget_memo(kind, key)
             return None
+
+    def defer(self, write: Callable[[], None]) -> None:
+        """A write nothing in this run reads again, done by `run_deferred`: while rule
+        workers run, when the parent is idle (the demand's recording of the files it
+        read, 60 ms on a whole kernel, is one), and at the latest when the command ends
+        (`run_deferred_writes`)."""
+        self._deferred.append(write)
+        if self not in _DEFERRING:
+            _DEFERRING.append(self)
+
+    def run_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
 
     def has_memo(self, kind: str, key: str) -> bool:
         """Whether a result of kind `kind` is stored under `key` (nothing decoded)."""

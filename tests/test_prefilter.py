@@ -478,3 +478,34 @@ def test_a_tree_the_prefilter_finds_nothing_in_is_an_incomplete_run_not_a_crash(
     assert code == 2
     assert "error: analysis incomplete: none of the 1 TUs mentions a configured symbol" \
         in err and "Traceback" not in err
+
+
+def test_the_demand_keys_deferred_recording_is_written_by_a_command_that_runs_no_rule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The recording of a file the demand's key read again waits for the rule workers
+    (FactStore.defer); `kmeminit index` runs none, and still writes it before it ends:
+    the next run reads nothing."""
+    import os
+
+    from kmeminit.analyzer import prefilter
+    from kmeminit.analyzer.cli import main
+
+    _tree(tmp_path, SOURCES)
+    src = tmp_path / "src"
+    for path in src.rglob("*"):  # written long ago: no signature is racy (watch.py)
+        os.utime(path, ns=(1, 1))
+    argv = ["index", "-p", str(tmp_path), "--prefilter", "--no-progress", "--store",
+            str(tmp_path / "s.db"), "--source-root", str(src)]
+    assert main(argv) == 0
+    (src / "walker.c").write_text((src / "walker.c").read_text() + "\n/* edited */\n")
+    os.utime(src / "walker.c", ns=(2, 2))
+    read: list[str] = []
+    real = prefilter._read
+    monkeypatch.setattr(prefilter, "_read", lambda p: read.append(p) or real(p))
+    assert main(argv) == 0
+    assert [Path(p).name for p in read] == ["walker.c"]  # its signature changed
+    read.clear()
+    assert main(argv) == 0
+    assert not read
+    capsys.readouterr()

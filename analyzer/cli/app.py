@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="surrogateescape")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.run(args)
+        try:
+            return args.run(args)
+        finally:
+            store = sys.modules.get("kmeminit.analyzer.store")  # not imported: none
+            if store is not None:
+                store.run_deferred_writes()
     except (UsageError, ConfigError, CompdbError) as exc:
         print(f"kmeminit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -272,7 +272,7 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     session.entries, report = prefilter_index(session.entries, session.store,
                                               session.config, index_batch,
                                               reuse=not getattr(args, "recompute", False),
-                                              hashes=hashes)
+                                              hashes=hashes, defer=True)
     session.scopes = report.scopes
     print(stats.summary(), file=sys.stderr)
     return stats
