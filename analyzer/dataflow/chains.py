@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kmeminit.analyzer.dataflow.cfg import event_blocks, guarding_conditions
+from kmeminit.analyzer.dataflow.scc import components
 from kmeminit.analyzer.model import Event, EventKind, Location
 from kmeminit.analyzer.program import Program
 
@@ -57,19 +58,20 @@ class CallChains:
 
     def count(self, source: str, target: str) -> int:
         """Function chains source → target, each recursion (SCC) collapsed."""
-        import networkx as nx
-
         nodes = self.descendants(source) & self.ancestors(target)
         if not nodes:
             return 0
-        condensed = nx.condensation(self.program.graph.subgraph(nodes))
-        mapping = condensed.graph["mapping"]
-        src, dst = mapping[source], mapping[target]
-        counts = {dst: 1}
-        for scc in reversed(list(nx.topological_sort(condensed))):
-            if scc != dst:
-                counts[scc] = sum(counts.get(s, 0) for s in condensed.successors(scc))
-        return counts.get(src, 0)
+        succ = self.program.graph.succ
+        comps, comp_of = components(nodes, succ)
+        dst = comp_of[target]
+        counts = [0] * len(comps)
+        counts[dst] = 1
+        for i, members in enumerate(comps):  # callees first: each count is complete
+            if i != dst:
+                reached = {comp_of[s] for m in members for s in succ[m] if s in comp_of}
+                reached.discard(i)
+                counts[i] = sum(counts[c] for c in reached)
+        return counts[comp_of[source]]
 
     def calls(self, path: list[str]) -> tuple[ChainStep, ...]:
         """Call steps along `path`, each call site chosen with the fewest guarding

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kmeminit.analyzer.dataflow.scc import components
 from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Event, EventKind, Function
 from kmeminit.analyzer.program import Program
 
@@ -41,8 +42,6 @@ class TransitionEngine:
         self._summaries = self._summarise()
 
     def _summarise(self) -> dict[str, frozenset[str]]:
-        import networkx as nx
-
         graph = self.program.graph
         touched = {usr for usr, _ in self.ops}
         relevant = set(touched)
@@ -56,9 +55,8 @@ class TransitionEngine:
                     and self.program.functions[u].blocks}
         self._relevant = frozenset(relevant)
         summaries: dict[str, frozenset[str]] = {u: frozenset() for u in relevant}
-        condensed = nx.condensation(graph.subgraph(relevant))
-        for scc in reversed(list(nx.topological_sort(condensed))):
-            members = sorted(condensed.nodes[scc]["members"])
+        for component in components(relevant, graph.succ)[0]:  # callees first
+            members = sorted(component)
             changed = True
             while changed:
                 changed = False
