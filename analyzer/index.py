@@ -102,7 +102,8 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                   on_facts: Callable[[TUFacts], None] | None = None,
                   unsaved: tuple[tuple[str, bytes], ...] = (),
                   known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None,
-                  remember: bool = True, hashes: HashCache | None = None) -> IndexStats:
+                  remember: bool = True, hashes: HashCache | None = None,
+                  idle: Callable[[], None] | None = None) -> IndexStats:
     """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
     file contents to parse in place of the files on disk (the store must then be one that
     only this run uses: its content hashes describe the disk, not these contents).
@@ -110,7 +111,8 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     `scheduler` (a Dask scheduler address) parses on a Dask cluster instead of local
     worker processes; the facts are stored here the same way.  The entries' commands are
     remembered in the store (for `kmeminit report`) unless `remember` is false: `report`'s
-    come from there.  `hashes`: the run's content hashes so far."""
+    come from there.  `hashes`: the run's content hashes so far.  `idle` is done once
+    while the first TUs parse (local workers only)."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = hashes if hashes is not None else HashCache()
@@ -134,7 +136,7 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                      Progress(len(todo), progress), on_facts)
         else:
             _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))),
-                      timeout, stats, progress, on_facts, unsaved)
+                      timeout, stats, progress, on_facts, unsaved, idle)
     if remember and not unsaved:
         store.put_commands([StoredCommand(e.file, e.directory, e.arguments, e.clang_args,
                                           e.arch) for e in entries])
@@ -146,7 +148,8 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
               hashes: HashCache, options: dict[str, Any], jobs: int, timeout: float,
               stats: IndexStats, progress: bool,
               on_facts: Callable[[TUFacts], None] | None,
-              unsaved: tuple[tuple[str, bytes], ...] = ()) -> None:
+              unsaved: tuple[tuple[str, bytes], ...] = (),
+              idle: Callable[[], None] | None = None) -> None:
     ctx = multiprocessing.get_context("fork")
     keys = {entry.file: key for entry, key in todo}
     queue = list(reversed(todo))
@@ -185,6 +188,9 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
         while queue or any(w.entry for w in workers):
             for i in range(len(workers)):
                 dispatch(i)
+            if idle is not None:  # once, in this thread: the workers are forked already
+                idle, then = None, idle
+                then()
             busy = [w for w in workers if w.entry is not None]
             deadline = min(w.started for w in busy) + timeout
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],

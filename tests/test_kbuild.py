@@ -397,3 +397,24 @@ def test_report_checks_the_stored_facts_without_reading_what_the_prefilter_found
     monkeypatch.setattr(prefilter, "_read", lambda p: keyed.append(p) or real_read(p))
     read, err = report()
     assert not keyed and not read and "0 parsed" in err, (keyed, read)
+
+
+def test_kmeminit_cc_prepares_the_check_while_the_tu_parses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """What checking a TU imports is imported while the worker parses it (index_entries'
+    `idle`, once); a cached TU parses nothing and prepares nothing; the lines printed are
+    the same."""
+    from kmeminit.analyzer.cli import cc as cc_module
+
+    src, argvs = _skip_tree(tmp_path)
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(tmp_path / "kbuild.db"))
+    prepared: list[int] = []
+    real = cc_module._prepare_check
+    monkeypatch.setattr(cc_module, "_prepare_check", lambda: prepared.append(1) or real())
+    assert run(argvs["walker.c"]) == 0
+    first = capsys.readouterr().err
+    assert prepared == [1]
+    assert run(argvs["walker.c"]) == 0
+    assert prepared == [1] and capsys.readouterr().err == first
