@@ -14,9 +14,12 @@ restores it, so give it a tree of your own):
   warm             make again, nothing changed                              (ratio to sparse)
   per TU           (run - make alone) x N / TUs, sparse and kmeminit warm
   one edited file  a comment appended to --edit, then a one-line code change of it
-                   (CODE_EDITS), then a function appended (the prefilter's demand is
+                   (CODE_EDITS), a function appended (a lexical change: the prefilter's
+                   demand is carried when it reaches nothing the demand asked), then a
+                   call added on the demand's own paths (CALL_EDITS: the demand is
                    computed again): make C=2 of its object, then report; the rules
-                   taken from the store are named (--edit may be repeated)
+                   taken from the store, and whether the demand was carried, are
+                   named (--edit may be repeated)
   identical        fingerprints of report == those of --compare (a check of the same tree)
 prefilter (every TU of the compile database, empty stores):
   all              `kmeminit check -p KTREE --no-prefilter`: TUs parsed, wall time
@@ -91,6 +94,13 @@ CODE_EDITS = {
 }
 # a function appended: a lexical change, so the prefilter's demand is computed again
 NEW_FUNCTION = b"\nstatic int __maybe_unused kmeminit_bench_probe(int x)\n{\n\treturn x + 1;\n}\n"
+# a call added on the demand's own paths (pagemap_range() lies on the chains from the
+# hotplug entry points): the prefilter cannot carry its demand over it
+CALL_EDITS = {
+    "mm/memremap.c": (b"\tint error, is_ram;\n\n\tif (WARN_ONCE(pgmap_altmap(pgmap)",
+                      b"\tint error, is_ram;\n\n\tlru_add_drain_all();\n"
+                      b"\tif (WARN_ONCE(pgmap_altmap(pgmap)"),
+}
 
 
 def kbuild(tree: Path, directory: str, jobs: int, tmp: Path, edit: list[str],
@@ -150,6 +160,8 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
     if edit in CODE_EDITS and CODE_EDITS[edit][0] in original:
         edits.append(("code", original.replace(*CODE_EDITS[edit], 1)))
     edits.append(("function", original + NEW_FUNCTION))
+    if edit in CALL_EDITS and CALL_EDITS[edit][0] in original:
+        edits.append(("a call", original.replace(*CALL_EDITS[edit], 1)))
     try:
         for what, text in edits:
             path.write_bytes(text)
@@ -163,6 +175,9 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
             reused = ("reused" if "the stored result" in proc.stderr else
                       f"rules {partly[1]} from the store, the others over {partly[2]} TUs"
                       if partly else "every rule run")
+            if what != "a comment":
+                reused += ("; the demand carried" if "as before:" in proc.stderr else
+                           "; the demand computed again")
             parse_s = parse[0] if parse else 0.0
             print(f"one edit ({what:9}) {edit}: {one + rep3:5.1f} s  make C=2 {obj} "
                   f"{one:.1f} s (gcc included) + report {rep3:.1f} s ({reused}); its "
