@@ -169,7 +169,10 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
             one, proc = timed([*make, f"CHECK={cc}", obj], tree, env)
             parse = con.execute("SELECT seconds FROM tus WHERE file=?",
                                 (os.path.realpath(path),)).fetchone()
+            newest = "SELECT max(stored_at) FROM memos WHERE kind='demand'"
+            before = con.execute(newest).fetchone()[0]
             rep3, proc = timed(report_cmd, REPO)
+            stored_again = con.execute(newest).fetchone()[0] != before
             partly = re.search(r"rules: (\d+ of \d+) from the store .*; \d+ ran over "
                                r"(\d+ of \d+) TUs", proc.stderr)
             reused = ("reused" if "the stored result" in proc.stderr else
@@ -177,7 +180,8 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
                       if partly else "every rule run")
             if what != "a comment":
                 reused += ("; the demand carried" if "as before:" in proc.stderr else
-                           "; the demand computed again")
+                           "; the demand computed again" if stored_again else
+                           "; the demand as stored (the scans unchanged)")
             parse_s = parse[0] if parse else 0.0
             print(f"one edit ({what:9}) {edit}: {one + rep3:5.1f} s  make C=2 {obj} "
                   f"{one:.1f} s (gcc included) + report {rep3:.1f} s ({reused}); its "
