@@ -226,6 +226,19 @@ def _skip_tree(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
     return tmp_path / "src", argvs
 
 
+def _built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> tuple[Path, dict[str, list[str]], Path]:
+    """The prefilter's test tree after `make C=1 CHECK=kmeminit-cc` of every TU: its
+    sources, the CHECK arguments of each, the store (make's working directory: src)."""
+    src, argvs = _skip_tree(tmp_path)
+    store = tmp_path / "kbuild.db"
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(store))
+    for argv in argvs.values():
+        assert run(argv) == 0
+    return src, argvs, store
+
+
 def _names(db: sqlite3.Connection, table: str) -> list[str]:
     return sorted(Path(r[0]).name for r in db.execute(f"SELECT file FROM {table}"))
 
@@ -299,12 +312,7 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
     from kmeminit.analyzer.cli import main
     from kmeminit.analyzer.store import FactStore
 
-    src, argvs = _skip_tree(tmp_path)
-    store = tmp_path / "kbuild.db"
-    monkeypatch.chdir(src)
-    monkeypatch.setenv("KMEMINIT_STORE", str(store))
-    for argv in argvs.values():
-        assert run(argv) == 0
+    src, argvs, store = _built(tmp_path, monkeypatch)
     out = tmp_path / "report.json"
     early = "loaded while the store was checked"
 
@@ -357,12 +365,7 @@ def test_report_checks_the_stored_facts_without_reading_what_the_prefilter_found
     from kmeminit.analyzer import store as store_module
     from kmeminit.analyzer.cli import main
 
-    src, argvs = _skip_tree(tmp_path)
-    store = tmp_path / "kbuild.db"
-    monkeypatch.chdir(src)
-    monkeypatch.setenv("KMEMINIT_STORE", str(store))
-    for argv in argvs.values():
-        assert run(argv) == 0
+    src, argvs, store = _built(tmp_path, monkeypatch)
     out = tmp_path / "report.json"
 
     def report() -> tuple[list[str], str]:
