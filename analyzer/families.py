@@ -15,8 +15,9 @@ nothing but time: its groups run again in the parent.
 
 How the groups are spread: by what the previous run measured, when there is one (memo
 `rule-costs`: each rule's seconds, and the seconds a program costs per function loaded),
-so that the slowest worker is as fast as it can be; the whole kernel's PG_reserved
-inventory costs twice the pfn walkers' rule over fewer TUs, which counting TUs misses.
+so that the slowest worker is as fast as it can be (on the 6.12 kbuild store the
+PG_reserved rule costs half again as much as the pfn walkers' over fewer TUs, which
+counting TUs misses).
 Without a measurement: largest group first, each to the bin with the fewest TUs so far.
 """
 
@@ -197,7 +198,7 @@ class Speculation:
     a TU of every rule family (kbuild's `make C=1` of mm/memremap.c, then `report`) the
     same bins come back, and their programs are ready when the rules are: the half second
     of the parent's checks is no longer spent before the workers start.  A worker no bin
-    takes is told to go; one that fails costs only time (its bin runs in the parent)."""
+    takes is terminated; one that fails costs only time (its bin runs in the parent)."""
 
     def __init__(self, store_path: Path, config: Any, checkers: list[Any],
                  bins: list[list[str]]) -> None:
@@ -283,7 +284,8 @@ class _Answer:
 def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: list[str],
                   conn: Any, theirs: Any) -> None:
     """An early worker: load the program of `files`, then wait for the groups to run over
-    it (None: go), and answer with the outcome as `_worker` does."""
+    it, and answer with the outcome as `_worker` does (nothing, and out, when the parent
+    has gone or sends None)."""
     status = 1
     try:
         theirs.close()  # the parent's end: when the parent is gone, recv() ends
