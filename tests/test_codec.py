@@ -65,3 +65,31 @@ def test_blobs_are_zstd_and_a_zlib_store_is_still_read() -> None:
         with pytest.raises(BlobError):
             unpack(damaged)
     assert issubclass(BlobError, ValueError)
+
+
+def test_stored_scans_decode_alike_through_msgspec_and_json() -> None:
+    """The prefilter's stored scans (analyzer/lexindex.py): msgspec's typed decoder and
+    json.loads build equal LexFiles, with and without a vocabulary; a name that is not
+    UTF-8 (a lone surrogate, which msgspec refuses) takes json.loads."""
+    from kmeminit.analyzer.lexindex import (
+        LexFunction,
+        _decode_scan_plain,
+        decode_scan,
+        encode_scan,
+        scan_text,
+    )
+
+    source = (b'#include "x.h"\nstatic int helper(struct page *p)\n{\n'
+              b"\treturn pfn_valid(3) + foo(p) + p->ops->run(p);\n}\n"
+              b"int main_fn(void)\n{\n\tstruct ops o = { .f = helper };\n\tcb = helper;\n"
+              b"\treturn o.f(0);\n}\n#define M(x) bar(x)\n")
+    for path in ("/src/mm/a.c", "/src/mm/caf\udce9.c"):
+        lex = scan_text(path, source)
+        assert len(lex.functions) == 3
+        for vocabulary in (None, frozenset({"pfn_valid", "helper", "page"})):
+            blob = encode_scan(lex, vocabulary)
+            fast = decode_scan(blob)
+            assert fast == _decode_scan_plain(unpack(blob))
+            assert all(type(f) is LexFunction and type(f.calls) is frozenset
+                       for f in fast.functions)
+            assert fast.fp_stores == (("f", "helper"),) and fast.path == path
