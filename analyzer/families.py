@@ -27,7 +27,7 @@ import itertools
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,23 +73,36 @@ def spread(groups: list[Group], workers: int,
             loads[i] += len(group[0])
         return [b for b in bins if b]
     if workers ** len(groups) <= MAX_ASSIGNMENTS:
-        best: tuple[float, list[list[Group]]] | None = None
-        for choice in itertools.product(range(workers), repeat=len(groups)):
-            if choice[0] != 0:  # bins are interchangeable: the first group opens bin 0
-                break
-            trial: list[list[Group]] = [[] for _ in range(workers)]
-            for group, i in zip(groups, choice, strict=True):
-                trial[i].append(group)
-            dearest = max(cost(b) for b in trial if b)
-            if best is None or dearest < best[0] - 1e-9:
-                best = (dearest, trial)
+        # bins are interchangeable here: the first group opens bin 0
+        best = _cheapest((trial for trial in _assignments(groups, workers)
+                          if trial[0] and trial[0][0] is groups[0]), cost)
         assert best is not None
-        return [b for b in best[1] if b]
+        return [b for b in best if b]
     bins = [[] for _ in range(workers)]
     for group in sorted(groups, key=lambda g: -cost([g])):
         i = min(range(workers), key=lambda k: cost(bins[k] + [group]))
         bins[i].append(group)
     return [b for b in bins if b]
+
+
+def _assignments(groups: list[Group], workers: int) -> Iterator[list[list[Group]]]:
+    """Every assignment of the groups to `workers` bins (empty bins included)."""
+    for choice in itertools.product(range(workers), repeat=len(groups)):
+        trial: list[list[Group]] = [[] for _ in range(workers)]
+        for group, i in zip(groups, choice, strict=True):
+            trial[i].append(group)
+        yield trial
+
+
+def _cheapest(trials: Iterable[list[list[Group]]],
+              cost: Callable[[list[Group]], float]) -> list[list[Group]] | None:
+    """The assignment whose dearest bin is cheapest (the first of equals), or None."""
+    best: tuple[float, list[list[Group]]] | None = None
+    for trial in trials:
+        dearest = max(cost(b) for b in trial if b)
+        if best is None or dearest < best[0] - 1e-9:
+            best = (dearest, trial)
+    return best[1] if best is not None else None
 
 
 def bin_files(groups: list[Group], order: list[str]) -> list[str]:
@@ -227,17 +240,10 @@ class Speculation:
         loaded = [files for files, _, _ in self.workers]
         if len(loaded) < 2 or len(loaded) ** len(groups) > MAX_ASSIGNMENTS:
             return None
-        best: tuple[float, list[list[Group]]] | None = None
-        for choice in itertools.product(range(len(loaded)), repeat=len(groups)):
-            trial: list[list[Group]] = [[] for _ in loaded]
-            for group, i in zip(groups, choice, strict=True):
-                trial[i].append(group)
-            if all(b and bin_files(b, order) == files for b, files in zip(trial, loaded,
-                                                                          strict=True)):
-                dearest = max(cost(b) for b in trial) if cost is not None else 0.0
-                if best is None or dearest < best[0] - 1e-9:
-                    best = (dearest, trial)
-        return best[1] if best is not None else None
+        return _cheapest((trial for trial in _assignments(groups, len(loaded))
+                          if all(b and bin_files(b, order) == files
+                                 for b, files in zip(trial, loaded, strict=True))),
+                         cost or (lambda _: 0.0))
 
     def take(self, files: list[str], groups: list[Group]) -> Any | None:
         """The connection of a worker whose program is that of `files`, told to run the

@@ -228,20 +228,17 @@ _scan_decoder: Any = None
 def decode_scan(blob: bytes) -> LexFile:
     """A stored scan: msgspec builds the LexFunctions and their sets in C (a whole
     kernel's 227,000 definitions: 0.95 s with json.loads and Python's constructors);
-    json.loads for a text it refuses (a lone surrogate from a name that is not UTF-8)."""
+    json.loads for a text it refuses (model.typed_json)."""
     global _scan_decoder
-    text = unpack(blob)
     if _scan_decoder is None:
-        import msgspec
+        from kmeminit.analyzer.model import typed_json
 
-        _scan_decoder = msgspec.json.Decoder(_Scan)
-    try:
-        return LexFile(*_scan_decoder.decode(text))
-    except ValueError:
-        return _decode_scan_plain(text)
+        _scan_decoder = typed_json(_Scan, _decode_scan_plain)
+    found = _scan_decoder(unpack(blob))
+    return found if isinstance(found, LexFile) else LexFile(*found)
 
 
-def _decode_scan_plain(text: bytes) -> LexFile:
+def _decode_scan_plain(text: str | bytes) -> LexFile:
     path, fns, idents, fp_stores, var_stores, declared = json.loads(text)
     return LexFile(path, tuple(
         LexFunction(name, file, line, static, init, page, frozenset(sig), frozenset(calls),

@@ -20,6 +20,7 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -410,20 +411,32 @@ def from_json(cls: type, data: dict[str, Any]) -> Any:
     return _decoder(cls)(data)
 
 
-_BYTES_DECODERS: dict[type, Any] = {}
+def typed_json(kind: Any, plain: Callable[[str | bytes], Any]) -> Callable[[str | bytes], Any]:
+    """A decoder of JSON text into `kind` by msgspec's typed C decoder, and by `plain` for
+    a text msgspec rejects (a lone surrogate from a name that is not UTF-8: Python's json
+    keeps it).  The store's facts, include lists and commands, and the prefilter's stored
+    scans, are decoded so; each caller's tests check that both ways build equal objects."""
+    typed = msgspec.json.Decoder(kind).decode
+
+    def decode(text: str | bytes) -> Any:
+        try:
+            return typed(text)
+        except ValueError:  # msgspec's DecodeError and ValidationError are ValueErrors
+            return plain(text)
+    return decode
+
+
+_BYTES_DECODERS: dict[type, Callable[[str | bytes], Any]] = {}
 
 
 def from_json_bytes(cls: type, data: bytes) -> Any:
     """An instance of `cls` from its JSON text (as to_json wrote it): msgspec's typed C
-    decoder, else (for a text it rejects, such as a lone surrogate from a non-UTF-8 name)
-    json.loads and from_json.  The two build equal objects (tests/test_codec.py)."""
+    decoder, else json.loads and from_json (see typed_json).  The two build equal objects
+    (tests/test_codec.py)."""
     decode = _BYTES_DECODERS.get(cls)
     if decode is None:
-        decode = _BYTES_DECODERS[cls] = msgspec.json.Decoder(cls).decode
-    try:
-        return decode(data)
-    except ValueError:  # msgspec's DecodeError and ValidationError are ValueErrors
-        return _plain_decoder(cls)(data)
+        decode = _BYTES_DECODERS[cls] = typed_json(cls, _plain_decoder(cls))
+    return decode(data)
 
 
 def _plain_decoder(cls: type) -> Any:

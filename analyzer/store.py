@@ -28,6 +28,7 @@ from kmeminit.analyzer.model import (
     from_json_bytes,
     replace,
     to_json,
+    typed_json,
 )
 from kmeminit.analyzer.results import Finding
 
@@ -82,28 +83,14 @@ def _py(value: str | bytes) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def _typed_json(kind: Any) -> Callable[[str | bytes], Any]:
-    """A decoder of JSON text into `kind` (a tuple type) with msgspec's C decoder, twice
-    as fast as json.loads and the tuple conversions on the lists a store check reads for
-    every TU; json.loads for a text it rejects (a lone surrogate from a non-UTF-8 path)."""
-    import msgspec
-
-    typed = msgspec.json.Decoder(kind).decode
-
-    def decode(text: str | bytes) -> Any:
-        try:
-            return typed(text)
-        except ValueError:
-            return _tuples(json.loads(text))
-    return decode
-
-
 def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-_strings = _typed_json(tuple[str, ...])
-_pairs = _typed_json(tuple[tuple[str, str], ...])
+# a TU's include list and a command's arguments, as tuples (a store check reads them for
+# every TU: msgspec decodes them twice as fast as json.loads and the conversions)
+_strings = typed_json(tuple[str, ...], lambda text: _tuples(json.loads(text)))
+_pairs = typed_json(tuple[tuple[str, str], ...], lambda text: _tuples(json.loads(text)))
 
 
 def args_digest(args: tuple[str, ...], extra: str = "") -> str:
