@@ -328,8 +328,11 @@ class LexIndex:
     helpers of different files stay apart."""
 
     def __init__(self, max_fanout: int | None = None,
-                 leaves: frozenset[str] = frozenset(), scans: ScanCache | None = None) -> None:
+                 leaves: frozenset[str] = frozenset(), scans: ScanCache | None = None,
+                 vocabulary: frozenset[str] | None = None) -> None:
         self.scans = scans  # scans of earlier runs
+        # the words `worded` is asked about (None: any); see _seeds
+        self.vocabulary = vocabulary
         self.max_fanout = max_fanout  # field calls with more stored targets are not edges
         self.leaves = leaves  # services: outside the call relation (see Program)
         self.max_levels = 1 << 30  # call levels a closure follows
@@ -349,12 +352,19 @@ class LexIndex:
         self.globals: set[str] = set()  # file-scope variables of every file scanned
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
-        self.header_owners: dict[str, list[str]] = defaultdict(list)  # key → TUs
+        # key → TUs, in the order they were added (a dict as an ordered set)
+        self.header_owners: dict[str, dict[str, None]] = defaultdict(dict)
+        # path → (scan, its functions' keys), for a file whose keys are its names
+        self._named_keys: dict[str, tuple[LexFile, list[str]]] = {}
         # callers_of / callees_of, once the index is complete (the closures ask the same
         # keys many times: a third of the demand's time on a whole kernel); any addition
         # forgets them
         self._up: dict[str, frozenset[str]] = {}
         self._down: dict[str, frozenset[str]] = {}
+        # base name → keys, and word → keys of definitions whose mentions, stores or
+        # signature have it: built in one pass when first asked (see _seeds)
+        self._named: dict[str, set[str]] | None = None
+        self._worded: dict[str, set[str]] | None = None
         # when a set: every key, field (`->name`) and variable a question was asked about
         # or answered with (see `contribution`: an edit touching none of them cannot change
         # the answers)
@@ -366,24 +376,53 @@ class LexIndex:
         quoted header it includes defines and mentions; a `header` (an angle-bracket
         include) is charged to no TU: its inline functions and macros only join the call
         relation, and come with any TU that includes it."""
-        self._up, self._down = {}, {}
         digest = content_hash(data)
         lex = self._by_hash.get(digest)
         if lex is None:
             lex = self._by_hash[digest] = scan_file(path, data, self.scans, digest)
+        return self.add_scan(path, lex, owner, header)
+
+    def add_scan(self, path: str, lex: LexFile, owner: str | None = None,
+                 header: bool = False) -> LexFile:
+        """`add` for a file already scanned (a stored scan of its text)."""
+        self._up, self._down, self._named, self._worded = {}, {}, None, None
         tu = owner or path
         key = keys_of(path, lex, owner, header)
+        named = owner is not None or header  # its functions' keys are their names
+        again = self._named_keys.get(path) if named else None
+        if again is not None and again[0] is lex:
+            # a private header added for one more TU: only its ownership is new
+            if not header:
+                for k in again[1]:
+                    self.header_owners[k].setdefault(tu)
+            return self._add_rest(path, lex, tu, key, header)
+        defs, calls, callers = self.defs, self.calls, self.callers
         for fn in lex.functions:
             k = key(fn.name)
             if header:
                 pass
             elif owner is None:
                 self.defined_in[k].add(tu)
-            elif tu not in self.header_owners[k]:
-                self.header_owners[k].append(tu)
-            if fn not in self.defs[k]:
-                self.defs[k].append(fn)
-                self.add_function(k, (key(c) for c in fn.calls), fn.fields_called)
+            else:
+                self.header_owners[k].setdefault(tu)
+            fns = defs[k]
+            if fn not in fns:
+                fns.append(fn)
+                if fn.calls:  # add_function, inline: a whole kernel has 200,000
+                    callees = [key(c) for c in fn.calls]
+                    calls[k].update(callees)
+                    for callee in callees:
+                        callers[callee].add(k)
+                for field_name in fn.fields_called:
+                    self.field_callers[field_name].add(k)
+                    self.fields_called[k].add(field_name)
+        if named:
+            self._named_keys[path] = (lex, [fn.name for fn in lex.functions])
+        return self._add_rest(path, lex, tu, key, header)
+
+    def _add_rest(self, path: str, lex: LexFile, tu: str, key: Callable[[str], str],
+                  header: bool) -> LexFile:
+        """add_scan's part for what a file mentions and stores."""
         if not header:
             for name in lex.idents:
                 self.mentioned_in[name].add(tu)
@@ -404,7 +443,7 @@ class LexIndex:
 
     def add_function(self, key: str, calls: Iterable[str], fields: Iterable[str] = ()) -> None:
         """Record a function's direct calls and calls through struct fields."""
-        self._up, self._down = {}, {}
+        self._up, self._down, self._named, self._worded = {}, {}, None, None
         for callee in calls:
             self.callers[callee].add(key)
             self.calls[key].add(callee)
@@ -536,13 +575,15 @@ class LexIndex:
         """The keys and every key they reach by calls (into keys `follow` accepts)."""
         return set(self._walk(keys, self.callees_of, accept=follow))
 
-    def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None
-               ) -> dict[str, tuple[int, str | None]]:
+    def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None,
+               paths: bool = True) -> dict[str, tuple[int, str | None]]:
         """Every key the keys reach by calls (up: every key with a call path to one of
         them), with its call levels from them and the key before it on one shortest path
         (None for the keys themselves); at most `limit` (else `max_levels`) levels.  With
-        `limit`, a function-like macro costs no level: the compiler sees through it."""
-        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=True,
+        `limit`, a function-like macro costs no level: the compiler sees through it.
+        Without `paths` the key before is any one (the levels are the same, and the walk
+        does not sort every key's callers or callees to choose)."""
+        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=paths,
                           limit=limit, free=None if limit is None else self.is_macro)
 
     def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
@@ -578,10 +619,41 @@ class LexIndex:
     def keys_named(self, names: Iterable[str]) -> set[str]:
         """Keys of these names: the global name and every static of that name."""
         wanted = set(names)
-        found = {k for k in self.defs if k.split("@", 1)[0] in wanted} | wanted
+        named, _ = self._seeds()
+        found = {k for name in wanted for k in named.get(name, ())} | wanted
         if self.queried is not None:
             self.queried |= found
         return found
+
+    def defining(self, words: Iterable[str], attribute: str) -> set[str]:
+        """The keys with a definition whose `attribute` ("mentions", "stores" or
+        "signature": a LexFunction's set) has one of the words."""
+        wanted = frozenset(words)
+        _, worded = self._seeds()
+        if self.vocabulary is None or wanted <= self.vocabulary:
+            candidates = {k for w in wanted for k in worded.get(w, ())}
+        else:  # a word the map does not hold: every definition is a candidate
+            candidates = set(self.defs)
+        return {k for k in candidates
+                if any(getattr(fn, attribute) & wanted for fn in self.defs[k])}
+
+    def _seeds(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """Base name → keys, and word (of `vocabulary`, when set) → keys of the definitions
+        mentioning, storing or typed with it: one pass over the definitions for every
+        seed the demand looks for, instead of one pass per question."""
+        if self._named is None or self._worded is None:
+            named: dict[str, set[str]] = defaultdict(set)
+            worded: dict[str, set[str]] = defaultdict(set)
+            vocabulary = self.vocabulary
+            for k, fns in self.defs.items():
+                named[k.split("@", 1)[0]].add(k)
+                for fn in fns:
+                    if fn.mentions or fn.stores or fn.signature:
+                        words = fn.mentions | fn.stores | fn.signature
+                        for w in words if vocabulary is None else words & vocabulary:
+                            worded[w].add(k)
+            self._named, self._worded = named, worded
+        return self._named, self._worded
 
     def files_defining(self, keys: Iterable[str]) -> set[str]:
         """The TUs to parse to have these functions: their .c files, else (a function only
@@ -595,6 +667,6 @@ class LexIndex:
             if self.defined_in.get(k):
                 out |= self.defined_in[k]
             elif self.header_owners.get(k):
-                out.add(self.header_owners[k][0])
+                out.add(next(iter(self.header_owners[k])))
             out |= self.stored_by.get(k, set())
         return out

@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -127,13 +127,13 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
     stores = config_names(config, "event_stores")
     entries = config_names(config, "entries")
     bits = config_names(config, "reserved", "bits")
-    storing = {k for k, fns in lex.defs.items() if any(fn.stores & stores for fn in fns)}
+    storing = lex.defining(stores, "stores")
     out: dict[str, set[str]] = {}
     out["events"] = lex.up(lex.keys_named(events) | storing)
     out["reserved"] = reserved_demand(lex, config, lex.keys_named(entries), bits)
     out["walkers"] = walker_demand(lex, config, walkers(lex, config))
     types = _altmap_types(config)
-    typed = {k for k, fns in lex.defs.items() if any(fn.signature & types for fn in fns)}
+    typed = lex.defining(types, "signature")
     out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
     return out
 
@@ -174,8 +174,8 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
     visible.  (A function off these chains whose every path sets or clears could still
     change an effect; docs/bench.md measures the result against the whole database.)"""
     holders = reserved_holders(lex, config, bits)
-    from_entry = {e: lex.levels([e]) for e in sorted(entries) if lex.defs.get(e)}
-    to_holder = {h: lex.levels([h], up=True)
+    from_entry = {e: lex.levels([e], paths=False) for e in sorted(entries) if lex.defs.get(e)}
+    to_holder = {h: lex.levels([h], up=True, paths=False)
                  for h in sorted(set().union(*holders.values()))}
     sites = holders["set"] | holders["clear"]
     need: set[str] = set()
@@ -227,7 +227,7 @@ def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
 
     # the rule's own default: checkers/kmi003_pfn_walker_uninit_memmap.py
     levels = int(rule_config(config, "KMI003").get("caller_levels", 2))
-    need = set(lex.levels(keys, up=True, limit=levels))
+    need = set(lex.levels(keys, up=True, limit=levels, paths=False))
     for avoid in (lex.is_init, lambda k: k.split("@", 1)[0] in hot):
         for key in sorted(keys):
             if avoid(key):
@@ -239,7 +239,7 @@ def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
 
 
 def _mentioning(lex: LexIndex, words: set[str]) -> set[str]:
-    return {k for k, fns in lex.defs.items() if any(fn.mentions & words for fn in fns)}
+    return lex.defining(words, "mentions")
 
 
 def _altmap_types(config: Config) -> set[str]:
@@ -452,15 +452,39 @@ def lexical_files(entries: list[CompileEntry], includes: Includes | None = None
 
 
 def build_lexindex(entries: list[CompileEntry], config: Config,
-                   scans: ScanCache | None = None) -> LexIndex:
+                   scans: ScanCache | None = None,
+                   files: Sequence[LexicalRow] | None = None) -> LexIndex:
     """The lexical call index of every TU's .c file and the quoted headers it includes
-    (charged to the TU), plus every header reachable through includes (charged to none)."""
+    (charged to the TU), plus every header reachable through includes (charged to none).
+    `files`, what `lexical_files` would read as a demand key found it (DemandKey.files),
+    spares reading the files and their include lines again when `scans` holds the scan
+    of every one."""
     lex = LexIndex(max_fanout=int(config.get("prefilter", "max_fanout", default=4)),
                    leaves=frozenset(config.names(config.get("services", default=[]) or [])),
-                   scans=scans)
+                   scans=scans, vocabulary=vocabulary(config))
+    if files is not None and scans is not None:
+        found: dict[str, LexFile | None] = {}  # one scan per content, as `add` keeps
+        for path, _, _, digest in files:
+            if digest not in found:
+                found[digest] = scans.get(path, digest)
+        if None not in found.values():
+            for path, owner, header, digest in files:
+                scan = found[digest]
+                assert scan is not None
+                lex.add_scan(path, scan, owner=owner, header=header)
+            return lex
     for path, text, owner, header in lexical_files(entries):
         lex.add(path, text, owner=owner, header=header)
     return lex
+
+
+class LexicalRow(NamedTuple):
+    """A file the lexical index reads (see lexical_files), with its text's content hash."""
+
+    path: str
+    owner: str | None
+    header: bool
+    digest: str
 
 
 @dataclass
@@ -526,10 +550,15 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         store.forget_memo("demand", key)
         chosen, report.carried = None, 0
     if chosen is None:
+        from kmeminit.analyzer.program import collector_paused
+
         report.added = {}
-        lex = build_lexindex(entries, config, scans)
-        lex.queried = set()
-        chosen = _demand(entries, lex, config, report)
+        with collector_paused():  # a few million acyclic objects, dropped at once
+            lex = build_lexindex(entries, config, scans, demand.files)
+            lex.queried = set()
+            chosen = _demand(entries, lex, config, report)
+            asked = lex.queried
+            del lex
         order = sorted(chosen)
         at = {file: i for i, file in enumerate(order)}
         stored = {"chosen": order, "initial": report.initial, "added": report.added,
@@ -537,7 +566,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
                   "scopes": {family: sorted(at[f] for f in files)
                              for family, files in report.scopes.items()}}
         store.put_memo("demand", key, stored)
-        store.put_memo("demand-queried", key, sorted(lex.queried))
+        store.put_memo("demand-queried", key, sorted(asked))
     elif report.carried:
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, queried)
@@ -628,6 +657,8 @@ class DemandKey(NamedTuple):
     # the content hash of every file read, as this run found it (read, or its stat
     # signature unchanged since it was: analyzer/watch.py)
     contents: Mapping[str, str] = {}
+    # what the lexical index reads, in order, with those content hashes
+    files: tuple[LexicalRow, ...] = ()
 
 
 def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
@@ -687,7 +718,11 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
     key = digest.hexdigest()
     store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
                                                "absent": absent.encode(), "key": key})
-    return DemandKey(key, contents={row[0]: row[6] for row in rows})
+    return DemandKey(key, contents={row[0]: row[6] for row in rows}, files=_files(rows))
+
+
+def _files(rows: list[list[Any]]) -> tuple[LexicalRow, ...]:
+    return tuple(LexicalRow(row[0], row[1] or None, bool(row[2]), row[6]) for row in rows)
 
 
 def _key_row(digest: Any, path: str, owner: str | None, header: bool,
@@ -738,5 +773,6 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
         row[4] = of_scan.hex()
         _key_row(digest, path, owner, header, of_scan)
     return (DemandKey(digest.hexdigest(), previous, tuple(changed),
-                      {path: content for path, (_, _, content) in seen.items()}),
+                      {path: content for path, (_, _, content) in seen.items()},
+                      _files(rows)),
             rows if reread else None)

@@ -509,3 +509,38 @@ def test_the_demand_keys_deferred_recording_is_written_by_a_command_that_runs_no
     assert main(argv) == 0
     assert not read
     capsys.readouterr()
+
+
+def test_the_index_from_the_demand_keys_rows_is_the_index_from_the_files(
+        tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report` builds the lexical index from what the demand key found (each file's
+    path, owner and content hash) and the stored scans, without reading a file or an
+    include line again: the same index as reading them, also after an edit, and when a
+    scan is missing it reads them."""
+    from kmeminit.analyzer import prefilter
+    from tests.test_lexindex import _relations
+
+    tmp, entries = tree
+    store, config = FactStore(tmp / "facts.db"), load_config()
+    for edit in (False, True):
+        if edit:  # read again through the recorded signatures: the new text's hash
+            walker = next(Path(e.file) for e in entries if e.file.endswith("walker.c"))
+            walker.write_text(walker.read_text() + "int extra(void)\n{\n\treturn 0;\n}\n")
+        scans = prefilter.StoredScans(store, config)
+        demand = prefilter.demand_key(entries, store, scans, config)
+        scans.flush()
+        assert (demand.previous is not None) == edit and bool(demand.changed) == edit
+        expected = _relations(build_lexindex(entries, config, scans))
+        with monkeypatch.context() as m:
+            m.setattr(prefilter, "lexical_files", lambda *a, **k: pytest.fail("read"))
+            assert _relations(build_lexindex(entries, config, scans, demand.files)) == \
+                expected
+        assert "extra" in expected["defs"] if edit else "extra" not in expected["defs"]
+    # a scan no longer stored: the files are read (and that one scanned again, whole)
+    store.db.execute("DELETE FROM lex_files WHERE path LIKE '%user.c'")
+    read = []
+    real = prefilter.lexical_files
+    monkeypatch.setattr(prefilter, "lexical_files", lambda *a: read.append(1) or real(*a))
+    again = _relations(build_lexindex(entries, config, prefilter.StoredScans(store, config),
+                                      demand.files))
+    assert read and all(again[r] == expected[r] for r in ("callers", "calls", "stored_by"))
