@@ -148,8 +148,9 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
                load: Callable[[list[str]], Any], order: list[str],
                cost: Callable[[list[Group]], float] | None = None,
                early: Speculation | None = None,
-               idle: Callable[[], None] | None = None) -> list[Outcome]:
-    """The outcome of each worker's bin of groups: in up to `jobs` worker processes
+               idle: Callable[[], None] | None = None
+               ) -> list[tuple[list[Group], Outcome]]:
+    """Each worker's bin of groups, with its outcome: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
     bin of a worker that fails runs in this process, with `load`.  `cost` estimates a
     bin's seconds (see `spread`).  A bin whose program an `early` worker has loaded
@@ -160,7 +161,7 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
     if len(bins) < 2:
         if early is not None:
             early.close()
-        return [run_bin(load, config, groups, order)]
+        return [(groups, run_bin(load, config, groups, order))]
     ctx = multiprocessing.get_context("fork")
     running = []
     fresh = []
@@ -200,8 +201,13 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
         outcome = _decode(payload) if payload is not None else None
         if outcome is None:  # the worker died or failed: its bin runs here
             outcome = run_bin(load, config, chosen, order)
-        outcomes.append(outcome)
+        outcomes.append((chosen, outcome))
     return outcomes
+
+
+def asked(groups: list[Group]) -> list[list[Any]]:
+    """Groups as a worker is asked to run them: each group's TUs and its rules' ids."""
+    return [[list(g_files), [c.id for c in checkers]] for g_files, checkers in groups]
 
 
 class Speculation:
@@ -211,19 +217,27 @@ class Speculation:
     a TU of every rule family (kbuild's `make C=1` of mm/memremap.c, then `report`) the
     same bins come back, and their programs are ready when the rules are: the half second
     of the parent's checks is no longer spent before the workers start.  A worker no bin
-    takes is terminated; one that fails costs only time (its bin runs in the parent)."""
+    takes is terminated; one that fails costs only time (its bin runs in the parent).
+
+    A worker that has its program before it is asked runs the groups its bin ran last
+    time (`expected`, as `asked` gives them) meanwhile, and answers with that outcome
+    when it is asked exactly those: when the parent computes the prefilter's demand again
+    (an edit on the demand's own paths), the rules have run by the time it is done."""
 
     def __init__(self, store_path: Path, config: Any, checkers: list[Any],
-                 bins: list[list[str]]) -> None:
+                 bins: list[list[str]],
+                 expected: list[list[list[Any]] | None] | None = None) -> None:
         self.workers: list[tuple[list[str], Any, Any]] = []  # (files, connection, process)
         self.taken = 0  # bins whose early worker answered
         by_id = {c.id: c for c in checkers}
         ctx = multiprocessing.get_context("fork")
-        for files in bins:
+        for i, files in enumerate(bins):
+            guess = expected[i] if expected is not None and i < len(expected) else None
             try:
                 mine, theirs = ctx.Pipe(duplex=True)
                 worker = ctx.Process(target=_early_worker,
-                                     args=(store_path, config, by_id, files, theirs, mine),
+                                     args=(store_path, config, by_id, files, theirs, mine,
+                                           guess),
                                      daemon=True)
                 worker.start()
             except OSError:  # no process to be had: the run goes on without
@@ -252,8 +266,7 @@ class Speculation:
             if loaded == files:
                 del self.workers[i]
                 try:
-                    conn.send([[g_files, [c.id for c in checkers]]
-                               for g_files, checkers in groups])
+                    conn.send(asked(groups))
                 except OSError:
                     return None
                 return _Answer(self, conn, worker)
@@ -288,10 +301,11 @@ class _Answer:
 
 
 def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: list[str],
-                  conn: Any, theirs: Any) -> None:
+                  conn: Any, theirs: Any, expected: list[list[Any]] | None = None) -> None:
     """An early worker: load the program of `files`, then wait for the groups to run over
     it, and answer with the outcome as `_worker` does (nothing, and out, when the parent
-    has gone or sends None)."""
+    has gone or sends None).  Not asked yet when the program is loaded, it runs the
+    `expected` groups meanwhile: their outcome is the answer if those are asked."""
     status = 1
     try:
         theirs.close()  # the parent's end: when the parent is gone, recv() ends
@@ -305,10 +319,20 @@ def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: l
                               files)
         except Exception:  # the parent runs the bin again and reports what fails there
             pass
-        asked = conn.recv()
-        if asked is not None and loaded is not None:
-            groups = [(g_files, [by_id[rule] for rule in rules]) for g_files, rules in asked]
-            conn.send(_encode(run_bin(lambda f: None, config, groups, files, loaded)))
+
+        def run(wanted: list[list[Any]]) -> Any:
+            groups = [(g_files, [by_id[rule] for rule in rules]) for g_files, rules in wanted]
+            return _encode(run_bin(lambda f: None, config, groups, files, loaded))
+
+        ready = None
+        if expected and loaded is not None and not conn.poll(0):
+            try:
+                ready = run(expected)
+            except Exception:  # asked for these, it fails again: the parent reports it
+                ready = None
+        wanted = conn.recv()
+        if wanted is not None and loaded is not None:
+            conn.send(ready if ready is not None and wanted == expected else run(wanted))
             status = 0
     except BaseException:  # EOF (the parent is gone), a rule unknown here
         pass
@@ -382,4 +406,5 @@ def _decode(payload: Any) -> Outcome | None:
         return None
 
 
-__all__ = ["Speculation", "groups_of", "load_bin", "run_bin", "run_groups", "spread"]
+__all__ = ["Speculation", "asked", "groups_of", "load_bin", "run_bin", "run_groups",
+           "spread"]

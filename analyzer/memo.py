@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from kmeminit.analyzer.results import Finding
     from kmeminit.analyzer.store import FactStore
 
+# a run's spread of rules over workers: each worker's TUs, the rules that ran, and each
+# worker's groups (as families.asked gives them: [TUs, rule ids] per group)
+Spread = tuple[list[list[str]], list[str], list[list[list[Any]]]]
+
 # the packages whose code decides a result (the frontend's is in the facts themselves)
 _CODE = ("analyzer", "checkers", "config")
 
@@ -208,8 +212,9 @@ class RuleParts:
         self.tus, self.headers = tus, headers
         self.parts_key = hashlib.blake2b(json.dumps(files).encode(),
                                          digest_size=16).hexdigest()
-        # when rules were spread over workers: each worker's TUs, and the rules that ran
-        self.spread: tuple[list[list[str]], list[str]] | None = None
+        # when rules were spread over workers: each worker's TUs, the rules that ran, and
+        # each worker's groups (as families.asked gives them)
+        self.spread: Spread | None = None
         everything = frozenset(files)
         self.scope: dict[str, frozenset[str]] = {}
         for checker in checkers:
@@ -258,7 +263,7 @@ class RuleParts:
     def analyse(self, load: Callable[..., Program], progress: Any,
                 say: Callable[[str], None] | None, reuse: bool, jobs: int = 1,
                 early: Speculation | None = None) -> Analysis:
-        from kmeminit.analyzer.families import groups_of, run_groups
+        from kmeminit.analyzer.families import asked, groups_of, run_groups
         from kmeminit.analyzer.rules import run_rules
 
         keys = {c.id: self.key(c) for c in self.checkers}
@@ -284,15 +289,16 @@ class RuleParts:
             measured = self.store.memo("rule-costs", COSTS_KEY)
             spent = []
             bins = []
-            for found, own, costs in run_groups(self.store.path, self.config, groups, jobs,
-                                                load, self.files,
-                                                _estimate(measured, parts), early,
-                                                self.store.run_deferred):
+            ran = []
+            for chosen, (found, own, costs) in run_groups(
+                    self.store.path, self.config, groups, jobs, load, self.files,
+                    _estimate(measured, parts), early, self.store.run_deferred):
                 results.update(found)
                 parts.update(own)
                 spent.append(costs)
                 bins.append(list(own))
-            self.spread = (bins, [c.id for c in run])
+                ran.append(asked(chosen))
+            self.spread = (bins, [c.id for c in run], ran)
             self.store.put_memo("rule-costs", COSTS_KEY, _measured(measured, spent))
             if progress is not None:
                 for checker in run:
@@ -363,6 +369,11 @@ def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: i
         files = [str(f) for f in last["files"]]
         scopes = {str(family): frozenset(files[int(i)] for i in indices)
                   for family, indices in dict(last["scopes"]).items()}
+        # each bin's groups, as run: their TUs by index into the bin's
+        expected = [[[[b[int(i)] for i in g_files], [str(r) for r in rules]]
+                     for g_files, rules in groups]
+                    for b, groups in zip(bins, last.get("groups") or [[]] * len(bins),
+                                         strict=True)]
     except (TypeError, KeyError, ValueError, IndexError, AttributeError):
         return None
     if len(bins) < 2 or len(bins) > jobs:
@@ -374,7 +385,7 @@ def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: i
 
     # started first, the stored results looked up meanwhile: the workers are stopped at
     # once when the results the facts miss are not those of the rules they would run
-    early = Speculation(store.path, config, checkers, bins)
+    early = Speculation(store.path, config, checkers, bins, [g or None for g in expected])
     tus, headers = store.facts_digests(files)
     parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
     if {c.id for c in checkers if not store.has_memo(f"rule:{c.id}", parts.key(c))} != ran:
@@ -385,19 +396,27 @@ def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: i
 
 def _remember_run(store: FactStore, files: list[str], tus: Mapping[str, str],
                   scopes: Mapping[str, frozenset[str]] | None,
-                  spread: tuple[list[list[str]], list[str]] | None) -> None:
+                  spread: Spread | None) -> None:
     """What the next run's `early_workers` compares with: the TUs analysed, each rule
-    family's among them, their facts as of the latest parse, and the bins and rules of
-    the last run that spread its rules over workers."""
+    family's among them, their facts as of the latest parse, and the bins, rules and
+    each bin's groups of the last run that spread its rules over workers."""
     last = store.memo("speculation", LAST_KEY)
-    bins, rules = spread if spread is not None else (
-        (last.get("bins"), last.get("rules")) if isinstance(last, dict) else ([], []))
+    if spread is not None:
+        bins, rules = spread[0], spread[1]
+        groups = []  # each group's TUs by index into its bin's
+        for b, ran in zip(spread[0], spread[2], strict=True):
+            where = {f: i for i, f in enumerate(b)}
+            groups.append([[[where[f] for f in g_files], ids] for g_files, ids in ran])
+    elif isinstance(last, dict):
+        bins, rules, groups = last.get("bins"), last.get("rules"), last.get("groups")
+    else:
+        bins, rules, groups = [], [], []
     at = {file: i for i, file in enumerate(files)}
     store.put_memo("speculation", LAST_KEY, {
         "at": store.latest_parse(), "files": files, "digests": dict(tus),
         "scopes": {family: sorted(at[f] for f in chosen if f in at)
                    for family, chosen in (scopes or {}).items()},
-        "bins": bins or [], "rules": rules or []})
+        "bins": bins or [], "rules": rules or [], "groups": groups or []})
 
 
 def _estimate(measured: Any, parts: Mapping[str, TUPart]

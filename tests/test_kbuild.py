@@ -355,6 +355,71 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
     assert early not in err and undone == first
 
 
+@pytest.mark.parametrize("asked", ["as last time", "otherwise"])
+def test_an_early_worker_runs_its_bins_last_groups_while_the_parent_is_busy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        asked: str) -> None:
+    """An early worker with its program loaded before the parent asks (the parent computes
+    the prefilter's demand again) runs the groups its bin ran last time meanwhile, and
+    answers with that outcome when it is asked exactly those; asked anything else, it
+    runs what it is asked.  Either way the findings are a cold report's."""
+    import time
+
+    from kmeminit.analyzer import families, prefilter
+    from kmeminit.analyzer.cli import main
+
+    src, argvs, store = _built(tmp_path, monkeypatch)
+    out, log = tmp_path / "report.json", tmp_path / "runs.log"
+
+    def report(at: Path, *extra: str) -> tuple[list, str]:
+        capsys.readouterr()
+        assert main(["report", "--store", str(at), "--format", "json", "-o", str(out),
+                     "--fail-on", "none", "--no-progress", *extra]) == 0
+        return json.loads(out.read_text())["findings"], capsys.readouterr().err
+
+    def edit(text: str) -> None:
+        for name in ("hot.c", "walker.c"):
+            (src / name).write_text(original[name] + text)
+            assert run(argvs[name]) == 0
+
+    original = {name: (src / name).read_text() for name in ("hot.c", "walker.c")}
+    report(store, "-j", "2")
+    edit("\nint kmeminit_one(int x)\n{\n\treturn x + 1;\n}\n")
+    report(store, "-j", "2")  # its rules spread over two workers: their groups remembered
+    edit("\nint kmeminit_two(int x)\n{\n\treturn x + 2;\n}\n")
+    with sqlite3.connect(store) as live, sqlite3.connect(tmp_path / "cold.db") as cold_db:
+        live.backup(cold_db)
+    real_run_bin, real_index, real_asked = families.run_bin, prefilter.prefilter_index, \
+        families.asked
+
+    def run_bin(load, config, groups, order, loaded=None):  # type: ignore[no-untyped-def]
+        with log.open("a") as f:  # in the worker: which groups, before or after asked
+            f.write(json.dumps([time.monotonic(), real_asked(groups)]) + "\n")
+        return real_run_bin(load, config, groups, order, loaded)
+
+    def slow_index(*a, **k):  # type: ignore[no-untyped-def]
+        time.sleep(3)  # as a demand computed again over a whole kernel
+        asking[0] = time.monotonic()
+        return real_index(*a, **k)
+
+    asking = [0.0]
+    monkeypatch.setattr(families, "run_bin", run_bin)
+    monkeypatch.setattr(prefilter, "prefilter_index", slow_index)
+    if asked == "otherwise":  # each group's TUs in another order: not what was run
+        monkeypatch.setattr(families, "asked", lambda g: [
+            [files[::-1], ids] for files, ids in real_asked(g)])
+    found, err = report(store, "-j", "2")
+    assert "loaded while the store was checked" in err, err
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    before = [groups for at, groups in runs if at < asking[0]]
+    after = [groups for at, groups in runs if at >= asking[0]]
+    assert len(before) == 2  # each worker ran its bin's groups before it was asked
+    assert len(after) == (0 if asked == "as last time" else 2), runs
+    monkeypatch.undo()
+    cold, _ = report(tmp_path / "cold.db", "-j", "1", "--recompute")
+    assert found == cold and cold
+
+
 def test_report_checks_the_stored_facts_without_reading_what_the_prefilter_found_unchanged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
         ) -> None:
