@@ -550,14 +550,16 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         store.forget_memo("demand", key)
         chosen, report.carried = None, 0
     if chosen is None:
+        from kmeminit.analyzer.families import spare
         from kmeminit.analyzer.program import collector_paused
 
         report.added = {}
-        with collector_paused():  # a few million acyclic objects, dropped at once
+        with collector_paused():  # a few million acyclic objects
             lex = build_lexindex(entries, config, scans, demand.files)
             lex.queried = set()
             chosen = _demand(entries, lex, config, report)
             asked = lex.queried
+            spare(lex)
             del lex
         order = sorted(chosen)
         at = {file: i for i, file in enumerate(order)}
