@@ -343,29 +343,14 @@ def _early_worker(store_path: Path, config: Any, by_id: dict[str, Any], files: l
             os._exit(status)
 
 
-# objects this process no longer needs, freed before a worker is forked, else never: the
-# command ends with os._exit (see `spare`)
-_spared: list[Any] = []
-
-
-def spare(obj: Any) -> None:
-    """Free `obj` only when a worker is about to be forked: freeing a whole kernel's
-    lexical index object by object costs 0.2 s, which a command that forks no worker after
-    it (a `report` whose early workers run the rules) need not spend."""
-    _spared[:] = [obj]
-
-
-def release_spared() -> None:
-    """Free what `spare` kept: a worker is about to be forked (it would inherit it)."""
-    _spared.clear()
-
-
 def _release_free_memory() -> None:
     """Before forking: give back what the parent no longer uses (the prefilter's lexical
     index of a whole kernel, 450 MB), else each worker's allocations land in the freed
     pages it inherited and copy them (whole 6.12 vmlinux: 1.97 GiB summed over the
     processes, 1.4 GiB so)."""
     import gc
+
+    from kmeminit.analyzer.program import release_spared
 
     release_spared()
     gc.collect()

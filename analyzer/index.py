@@ -150,7 +150,7 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
               on_facts: Callable[[TUFacts], None] | None,
               unsaved: tuple[tuple[str, bytes], ...] = (),
               idle: Callable[[], None] | None = None) -> None:
-    from kmeminit.analyzer.families import release_spared
+    from kmeminit.analyzer.program import release_spared
 
     release_spared()  # not inherited by the parsers
     ctx = multiprocessing.get_context("fork")

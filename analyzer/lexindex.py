@@ -352,8 +352,8 @@ class LexIndex:
         self.globals: set[str] = set()  # file-scope variables of every file scanned
         self.mentioned_in: dict[str, set[str]] = defaultdict(set)  # identifier → TUs
         self.defined_in: dict[str, set[str]] = defaultdict(set)  # key → .c files
-        # key → TUs, in the order they were added (a dict as an ordered set)
-        self.header_owners: dict[str, dict[str, None]] = defaultdict(dict)
+        # key → the first TU that owns a quoted header defining it (the one parsed for it)
+        self.header_owner: dict[str, str] = {}
         # path → (scan, its functions' keys), for a file whose keys are its names
         self._named_keys: dict[str, tuple[LexFile, list[str]]] = {}
         # callers_of / callees_of, once the index is complete (the closures ask the same
@@ -394,7 +394,7 @@ class LexIndex:
             # a private header added for one more TU: only its ownership is new
             if not header:
                 for k in again[1]:
-                    self.header_owners[k].setdefault(tu)
+                    self.header_owner.setdefault(k, tu)
             return self._add_rest(path, lex, tu, key, header)
         defs, calls, callers = self.defs, self.calls, self.callers
         for fn in lex.functions:
@@ -404,7 +404,7 @@ class LexIndex:
             elif owner is None:
                 self.defined_in[k].add(tu)
             else:
-                self.header_owners[k].setdefault(tu)
+                self.header_owner.setdefault(k, tu)
             fns = defs[k]
             if fn not in fns:
                 fns.append(fn)
@@ -620,7 +620,10 @@ class LexIndex:
         """Keys of these names: the global name and every static of that name."""
         wanted = set(names)
         named, _ = self._seeds()
-        found = {k for name in wanted for k in named.get(name, ())} | wanted
+        if self.vocabulary is None or wanted <= self.vocabulary:
+            found = {k for name in wanted for k in named.get(name, ())} | wanted
+        else:  # a name the map does not hold
+            found = {k for k in self.defs if k.split("@", 1)[0] in wanted} | wanted
         if self.queried is not None:
             self.queried |= found
         return found
@@ -638,15 +641,18 @@ class LexIndex:
                 if any(getattr(fn, attribute) & wanted for fn in self.defs[k])}
 
     def _seeds(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-        """Base name → keys, and word (of `vocabulary`, when set) → keys of the definitions
-        mentioning, storing or typed with it: one pass over the definitions for every
-        seed the demand looks for, instead of one pass per question."""
+        """Base name → keys, and word → keys of the definitions mentioning, storing or
+        typed with it (names and words of `vocabulary` only, when set: a whole kernel's
+        200,000 names would cost 40 MB): one pass over the definitions for every seed the
+        demand looks for, instead of one pass per question."""
         if self._named is None or self._worded is None:
             named: dict[str, set[str]] = defaultdict(set)
             worded: dict[str, set[str]] = defaultdict(set)
             vocabulary = self.vocabulary
             for k, fns in self.defs.items():
-                named[k.split("@", 1)[0]].add(k)
+                base = k.split("@", 1)[0]
+                if vocabulary is None or base in vocabulary:
+                    named[base].add(k)
                 for fn in fns:
                     if fn.mentions or fn.stores or fn.signature:
                         words = fn.mentions | fn.stores | fn.signature
@@ -666,7 +672,7 @@ class LexIndex:
                 self.queried.add(k)
             if self.defined_in.get(k):
                 out |= self.defined_in[k]
-            elif self.header_owners.get(k):
-                out.add(next(iter(self.header_owners[k])))
+            elif k in self.header_owner:
+                out.add(self.header_owner[k])
             out |= self.stored_by.get(k, set())
         return out

@@ -550,8 +550,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         store.forget_memo("demand", key)
         chosen, report.carried = None, 0
     if chosen is None:
-        from kmeminit.analyzer.families import spare
-        from kmeminit.analyzer.program import collector_paused
+        from kmeminit.analyzer.program import collector_paused, spare
 
         report.added = {}
         with collector_paused():  # a few million acyclic objects

@@ -550,7 +550,7 @@ def test_the_lexical_index_is_kept_until_a_worker_is_forked(tree: tuple[Path, li
     """Freeing a whole kernel's lexical index costs 0.2 s, which a command that forks
     nothing after the demand need not spend (it ends with os._exit); a parser or rule
     worker forked later must not inherit it."""
-    from kmeminit.analyzer import families
+    from kmeminit.analyzer import families, program
     from kmeminit.analyzer.lexindex import LexIndex
 
     tmp, entries = tree
@@ -561,10 +561,14 @@ def test_the_lexical_index_is_kept_until_a_worker_is_forked(tree: tuple[Path, li
         index_entries(batch, store, config, jobs=2, timeout=60)
 
     prefilter_index(entries, store, config, index, lambda _: None, reuse=False)
-    assert [type(x) for x in families._spared] == [LexIndex]  # nothing parsed: kept
+    assert [type(x) for x in program._spared] == [LexIndex]  # nothing parsed: kept
     families._release_free_memory()  # as before rule workers are forked
-    assert not families._spared
+    assert not program._spared
+    prefilter_index(entries, store, config, index, lambda _: None, reuse=False)
+    assert program._spared
+    program.Program.from_store(store, [entries[0].file])  # a program loaded here
+    assert not program._spared
     walker = next(Path(e.file) for e in entries if e.file.endswith("walker.c"))
     walker.write_text(walker.read_text() + "int more(void)\n{\n\treturn 2;\n}\n")
     prefilter_index(entries, store, config, index, lambda _: None, reuse=False)
-    assert not families._spared  # freed before the parsers were forked
+    assert not program._spared  # freed before the parsers were forked
