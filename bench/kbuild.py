@@ -157,6 +157,10 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
     path = tree / edit
     original = path.read_bytes()
     edits = [("a comment", original + b"\n/* kmeminit bench edit */\n")]
+    for what, table in (("code", CODE_EDITS), ("a call", CALL_EDITS)):
+        if edit in table and table[edit][0] not in original:
+            # a tree left edited by an earlier run, or another kernel version
+            print(f"one edit ({what:<8}) {edit}: skipped: the text it replaces is not there")
     if edit in CODE_EDITS and CODE_EDITS[edit][0] in original:
         edits.append(("code", original.replace(*CODE_EDITS[edit], 1)))
     edits.append(("function", original + NEW_FUNCTION))
