@@ -4,6 +4,7 @@ Results are cached per source: a report asks the same entry points many question
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kmeminit.analyzer.dataflow.cfg import event_blocks, guarding_conditions
@@ -30,31 +31,37 @@ class CallChains:
     program: Program
     _desc: dict[str, set[str]] = field(default_factory=dict)
     _anc: dict[str, set[str]] = field(default_factory=dict)
-    _paths: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # per source: each reached function's predecessor on the breadth-first tree
+    _before: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def descendants(self, usr: str) -> set[str]:
         """`usr` and every function it reaches."""
-        import networkx as nx
-
         if usr not in self._desc:
-            self._desc[usr] = nx.descendants(self.program.graph, usr) | {usr}
+            self._desc[usr] = _reach(self.program.graph.succ, usr)
         return self._desc[usr]
 
     def ancestors(self, usr: str) -> set[str]:
         """`usr` and every function that reaches it."""
-        import networkx as nx
-
         if usr not in self._anc:
-            self._anc[usr] = nx.ancestors(self.program.graph, usr) | {usr}
+            self._anc[usr] = _reach(self.program.graph.pred, usr)
         return self._anc[usr]
 
     def shortest(self, source: str, target: str) -> list[str] | None:
-        """A shortest chain of function USRs source → target, or None."""
-        import networkx as nx
-
-        if source not in self._paths:
-            self._paths[source] = nx.single_source_shortest_path(self.program.graph, source)
-        return self._paths[source].get(target)
+        """A shortest chain of function USRs source → target, or None: the one networkx's
+        single_source_shortest_path gives (breadth first, level by level, each function
+        reached first from the earliest caller in the graph's adjacency order), from a
+        tree of predecessors rather than a path list per function."""
+        before = self._before.get(source)
+        if before is None:
+            before = self._before[source] = _bfs_tree(self.program.graph.succ, source)
+        if target not in before:
+            return None
+        path = []
+        node: str | None = target
+        while node is not None:
+            path.append(node)
+            node = before[node]
+        return path[::-1]
 
     def count(self, source: str, target: str) -> int:
         """Function chains source → target, each recursion (SCC) collapsed."""
@@ -94,3 +101,32 @@ class CallChains:
             steps.append(ChainStep(caller, fn.name, best[0].location,
                                    self.program.name_of(callee), best[1], via))
         return tuple(steps)
+
+
+def _reach(adjacency: Mapping[str, Iterable[str]], start: str) -> set[str]:
+    """`start` and every node reachable from it along `adjacency` (a graph's succ or
+    pred): the sets networkx's descendants / ancestors give, without their generic BFS."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in adjacency[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _bfs_tree(succ: Mapping[str, Iterable[str]], source: str) -> dict[str, str | None]:
+    """Each node reachable from `source` → its predecessor on networkx's breadth-first
+    shortest paths (None for the source)."""
+    before: dict[str, str | None] = {source: None}
+    level = [source]
+    while level:
+        nxt = []
+        for node in level:
+            for child in succ[node]:
+                if child not in before:
+                    before[child] = node
+                    nxt.append(child)
+        level = nxt
+    return before
