@@ -331,7 +331,7 @@ class LexIndex:
                  leaves: frozenset[str] = frozenset(), scans: ScanCache | None = None,
                  vocabulary: frozenset[str] | None = None) -> None:
         self.scans = scans  # scans of earlier runs
-        # the words `worded` is asked about (None: any); see _seeds
+        # the only names and words the seed maps hold (None: all); see _seeds
         self.vocabulary = vocabulary
         self.max_fanout = max_fanout  # field calls with more stored targets are not edges
         self.leaves = leaves  # services: outside the call relation (see Program)
@@ -384,8 +384,10 @@ class LexIndex:
 
     def add_scan(self, path: str, lex: LexFile, owner: str | None = None,
                  header: bool = False) -> LexFile:
-        """`add` for a file already scanned (a stored scan of its text)."""
-        self._up, self._down, self._named, self._worded = {}, {}, None, None
+        """`add` for a file already scanned (the stored scan of its text).  A header added
+        again with the same scan (a private header of one more TU, or as a header) adds
+        only its owner: its definitions are there."""
+        self._up, self._down, self._named, self._worded = {}, {}, None, None  # stale
         tu = owner or path
         key = keys_of(path, lex, owner, header)
         named = owner is not None or header  # its functions' keys are their names
@@ -408,7 +410,7 @@ class LexIndex:
             fns = defs[k]
             if fn not in fns:
                 fns.append(fn)
-                if fn.calls:  # add_function, inline: a whole kernel has 200,000
+                if fn.calls:  # its direct calls and calls through struct fields
                     callees = [key(c) for c in fn.calls]
                     calls[k].update(callees)
                     for callee in callees:
@@ -440,16 +442,6 @@ class LexIndex:
                 self.stored_by[key(target)].add(tu)
         self.files.setdefault(path, lex)
         return lex
-
-    def add_function(self, key: str, calls: Iterable[str], fields: Iterable[str] = ()) -> None:
-        """Record a function's direct calls and calls through struct fields."""
-        self._up, self._down, self._named, self._worded = {}, {}, None, None
-        for callee in calls:
-            self.callers[callee].add(key)
-            self.calls[key].add(callee)
-        for field_name in fields:
-            self.field_callers[field_name].add(key)
-            self.fields_called[key].add(field_name)
 
     def _dispatch(self, field_name: str) -> bool:
         """Whether calls through this field count: not a generic dispatch field (a driver
