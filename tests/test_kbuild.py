@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -298,23 +299,17 @@ def test_tus_that_mention_nothing_are_recorded_not_parsed_and_report_equals_chec
     assert "other.c" in _names(db, "tus")
 
 
-@pytest.mark.parametrize("worker", ["works", "dies"])
-def test_report_after_an_edit_loads_the_last_runs_programs_early(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        worker: str) -> None:
-    """After kbuild re-parsed a TU of every bin the last report spread its rules over,
-    into facts whose results the store misses for exactly those rules, `report` starts
-    those bins' workers before it checks the store (memo.early_workers); the findings are
-    a cold report's.  An early worker that dies costs only time; a run with nothing
-    changed, with the same facts (a comment), or back at facts seen before (an edit
-    undone) starts none."""
-    from kmeminit.analyzer import families
+def _reporting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]
+               ) -> tuple[Path, Callable[..., tuple[list, str]], Callable[[str], None]]:
+    """The test tree built into a store (see `_built`), `report` over a store (its findings
+    and stderr), and an edit: a text appended to hot.c and walker.c, which kmeminit-cc
+    checks again."""
     from kmeminit.analyzer.cli import main
-    from kmeminit.analyzer.store import FactStore
 
     src, argvs, store = _built(tmp_path, monkeypatch)
     out = tmp_path / "report.json"
-    early = "loaded while the store was checked"
+    original = {name: (src / name).read_text() for name in ("hot.c", "walker.c")}
 
     def report(at: Path, *extra: str) -> tuple[list, str]:
         capsys.readouterr()
@@ -327,7 +322,24 @@ def test_report_after_an_edit_loads_the_last_runs_programs_early(
             (src / name).write_text(original[name] + text)
             assert run(argvs[name]) == 0
 
-    original = {name: (src / name).read_text() for name in ("hot.c", "walker.c")}
+    return store, report, edit
+
+
+@pytest.mark.parametrize("worker", ["works", "dies"])
+def test_report_after_an_edit_loads_the_last_runs_programs_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        worker: str) -> None:
+    """After kbuild re-parsed a TU of every bin the last report spread its rules over,
+    into facts whose results the store misses for exactly those rules, `report` starts
+    those bins' workers before it checks the store (memo.early_workers); the findings are
+    a cold report's.  An early worker that dies costs only time; a run with nothing
+    changed, with the same facts (a comment), or back at facts seen before (an edit
+    undone) starts none."""
+    from kmeminit.analyzer import families
+    from kmeminit.analyzer.store import FactStore
+
+    store, report, edit = _reporting(tmp_path, monkeypatch, capsys)
+    early = "loaded while the store was checked"
     report(store, "-j", "2")
     _, err = report(store, "-j", "2")
     assert early not in err  # nothing changed: every rule from the store
@@ -366,23 +378,9 @@ def test_an_early_worker_runs_its_bins_last_groups_while_the_parent_is_busy(
     import time
 
     from kmeminit.analyzer import families, prefilter
-    from kmeminit.analyzer.cli import main
 
-    src, argvs, store = _built(tmp_path, monkeypatch)
-    out, log = tmp_path / "report.json", tmp_path / "runs.log"
-
-    def report(at: Path, *extra: str) -> tuple[list, str]:
-        capsys.readouterr()
-        assert main(["report", "--store", str(at), "--format", "json", "-o", str(out),
-                     "--fail-on", "none", "--no-progress", *extra]) == 0
-        return json.loads(out.read_text())["findings"], capsys.readouterr().err
-
-    def edit(text: str) -> None:
-        for name in ("hot.c", "walker.c"):
-            (src / name).write_text(original[name] + text)
-            assert run(argvs[name]) == 0
-
-    original = {name: (src / name).read_text() for name in ("hot.c", "walker.c")}
+    store, report, edit = _reporting(tmp_path, monkeypatch, capsys)
+    log = tmp_path / "runs.log"
     report(store, "-j", "2")
     edit("\nint kmeminit_one(int x)\n{\n\treturn x + 1;\n}\n")
     report(store, "-j", "2")  # its rules spread over two workers: their groups remembered
