@@ -225,14 +225,14 @@ class Speculation:
     (an edit on the demand's own paths), the rules have run by the time it is done."""
 
     def __init__(self, store_path: Path, config: Any, checkers: list[Any],
-                 bins: list[list[str]],
-                 expected: list[list[list[Any]] | None] | None = None) -> None:
+                 bins: list[list[str]], expected: list[list[list[Any]]] | None = None
+                 ) -> None:
         self.workers: list[tuple[list[str], Any, Any]] = []  # (files, connection, process)
         self.taken = 0  # bins whose early worker answered
         by_id = {c.id: c for c in checkers}
         ctx = multiprocessing.get_context("fork")
         for i, files in enumerate(bins):
-            guess = expected[i] if expected is not None and i < len(expected) else None
+            guess = expected[i] if expected else None  # a bin's groups, [] if unknown
             try:
                 mine, theirs = ctx.Pipe(duplex=True)
                 worker = ctx.Process(target=_early_worker,

@@ -385,7 +385,7 @@ def early_workers(store: FactStore, config: Config, checkers: list[Any], jobs: i
 
     # started first, the stored results looked up meanwhile: the workers are stopped at
     # once when the results the facts miss are not those of the rules they would run
-    early = Speculation(store.path, config, checkers, bins, [g or None for g in expected])
+    early = Speculation(store.path, config, checkers, bins, expected)
     tus, headers = store.facts_digests(files)
     parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
     if {c.id for c in checkers if not store.has_memo(f"rule:{c.id}", parts.key(c))} != ran:

@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -655,11 +655,14 @@ class DemandKey(NamedTuple):
     key: str
     previous: str | None = None
     changed: tuple[tuple[str, str | None, bool, str, str], ...] = ()
-    # the content hash of every file read, as this run found it (read, or its stat
-    # signature unchanged since it was: analyzer/watch.py)
-    contents: Mapping[str, str] = {}
-    # what the lexical index reads, in order, with those content hashes
+    # what the lexical index reads, in order, with each text's content hash as this run
+    # found it (read, or its stat signature unchanged since it was: analyzer/watch.py)
     files: tuple[LexicalRow, ...] = ()
+
+    @property
+    def contents(self) -> dict[str, str]:
+        """The content hash of every file read."""
+        return {row.path: row.digest for row in self.files}
 
 
 def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans,
@@ -719,7 +722,7 @@ def demand_key(entries: list[CompileEntry], store: FactStore, scans: StoredScans
     key = digest.hexdigest()
     store.put_memo("demand-files", watch_key, {"began": began, "rows": rows,
                                                "absent": absent.encode(), "key": key})
-    return DemandKey(key, contents={row[0]: row[6] for row in rows}, files=_files(rows))
+    return DemandKey(key, files=_files(rows))
 
 
 def _files(rows: list[list[Any]]) -> tuple[LexicalRow, ...]:
@@ -773,7 +776,5 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
             changed.append((path, owner, header, content, row[6]))
         row[4] = of_scan.hex()
         _key_row(digest, path, owner, header, of_scan)
-    return (DemandKey(digest.hexdigest(), previous, tuple(changed),
-                      {path: content for path, (_, _, content) in seen.items()},
-                      _files(rows)),
+    return (DemandKey(digest.hexdigest(), previous, tuple(changed), _files(rows)),
             rows if reread else None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from kmeminit.analyzer.compdb import open_compdb
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.index import index_entries
+from kmeminit.analyzer.lexindex import LexIndex
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.store import FactStore
 
@@ -110,3 +111,16 @@ def named_checker_config(tmp_path: Path, monkeypatch, functions: list[str]) -> P
     cfg = tmp_path / "k.yaml"
     cfg.write_text(f"rules:\n  TEST001:\n    functions: [{', '.join(functions)}]\n")
     return cfg
+
+
+def lex_relations(lex: LexIndex) -> dict[str, object]:
+    """A lexical index's relations as plain sets (empty entries left out): what two
+    indexes built from the same files must agree on."""
+    out: dict[str, object] = {n: {k: set(v) for k, v in getattr(lex, n).items() if v}
+                              for n in ("callers", "calls", "field_callers", "fields_called",
+                                        "stored_in", "field_targets", "held_in", "stored_by",
+                                        "defined_in", "mentioned_in")}
+    out["header_owner"] = dict(lex.header_owner)
+    out["defs"] = {k: set(v) for k, v in lex.defs.items() if v}
+    out["globals"] = set(lex.globals)
+    return out

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmeminit.analyzer.lexindex import LexFile, LexFunction, LexIndex, contribution
+from tests.helpers import lex_relations
 
 NAMES = [f"f{i}" for i in range(8)]
 WORDS = ["PG_reserved", "pfn_to_page", "vmem_altmap", "other"]
@@ -84,17 +85,6 @@ def _expected(adds: list[tuple[str, LexFile, str | None, bool]]) -> dict[str, ob
     return result
 
 
-def _relations(lex: LexIndex) -> dict[str, object]:
-    out: dict[str, object] = {n: {k: set(v) for k, v in getattr(lex, n).items() if v}
-                              for n in ("callers", "calls", "field_callers", "fields_called",
-                                        "stored_in", "field_targets", "held_in", "stored_by",
-                                        "defined_in", "mentioned_in")}
-    out["header_owner"] = dict(lex.header_owner)
-    out["defs"] = {k: set(v) for k, v in lex.defs.items() if v}
-    out["globals"] = set(lex.globals)
-    return out
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(added, max_size=7))
 def test_the_index_is_the_union_of_its_files_contributions(
@@ -109,7 +99,7 @@ def test_the_index_is_the_union_of_its_files_contributions(
                                                "globals")]))
         lex.add_scan(path, scanned, owner, header)
         adds.append((path, scanned, owner, header))
-    assert _relations(lex) == _expected(adds)
+    assert lex_relations(lex) == _expected(adds)
 
 
 @settings(max_examples=150, deadline=None)

@@ -16,7 +16,7 @@ from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.lexindex import scan_text
 from kmeminit.analyzer.prefilter import build_lexindex, config_symbols, prefilter_index
 from kmeminit.analyzer.store import FactStore
-from tests.helpers import EXAMPLE, compdb_for
+from tests.helpers import EXAMPLE, compdb_for, lex_relations
 
 SOURCES = {
     # mentions configured symbols (a pfn walker): relevant by text
@@ -518,8 +518,6 @@ def test_the_index_from_the_demand_keys_rows_is_the_index_from_the_files(
     include line again: the same index as reading them, also after an edit, and when a
     scan is missing it reads them."""
     from kmeminit.analyzer import prefilter
-    from tests.test_lexindex import _relations
-
     tmp, entries = tree
     store, config = FactStore(tmp / "facts.db"), load_config()
     for edit in (False, True):
@@ -530,10 +528,10 @@ def test_the_index_from_the_demand_keys_rows_is_the_index_from_the_files(
         demand = prefilter.demand_key(entries, store, scans, config)
         scans.flush()
         assert (demand.previous is not None) == edit and bool(demand.changed) == edit
-        expected = _relations(build_lexindex(entries, config, scans))
+        expected = lex_relations(build_lexindex(entries, config, scans))
         with monkeypatch.context() as m:
             m.setattr(prefilter, "lexical_files", lambda *a, **k: pytest.fail("read"))
-            assert _relations(build_lexindex(entries, config, scans, demand.files)) == \
+            assert lex_relations(build_lexindex(entries, config, scans, demand.files)) == \
                 expected
         assert "extra" in expected["defs"] if edit else "extra" not in expected["defs"]
     # a scan no longer stored: the files are read (and that one scanned again, whole)
@@ -541,7 +539,7 @@ def test_the_index_from_the_demand_keys_rows_is_the_index_from_the_files(
     read = []
     real = prefilter.lexical_files
     monkeypatch.setattr(prefilter, "lexical_files", lambda *a: read.append(1) or real(*a))
-    again = _relations(build_lexindex(entries, config, prefilter.StoredScans(store, config),
+    again = lex_relations(build_lexindex(entries, config, prefilter.StoredScans(store, config),
                                       demand.files))
     assert read and all(again[r] == expected[r] for r in ("callers", "calls", "stored_by"))
 
