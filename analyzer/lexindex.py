@@ -20,9 +20,12 @@ import re
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from kmeminit.analyzer.blobs import pack, unpack
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.calltrace import CallTrace
 
 # The version of scan_text's output: stored scans are keyed by it, so bump it whenever a
 # change to the scanner changes what it finds.
@@ -369,6 +372,9 @@ class LexIndex:
         # or answered with (see `contribution`: an edit touching none of them cannot change
         # the answers)
         self.queried: set[str] | None = None
+        # when set: what the answers took from the call relation (analyzer/calltrace.py:
+        # whether a change of calls can change them)
+        self.trace: CallTrace | None = None
 
     def add(self, path: str, data: bytes, owner: str | None = None,
             header: bool = False) -> LexFile:
@@ -453,13 +459,37 @@ class LexIndex:
         return key.split("@", 1)[0] in self.leaves
 
     def callers_of(self, key: str) -> frozenset[str]:
+        """Every key calling `key` (directly, through a file-scope variable or a struct
+        field it is stored in)."""
+        if self.trace is not None:
+            self.trace.whole[1].add(key)
+        return self._callers(key)
+
+    def callees_of(self, key: str) -> frozenset[str]:
+        if self.trace is not None:
+            self.trace.whole[0].add(key)
+        return self._callees(key)
+
+    def _callers(self, key: str) -> frozenset[str]:
+        """callers_of for the walks (which record themselves in `trace`), kept."""
         found = self._up.get(key)
         return found if found is not None else self._answer(key, self._up, self._callers_of)
 
-    def callees_of(self, key: str) -> frozenset[str]:
+    def _callees(self, key: str) -> frozenset[str]:
         found = self._down.get(key)
         return found if found is not None else self._answer(key, self._down,
                                                             self._callees_of)
+
+    def nearest_callee(self, key: str, levels: dict[str, tuple[int, str | None]]
+                       ) -> str | None:
+        """The callee of `key` that a walk's `levels` reach in the fewest levels (the least
+        key of those), or None."""
+        near = min(((levels[c][0], c) for c in self._callees(key) if c in levels),
+                   default=None)
+        found = near[1] if near is not None else None
+        if self.trace is not None:
+            self.trace.nearest.append((key, self.trace.walk_index(levels), found))
+        return found
 
     def _answer(self, key: str, kept: dict[str, frozenset[str]],
                 compute: Callable[[str], set[str]]) -> frozenset[str]:
@@ -477,6 +507,8 @@ class LexIndex:
         for variable in self.held_in.get(key, ()):
             if queried is not None:
                 queried.add(variable)
+            if self.trace is not None:
+                self.trace.variables.add(variable)
             if variable in self.globals:
                 out |= self.callers.get(variable, set())
         for field_name in self.stored_in.get(key, ()):
@@ -510,16 +542,19 @@ class LexIndex:
         fns = self.defs.get(key, ())
         return bool(fns) and all(fn.init for fn in fns)
 
-    def _walk(self, keys: Iterable[str], step: Callable[[str], frozenset[str]],
+    def _walk(self, keys: Iterable[str], up: bool,
               accept: Callable[[str], bool] | None = None,
               expand: Callable[[str], bool] | None = None, ordered: bool = False,
-              limit: int | None = None, free: Callable[[str], bool] | None = None
-              ) -> dict[str, tuple[int, str | None]]:
+              limit: int | None = None, free: Callable[[str], bool] | None = None,
+              use: str = "levels") -> dict[str, tuple[int, str | None]]:
         """Breadth-first from the keys along `step`, at most `max_levels` levels (recorded
         in `deepest`, and `bounded` when the bound cut it short): every key met, with its
         level and the key before it on one shortest path (None for the keys themselves).
         A key `accept` refuses is not entered; one `expand` refuses is entered but not
-        walked from.  `ordered` visits in sorted order: deterministic predecessors."""
+        walked from.  `ordered` visits in sorted order: deterministic predecessors.  `up`
+        walks along callers, else along callees.  `use` tells the trace what the caller
+        reads of the result (analyzer/calltrace.py)."""
+        step = self._callers if up else self._callees
         seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
         if self.queried is not None:
             self.queried |= seen.keys()
@@ -554,28 +589,33 @@ class LexIndex:
                         nxt.append(other)
             frontier = nxt
         self.deepest = max(self.deepest, level)
+        if self.trace is not None:
+            cap = self.max_levels if limit is None else min(limit, self.max_levels)
+            self.trace.walked(up, seen, ordered, cap, level,
+                              use="whole" if free is not None else use)
         return seen
 
     def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None) -> set[str]:
         """The keys and every key with a call path to one; keys `stop` accepts are
         included but their callers are not followed."""
-        return set(self._walk(keys, self.callers_of,
+        return set(self._walk(keys, True, use="set",
                               expand=None if stop is None else lambda k: not stop(k)))
 
     def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None
              ) -> set[str]:
         """The keys and every key they reach by calls (into keys `follow` accepts)."""
-        return set(self._walk(keys, self.callees_of, accept=follow))
+        return set(self._walk(keys, False, accept=follow, use="set"))
 
     def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None,
-               paths: bool = True) -> dict[str, tuple[int, str | None]]:
+               paths: bool = True, use: str = "levels"
+               ) -> dict[str, tuple[int, str | None]]:
         """Every key the keys reach by calls (up: every key with a call path to one of
         them), with its call levels from them and the key before it on one shortest path
         (None for the keys themselves); at most `limit` (else `max_levels`) levels.  With
         `limit`, a function-like macro costs no level: the compiler sees through it.
         Without `paths` the key before is any one (the levels are the same, and the walk
-        does not sort every key's callers or callees to choose)."""
-        return self._walk(keys, self.callers_of if up else self.callees_of, ordered=paths,
+        does not sort every key's callers or callees to choose).  `use`: see _walk."""
+        return self._walk(keys, up, ordered=paths, use=use,
                           limit=limit, free=None if limit is None else self.is_macro)
 
     def path_to_root(self, key: str, avoid: Callable[[str], bool]) -> list[str] | None:
@@ -597,6 +637,8 @@ class LexIndex:
                     chain.append(node)
                     node = parents[node]
                 self.deepest = max(self.deepest, depth[k])
+                if self.trace is not None:
+                    self.trace.depth = max(self.trace.depth, depth[k])
                 return chain
             if depth[k] >= self.max_levels:
                 self.bounded = True

@@ -34,11 +34,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.lexindex import (
     SCANNER,
+    Item,
     LexFile,
+    LexFunction,
     LexIndex,
     ScanCache,
     content_hash,
@@ -174,8 +177,10 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
     visible.  (A function off these chains whose every path sets or clears could still
     change an effect; docs/bench.md measures the result against the whole database.)"""
     holders = reserved_holders(lex, config, bits)
-    from_entry = {e: lex.levels([e], paths=False) for e in sorted(entries) if lex.defs.get(e)}
-    to_holder = {h: lex.levels([h], up=True, paths=False)
+    # (the chains are all that is read of these walks: see analyzer/calltrace.py)
+    from_entry = {e: lex.levels([e], paths=False, use=f"entry:{e}")
+                  for e in sorted(entries) if lex.defs.get(e)}
+    to_holder = {h: lex.levels([h], up=True, paths=False, use=f"holder:{h}")
                  for h in sorted(set().union(*holders.values()))}
     sites = holders["set"] | holders["clear"]
     need: set[str] = set()
@@ -198,9 +203,7 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
         to_op = lex.levels(holders[op], up=True)
         walked: set[str] = set()
         for key in sorted(on_site_chains):
-            near = min(((to_op[c][0], c) for c in lex.callees_of(key) if c in to_op),
-                       default=None)
-            node = near[1] if near else None
+            node = lex.nearest_callee(key, to_op)
             while node is not None and node not in walked:
                 walked.add(node)
                 node = to_op[node][1]
@@ -533,10 +536,11 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     key = demand.key
     stored = store.memo("demand", key) if reuse else None
     queried: list[str] | None = None  # what a carried demand asked
+    trace: dict[str, Any] | None = None  # and what it took from the call relation
     if stored is None and reuse and demand.changed and demand.previous is not None:
         carried = _carried(store, scans, demand)
         if carried is not None:
-            stored, queried = carried
+            stored, queried, trace = carried
             report.carried = len({path for path, *_ in demand.changed})
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
@@ -555,9 +559,10 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         report.added = {}
         with collector_paused():  # a few million acyclic objects
             lex = build_lexindex(entries, config, scans, demand.files)
-            lex.queried = set()
+            lex.queried, lex.trace = set(), CallTrace()
             chosen = _demand(entries, lex, config, report)
-            asked = lex.queried
+            asked, trace = lex.queried, lex.trace.encode()
+            lex.trace = None
             spare(lex)
             del lex
         order = sorted(chosen)
@@ -568,9 +573,12 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
                              for family, files in report.scopes.items()}}
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, sorted(asked))
+        store.put_memo("demand-trace", key, trace)
     elif report.carried:
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, queried)
+        if trace is not None:
+            store.put_memo("demand-trace", key, trace)
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
@@ -580,9 +588,9 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
 
 
 def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
-             ) -> tuple[dict[str, Any], list[str]] | None:
-    """The previous demand, and what it asked, when the files edited since cannot change
-    it, else None.
+             ) -> tuple[dict[str, Any], list[str], dict[str, Any] | None] | None:
+    """The previous demand, what it asked and what it took from the call relation, when
+    the files edited since cannot change it, else None.
 
     The demand is a function of what it asked the lexical index (the keys, fields and
     variables it looked up or was answered with, kept as memo `demand-queried`), of the
@@ -593,37 +601,90 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
     them was asked about, no differing definition could be a seed, and the file's
     configured mentions are the same, every answer is the same, and so is the demand.
     (Adding a helper, or a call between functions the demand never reached, is such an
-    edit; an edit on the demand's own paths is not, and the demand is computed again.)"""
+    edit.)  An edit that adds or removes calls the demand did ask about keeps it too when
+    the recorded walks and answers (memo `demand-trace`, analyzer/calltrace.py) stay the
+    same: a call to a function its walks already reach as near, say.  Anything else on
+    the demand's own paths computes it again."""
     previous = store.memo("demand", demand.previous)
     queried = store.memo("demand-queried", demand.previous)
     if previous is None or not isinstance(queried, list):
         return None
     asked = set(queried)
+    added: set[tuple[str, str]] = set()
+    removed: set[tuple[str, str]] = set()
     for path, owner, header, before, after in demand.changed:
         old, new = scans.get(path, before), scans.get(path, after)
         if old is None or new is None:
             return None  # a scan no longer stored: nothing to compare with
-        if reaches_demand(asked, scans.vocabulary, path, owner, header, old, new):
+        calls = call_changes(asked, scans.vocabulary, path, owner, header, old, new)
+        if calls is None:
             return None
-    return previous, queried
+        added |= calls[0]
+        removed |= calls[1]
+    trace = None
+    if added or removed:
+        trace = store.memo("demand-trace", demand.previous)
+        try:
+            if trace is None or not StoredTrace(trace).keeps(added, removed, CHAIN_SLACK):
+                return None
+        except (KeyError, TypeError, ValueError):  # a damaged row
+            store.forget_memo("demand-trace", demand.previous)
+            return None
+        # the answers that changed hold the changed calls' ends now
+        queried = sorted(asked.union(*added, *removed))
+    return previous, queried, trace
 
 
 def reaches_demand(asked: set[str], vocabulary: frozenset[str], path: str,
                    owner: str | None, header: bool, old: LexFile, new: LexFile) -> bool:
     """Whether an edit of `path` (charged to `owner`, or a `header`) from scan `old` to
-    `new` could change a demand that asked the lexical index about `asked` (see
-    `_carried`)."""
+    `new` could change a demand that asked the lexical index about `asked`, taking every
+    changed call it asked about as a change (see `_carried`)."""
+    calls = call_changes(asked, vocabulary, path, owner, header, old, new)
+    return calls is None or bool(calls[0] or calls[1])
+
+
+def call_changes(asked: set[str], vocabulary: frozenset[str], path: str,
+                 owner: str | None, header: bool, old: LexFile, new: LexFile
+                 ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]] | None:
+    """What an edit of `path` (charged to `owner`, or a `header`) from scan `old` to
+    `new` changes of what a demand that asked the lexical index about `asked` depends
+    on: None when it may change anything but calls (a configured mention of the TU, a
+    possible seed, an item asked about other than a call), else the calls (caller,
+    callee) added and removed that the demand asked about (see `_carried`)."""
     if not header and old.idents & vocabulary != new.idents & vocabulary:
-        return True  # which TUs mention a configured symbol
-    for item in contribution(path, old, owner, header) ^ \
-            contribution(path, new, owner, header):
+        return None  # which TUs mention a configured symbol
+    before = contribution(path, old, owner, header)
+    after = contribution(path, new, owner, header)
+    changed = before ^ after
+    # a definition whose calls alone changed: its call items say what changed
+    defs: dict[str, list[Item]] = {}
+    for item in changed:
+        if item.kind == "def":
+            defs.setdefault(item.names[0], []).append(item)
+    calls_only = set()
+    for items in defs.values():
+        if len(items) == 2 and items[0].fn is not None and items[1].fn is not None and \
+                _without_calls(items[0].fn) == _without_calls(items[1].fn):
+            calls_only.update(items)
+    added: set[tuple[str, str]] = set()
+    removed: set[tuple[str, str]] = set()
+    for item in changed - calls_only:
+        if item.kind == "call":
+            if asked.intersection(item.names):
+                (added if item in after else removed).add((item.names[0], item.names[1]))
+            continue
         if asked.intersection(item.names):
-            return True
+            return None
         fn = item.fn
         if fn is not None and (fn.name in vocabulary or (
                 fn.mentions | fn.stores | fn.signature) & vocabulary):
-            return True  # it could be a seed
-    return False
+            return None  # it could be a seed
+    return added, removed
+
+
+def _without_calls(fn: LexFunction) -> LexFunction:
+    return fn._replace(calls=frozenset(), line=0)
 
 
 def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,

@@ -7,11 +7,15 @@ Usage: bench/carried.py (--compdb DB | --store KBUILD_STORE) [--trials N] [--see
                         [--under mm/]
 
 Each trial takes one file of the lexical index (under --under, if given), and either adds
-a call from one of its definitions to a random name of the index, appends a new static
-function (calling nothing, or a random name), or drops a definition; it asks
-`prefilter.reaches_demand`, `_carried`'s test (the changed items against what the demand
-asked about, seeds, mentions), and when the test would carry the demand it computes the
-demand again over the edited index and compares the TUs chosen and each family's TUs.
+a call from one of its definitions to a random name of the index ("call") or to a name
+another definition of the same file calls ("near": a helper of its own subsystem), drops
+one of a definition's calls ("uncall"), appends a new static function (calling nothing,
+or a random name), or drops a definition.  The call edits take a definition the demand
+asked about when the file has one.  It asks `prefilter.call_changes`, `_carried`'s test
+(the changed items against what the demand asked about, seeds, mentions; the calls it
+asked about against the demand's trace, analyzer/calltrace.py), and when the test would
+carry the demand it computes the demand again over the edited index and compares the TUs
+chosen, each family's TUs, and the levels the growth reports.
 Prints every carried trial and the counts; exits 1 if a carried demand differed.
 """
 
@@ -25,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from kmeminit.analyzer import prefilter
+from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
 from kmeminit.analyzer.cli.session import tune_collector
 from kmeminit.analyzer.compdb import CompileEntry, load_entries
 from kmeminit.analyzer.config import load_config
-from kmeminit.analyzer.lexindex import LexFile, LexFunction
+from kmeminit.analyzer.lexindex import LexFile, LexFunction, keys_of
 from kmeminit.analyzer.store import FactStore
 
 
@@ -67,27 +72,40 @@ def main() -> int:
     scans = prefilter.StoredScans(store, config)
     vocabulary = scans.vocabulary
 
-    def demand(source: Any) -> tuple[Any, set[str], dict[str, frozenset[str]]]:
+    def demand(source: Any) -> tuple[Any, set[str], Any]:
         lex = prefilter.build_lexindex(entries, config, source)
-        lex.queried = set()
+        lex.queried, lex.trace = set(), CallTrace()
         report = prefilter.PrefilterReport(len(entries))
         chosen = prefilter._demand(entries, lex, config, report)
-        return lex, chosen, report.scopes
+        return lex, chosen, (report.scopes, report.levels, report.bounded)
 
     base, chosen, scopes = demand(scans)
     asked = base.queried or set()
+    trace = StoredTrace(base.trace.encode())
     rows = [(path, owner, header) for path, _, owner, header in prefilter.lexical_files(entries)
             if base.files.get(path) and base.files[path].functions and args.under in path]
     names = sorted(base.defs)
-    carried = recomputed = wrong = 0
+    carried = recomputed = wrong = by_trace = 0
     for trial in range(args.trials):
         path, owner, header = random.choice(rows)
         old = base.files[path]
         fns = list(old.functions)
-        i = random.randrange(len(fns))
-        kind = random.choice(["call", "new", "drop"])
+        key = keys_of(path, old, owner, header)
+        on_paths = [j for j, fn in enumerate(fns) if key(fn.name) in asked]
+        kind = random.choice(["call", "near", "uncall", "new", "drop"])
+        i = random.choice(on_paths) if on_paths and kind in ("call", "near", "uncall") \
+            else random.randrange(len(fns))
         if kind == "call":
             fns[i] = fns[i]._replace(calls=fns[i].calls | {random.choice(names).split("@")[0]})
+        elif kind == "near":
+            local = sorted({c for fn in fns for c in fn.calls} - fns[i].calls)
+            if not local:
+                continue
+            fns[i] = fns[i]._replace(calls=fns[i].calls | {random.choice(local)})
+        elif kind == "uncall":
+            if not fns[i].calls:
+                continue
+            fns[i] = fns[i]._replace(calls=fns[i].calls - {random.choice(sorted(fns[i].calls))})
         elif kind == "new":
             calls = frozenset({random.choice(names).split("@")[0]}) \
                 if random.random() < 0.5 else frozenset()
@@ -96,17 +114,21 @@ def main() -> int:
         else:
             fns.pop(i)
         new = dataclasses.replace(old, functions=tuple(fns))
-        if prefilter.reaches_demand(asked, vocabulary, path, owner, header, old, new):
+        calls = prefilter.call_changes(asked, vocabulary, path, owner, header, old, new)
+        if calls is None or (calls[0] or calls[1]) and \
+                not trace.keeps(calls[0], calls[1], prefilter.CHAIN_SLACK):
             recomputed += 1
             continue
         carried += 1
+        by_trace += bool(calls[0] or calls[1])
         _, again, again_scopes = demand(Swapped(scans, path, new))
         same = again == chosen and again_scopes == scopes
         wrong += not same
-        print(f"{trial:3} {kind:4} {path}: carried, {'same' if same else 'DIFFERENT'}",
+        how = " (the trace)" if calls[0] or calls[1] else ""
+        print(f"{trial:3} {kind:6} {path}: carried{how}, {'same' if same else 'DIFFERENT'}",
               flush=True)
-    print(f"{args.trials} trials: carried {carried}, computed again {recomputed}, carried but "
-          f"different {wrong}")
+    print(f"{args.trials} trials: carried {carried} ({by_trace} by the calls' trace), "
+          f"computed again {recomputed}, carried but different {wrong}")
     return 1 if wrong else 0
 
 
