@@ -27,25 +27,42 @@ from __future__ import annotations
 import base64
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 Levels = dict[str, tuple[int, "str | None"]]
+ABSENT = 0xFFFF  # a key a walk did not meet (levels are 16 bits)
+NONE = 0xFFFFFFFF  # no predecessor
 
 
 class CallTrace:
-    """The recording, while the demand runs (LexIndex.trace)."""
+    """The recording, while the demand runs (LexIndex.trace, prefilter.reserved_demand and
+    lexical_demand)."""
 
     def __init__(self) -> None:
-        # (up, ordered, bound, depth, use, the walk's result)
-        self.walks: list[tuple[bool, bool, int, int, str, Levels]] = []
+        # (up, ordered, bound, depth, use, plain, the walk's result); `plain`: no key was
+        # refused or left unexpanded by a predicate
+        self.walks: list[tuple[bool, bool, int, int, str, bool, Levels]] = []
         self.whole: tuple[set[str], set[str]] = (set(), set())
         self.nearest: list[tuple[str, int, str | None]] = []
         self.variables: set[str] = set()
         self.depth = 0
+        # reserved_demand's parts: the chain slice of each (entry, holder) the entry
+        # reaches, the holders holding a set or clear (sites), those of them defined, and
+        # the walks along callers from the set and the clear sites (for the witnesses)
+        self.chains: dict[tuple[str, str], set[str]] = {}
+        self.sites: set[str] = set()
+        self.defined_sites: set[str] = set()
+        self.witness_walks: list[int] = []
+        # lexical_demand's answer: the keys each rule family needs; _demand's TUs of
+        # each family by mention
+        self.families: dict[str, set[str]] = {}
+        self.initial: dict[str, set[str]] = {}
 
     def walked(self, up: bool, seen: Levels, ordered: bool, bound: int, depth: int,
-               use: str) -> None:
+               use: str, plain: bool = True) -> None:
         """A walk's result: `bound`, the level whose keys it does not walk from; `depth`,
         the levels it went; `use`, what is read of it (see above; "whole": a walk whose
         keys are recorded as used whole)."""
@@ -53,60 +70,149 @@ class CallTrace:
             self.whole[int(up)].update(seen)
             self.depth = max(self.depth, depth)
         else:
-            self.walks.append((up, ordered, bound, depth, use, seen))
+            self.walks.append((up, ordered, bound, depth, use, plain, seen))
 
     def walk_index(self, seen: Levels) -> int:
         for i, walk in enumerate(self.walks):
-            if walk[5] is seen:
+            if walk[6] is seen:
                 return i
         raise ValueError("not a recorded walk")
 
-    def encode(self) -> dict[str, Any]:
-        """As JSON data: the keys once, sorted; each walk's levels as two arrays (key
-        positions in the walk's order, levels), base64."""
+    def encode(self, answers: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]],
+               files_of: Callable[[str], Iterable[str]], tus: list[str]
+               ) -> dict[str, Any] | None:
+        """As JSON data (None when a level does not fit 16 bits): the keys once, sorted;
+        each walk's levels as an array over them (and its predecessors when sorted);
+        `answers`, the callees and callers the index gave (LexIndex._down, _up); the TUs
+        `files_of` each key (prefilter: the TUs to parse for it) gives, of those in
+        `tus`.  Arrays are base64."""
         keys = set(self.whole[0]) | self.whole[1]
         for walk in self.walks:
-            keys.update(walk[5])
+            keys.update(walk[6])
+        for side in answers:
+            keys.update(side)
+            for found in side.values():
+                keys.update(found)
         keys.update(k for k, _, _ in self.nearest)
-        keys.update(c for _, _, c in self.nearest if c is not None)
+        for family in self.families.values():
+            keys.update(family)
         order = sorted(keys)
         at = {k: i for i, k in enumerate(order)}
         walks = []
-        for up, ordered, bound, depth, use, seen in self.walks:
-            walks.append([int(up), int(ordered), bound, depth, use,
-                          _b64(array("I", [at[k] for k in seen])),
-                          _b64(array("I", [level for level, _ in seen.values()]))])
+        level_of, before_of = itemgetter(0), itemgetter(1)
+        for up, ordered, bound, depth, use, plain, seen in self.walks:
+            try:
+                levels = array("H", map(level_of, seen.values()))
+            except OverflowError:  # a level of 16 bits or more
+                return None
+            before = ""
+            if ordered:
+                before = _b64(array("I", [NONE if k is None else at[k]
+                                          for k in map(before_of, seen.values())]))
+            walks.append([int(up), int(ordered), bound, depth, use, int(plain),
+                          _b64(array("I", map(at.__getitem__, seen))), _b64(levels),
+                          before])
+        tu_at = {tu: i for i, tu in enumerate(tus)}
         return {"keys": "\n".join(order), "walks": walks, "depth": self.depth,
                 "whole": [_b64(array("I", sorted(at[k] for k in side)))
                           for side in self.whole],
                 "nearest": [[at[k], w, -1 if c is None else at[c]]
                             for k, w, c in self.nearest],
-                "variables": sorted(self.variables)}
+                "variables": sorted(self.variables),
+                "answers": [_csr({at[k]: [at[c] for c in found] for k, found in side.items()})
+                            for side in answers],
+                "chains": [[at[e], at[h], _b64(array("I", sorted(at[k] for k in chain)))]
+                           for (e, h), chain in sorted(self.chains.items())],
+                "sites": sorted(at[k] for k in self.sites),
+                "defined_sites": sorted(at[k] for k in self.defined_sites),
+                "witness_walks": self.witness_walks,
+                "families": {f: _b64(array("I", sorted(at[k] for k in keys_)))
+                             for f, keys_ in self.families.items()},
+                "tus": tus,
+                "files": _csr({i: sorted(tu_at[tu] for tu in files if tu in tu_at)
+                               if len(files) > 1 else
+                               [tu_at[tu] for tu in files if tu in tu_at]
+                               for i, files in enumerate(map(files_of, order))}),
+                "initial": {f: sorted(tu_at[tu] for tu in found)
+                            for f, found in self.initial.items()}}
 
 
 class _Walk:
+    """A stored walk: its keys' levels (and predecessors, when sorted) by position."""
+
     def __init__(self, up: Any, ordered: Any, bound: Any, depth: Any, use: Any,
-                 at: str, levels: str) -> None:
+                 plain: Any, at: str, levels: str, before: str) -> None:
         self.up, self.ordered = bool(up), bool(ordered)
-        self.bound, self.depth, self.use = int(bound), int(depth), str(use)
-        self.at, self.levels = _unb64(at), _unb64(levels)
-        if len(self.at) != len(self.levels):
+        self.bound, self.depth, self.use, self.plain = int(bound), int(depth), str(use), \
+            bool(plain)
+        positions = _unb64(at, "I")
+        found = _unb64(levels, "H")
+        self.levels: dict[int, int] = dict(zip(positions, found, strict=True))
+        self.before: dict[int, int] | None = None
+        if self.ordered:
+            self.before = dict(zip(positions, _unb64(before, "I"), strict=True))
+        if len(self.levels) != len(found):
             raise ValueError("a damaged trace")
+
+    def encode(self) -> list[Any]:
+        before = ""
+        if self.before is not None:
+            before = _b64(array("I", map(self.before.__getitem__, self.levels)))
+        return [int(self.up), int(self.ordered), self.bound, self.depth, self.use,
+                int(self.plain), _b64(array("I", self.levels)),
+                _b64(array("H", self.levels.values())), before]
+
+
+class _Csr:
+    """Lists of positions by position (compressed rows)."""
+
+    def __init__(self, data: list[str]) -> None:
+        self.rows, self.offsets, self.values = (_unb64(part, "I") for part in data)
+        if len(self.offsets) != len(self.rows) + 1:
+            raise ValueError("a damaged trace")
+
+    def get(self, position: int) -> array | None:
+        i = bisect_left(self.rows, position)
+        if i == len(self.rows) or self.rows[i] != position:
+            return None
+        return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+
+class Patched(NamedTuple):
+    """A demand updated by added calls (StoredTrace.patch)."""
+
+    families: dict[str, set[str]]  # the keys each rule family needs
+    files: dict[str, set[str]]  # the TUs to parse for each family's keys
+    initial: dict[str, set[str]]  # each family's TUs by mention
+    depth: int  # the deepest walk's levels (the report's "fixpoint after N")
+    trace: dict[str, Any]  # the trace of the updated demand, as stored
 
 
 class StoredTrace:
-    """A trace as stored (CallTrace.encode), read back for `keeps`."""
+    """A trace as stored (CallTrace.encode), read back for `keeps` and `patch`."""
 
     def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
         text = data["keys"]
         self.keys = text.split("\n") if text else []
         self.walks = [_Walk(*walk) for walk in data["walks"]]
-        self.whole = tuple(_unb64(side) for side in data["whole"])
+        self.whole = tuple(_unb64(side, "I") for side in data["whole"])
         self.nearest = [(int(k), int(w), int(c)) for k, w, c in data["nearest"]]
         self.variables = frozenset(data["variables"])
         self.depth = int(data["depth"])
         if len(self.whole) != 2:
             raise ValueError("a damaged trace")
+
+    @staticmethod
+    def _positions(text: str) -> array:
+        """A stored array of positions."""
+        return _unb64(text, "I")
+
+    def answers(self, side: int) -> dict[str, frozenset[str]]:
+        """The recorded callees (side 0) or callers (1) by key (for tests and tools)."""
+        table = _Csr(self.data["answers"][side])
+        return {self.keys[row]: frozenset(self.keys[v] for v in table.get(row) or ())
+                for row in table.rows}
 
     def _position(self, key: str) -> int | None:
         i = bisect_left(self.keys, key)
@@ -117,10 +223,50 @@ class StoredTrace:
         position = self._position(key)
         if position is None:
             return None
-        try:  # a linear search in C: the few keys of a change, not worth sorting
-            return walk.levels[walk.at.index(position)]
-        except ValueError:
-            return None
+        return walk.levels.get(position)
+
+    def _in_whole(self, up: bool, key: str) -> bool:
+        position = self._position(key)
+        if position is None:
+            return False
+        side = self.whole[int(up)]
+        i = bisect_left(side, position)
+        return i < len(side) and side[i] == position
+
+    def _affected(self, added: list[tuple[str, str]], removed: list[tuple[str, str]],
+                  patching: bool) -> set[int] | None:
+        """The walks whose levels the changed calls change, or None when the demand may
+        change otherwise: a whole answer, a variable's callers, a walk whose levels are
+        read, or (unless `patching`, where the witnesses are chosen again) a nearest
+        callee.  A walk whose keys may be lost or gained (a removed step) is None too."""
+        affected: set[int] = set()
+        for (caller, callee), is_added in [(p, True) for p in added] + \
+                [(p, False) for p in removed]:
+            if callee in self.variables:
+                return None  # the callers of the functions it holds change
+            for up, x, y in ((False, caller, callee), (True, callee, caller)):
+                if self._in_whole(up, x):
+                    return None
+                for w, walk in enumerate(self.walks):
+                    if walk.up != up:
+                        continue
+                    lx = self.level(walk, x)
+                    if lx is None or lx >= walk.bound:
+                        continue  # not walked from
+                    ly = self.level(walk, y)
+                    if is_added:
+                        if ly is not None and ly <= lx + (0 if walk.ordered else 1):
+                            continue
+                    elif ly is None or ly <= lx:
+                        continue
+                    if walk.use == "levels" or walk.ordered or not is_added:
+                        return None  # levels read, or keys lost
+                    if ly is None and not (patching and walk.plain):
+                        return None  # keys gained
+                    affected.add(w)
+            if not patching and not self._nearest_keeps(caller, callee, is_added):
+                return None
+        return affected
 
     def keeps(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]],
               slack: int) -> bool:
@@ -149,34 +295,9 @@ class StoredTrace:
         Their depths may only shrink then: the report's deepest level stays when a walk
         not affected is at least as deep."""
         added, removed = list(added), list(removed)
-        affected: set[int] = set()
-        for (caller, callee), is_added in [(p, True) for p in added] + \
-                [(p, False) for p in removed]:
-            if callee in self.variables:
-                return False  # the callers of the functions it holds change
-            for up, x, y in ((False, caller, callee), (True, callee, caller)):
-                position = self._position(x)
-                if position is not None:
-                    i = bisect_left(self.whole[int(up)], position)
-                    if i < len(self.whole[int(up)]) and self.whole[int(up)][i] == position:
-                        return False
-                for w, walk in enumerate(self.walks):
-                    if walk.up != up:
-                        continue
-                    lx = self.level(walk, x)
-                    if lx is None or lx >= walk.bound:
-                        continue  # not walked from
-                    ly = self.level(walk, y)
-                    if is_added:
-                        if ly is not None and ly <= lx + (0 if walk.ordered else 1):
-                            continue
-                    elif ly is None or ly <= lx:
-                        continue
-                    if walk.use == "levels" or walk.ordered or not is_added or ly is None:
-                        return False  # levels read, or keys lost or gained
-                    affected.add(w)
-            if not self._nearest_keeps(caller, callee, is_added):
-                return False
+        affected = self._affected(added, removed, patching=False)
+        if affected is None:
+            return False
         if not affected:
             return True
         rest = max([self.depth] + [walk.depth for w, walk in enumerate(self.walks)
@@ -230,12 +351,269 @@ class StoredTrace:
                 return False
         return True
 
+    def carried(self, added: Iterable[tuple[str, str]],
+                removed: Iterable[tuple[str, str]]) -> dict[str, Any] | None:
+        """The trace, as stored, of the demand `keeps` kept over these changes: the walks
+        whose levels changed (though not what the demand reads of them) walked again
+        from the added calls, the added calls in the answers; None when that cannot be
+        done (an answer the index never gave)."""
+        added, removed = list(added), list(removed)
+        affected = self._affected(added, removed, patching=False)
+        if affected is None:
+            return None
+        if not affected:
+            return dict(self.data, answers=self._answers(added, removed))
+        relaxed = self._relax(added, affected)
+        if relaxed is None:
+            return None
+        return dict(self.data, walks=[walk.encode() for walk in relaxed[0]],
+                    answers=self._answers(added, removed))
+
+    def _relax(self, added: list[tuple[str, str]], affected: set[int]
+               ) -> tuple[list[_Walk], Callable[[int, int], Iterable[int] | None]] | None:
+        """The walks, those `affected` with their levels lowered from the `added` calls
+        on (a breadth-first relaxation over the recorded answers), and the answers with
+        the added calls as a function (side 0 callees, 1 callers; None for an answer the
+        index never gave); None when a relaxation needs an answer it never gave, or
+        reaches a walk's bound."""
+        walks = list(self.walks)
+        data = self.data
+        if data.get("answers") is None:
+            return None  # not kept (see `_answers`)
+        answers = [_Csr(side) for side in data["answers"]]
+        steps: list[list[tuple[int, int]]] = [[], []]  # along callees, along callers
+        for x, y in added:
+            px, py = self._position(x), self._position(y)
+            if px is None or py is None:
+                return None  # a key no answer named: its own answers are unknown
+            steps[0].append((px, py))
+            steps[1].append((py, px))
+        extra: list[dict[int, set[int]]] = [{}, {}]
+        for side in (0, 1):
+            for a, b in steps[side]:
+                extra[side].setdefault(a, set()).add(b)
+
+        def step(side: int, position: int) -> Iterable[int] | None:
+            found = answers[side].get(position)  # None: the index never gave it
+            more = extra[side].get(position)
+            return found if found is None or more is None else set(found) | more
+
+        for w in sorted(affected):
+            old = walks[w]
+            side = int(old.up)
+            levels = dict(old.levels)
+            todo: deque[int] = deque()
+            for a, b in steps[side]:
+                la = levels.get(a, ABSENT)
+                if la < old.bound and la + 1 < levels.get(b, ABSENT):
+                    levels[b] = la + 1
+                    todo.append(b)
+            while todo:
+                k = todo.popleft()
+                lk = levels[k]
+                if lk >= old.bound:
+                    continue
+                found = step(side, k)
+                if found is None:
+                    return None  # a key whose answer the index never gave
+                for c in found:
+                    if lk + 1 < levels.get(c, ABSENT):
+                        levels[c] = lk + 1
+                        todo.append(c)
+            deepest = max(levels.values())
+            if deepest + 1 >= old.bound:
+                return None  # at the bound: the walk would stop there
+            new = _Walk.__new__(_Walk)
+            new.__dict__.update(old.__dict__)
+            new.levels = levels
+            new.depth = old.depth + deepest - max(old.levels.values())
+            walks[w] = new
+        return walks, step
+
+    def _answers(self, added: list[tuple[str, str]], removed: list[tuple[str, str]]
+                 ) -> list[list[str]] | None:
+        """The recorded answers with the added calls, and without the answers of the
+        removed calls' ends: another definition of the caller (or a call through a
+        field) may still make a removed call, which the index would know, so those
+        answers are as if never given (`patch` refuses to walk them).  None when they
+        cannot be kept."""
+        data = self.data.get("answers")
+        if data is None:
+            return None
+        out = []
+        for side, steps, gone in ((0, added, [x for x, _ in removed]),
+                                  (1, [(y, x) for x, y in added], [y for _, y in removed])):
+            table = _Csr(data[side])
+            extra: dict[int, set[int]] = {}
+            for a, b in steps:
+                pa, pb = self._position(a), self._position(b)
+                if pa is None or table.get(pa) is None:
+                    continue  # an answer the index never gave
+                if pb is None:
+                    return None  # a key the trace cannot name
+                extra.setdefault(pa, set()).add(pb)
+            dropped = {p for p in map(self._position, gone) if p is not None}
+            out.append(_csr_update(data[side], table, extra, dropped))
+        return out
+
+    def patch(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]],
+              leaves: frozenset[str], slack: int) -> Patched | None:
+        """The demand with the calls `added` (and `removed`, which must change no level),
+        computed from the trace instead of the whole index, or None when it cannot be:
+        a change `keeps` refuses for any reason but the levels of plain `entry`,
+        `holder` and `events` walks, or one that reaches a key whose answer the index
+        never gave.
+
+        The affected walks' levels are lowered from the added steps on (a breadth-first
+        relaxation over the recorded answers: the levels of the walk over the new calls,
+        as only lower levels and new keys can follow from an added step); each (entry,
+        holder) pair with an affected walk gets its chain slice again, by a search from
+        the entry through the keys whose two levels sum to at most the entry-to-holder
+        level plus `slack` (every key of a slice lies on a chain of such keys); the
+        witnesses are chosen again from the slices to the sites, as reserved_demand
+        chooses them; the events' keys are the events walk's.  `leaves`: the services
+        (no call to or from them is a step)."""
+        added = [(x, y) for x, y in added
+                 if x.split("@", 1)[0] not in leaves and y.split("@", 1)[0] not in leaves]
+        removed = list(removed)
+        data = self.data
+        if not data.get("families") or not data.get("tus"):
+            return None
+        affected = self._affected(added, removed, patching=True)
+        if affected is None:
+            return None
+        for w in affected:
+            use = self.walks[w].use
+            if not (use == "events" or use.startswith(("entry:", "holder:"))):
+                return None
+        relaxed = self._relax(added, affected)
+        if relaxed is None:
+            return None
+        walks, step = relaxed
+        families = {f: set(_unb64(v, "I")) for f, v in data["families"].items()}
+        out = dict(data)
+        out["walks"] = [walk.encode() for walk in walks]
+        out["answers"] = self._answers(added, removed)
+        for w in affected:
+            if walks[w].use == "events":
+                families["events"] = set(walks[w].levels)
+        # (the witnesses are chosen again even when no walk changed: a nearest callee
+        # may have)
+        reserved = self._reserved(walks, affected, step, slack, out)
+        if reserved is None:
+            return None
+        families["reserved"] = reserved
+        out["families"] = {f: _b64(array("I", sorted(v))) for f, v in families.items()}
+        files_of = _Csr(data["files"])
+        tus = list(data["tus"])
+        files: dict[str, set[str]] = {}
+        for f, found in families.items():
+            files[f] = set()
+            for k in found:
+                row = files_of.get(k)
+                if row is None:
+                    return None
+                files[f].update(tus[t] for t in row)
+        initial = {f: {tus[t] for t in v} for f, v in data["initial"].items()}
+        depth = max([self.depth] + [walk.depth for walk in walks])
+        return Patched({f: {self.keys[k] for k in v} for f, v in families.items()}, files,
+                       initial, depth, out)
+
+    def _reserved(self, walks: list[_Walk], affected: set[int],
+                  step: Callable[[int, int], Iterable[int] | None], slack: int,
+                  out: dict[str, Any]) -> set[int] | None:
+        """reserved_demand's keys over the patched walks (see `patch`); `out` gets the
+        new chain slices and nearest callees."""
+        data = self.data
+        entries = {self._position(w.use.split(":", 1)[1]): i for i, w in enumerate(walks)
+                   if w.use.startswith("entry:")}
+        holders = {self._position(w.use.split(":", 1)[1]): i for i, w in enumerate(walks)
+                   if w.use.startswith("holder:")}
+        if None in entries or None in holders:
+            return None
+        chains: dict[tuple[int, int], array] = {
+            (int(e), int(h)): _unb64(keys, "I") for e, h, keys in data["chains"]}
+        for e, ew in entries.items():
+            for h, hw in holders.items():
+                assert e is not None and h is not None
+                if ew not in affected and hw not in affected:
+                    continue
+                down, up = walks[ew].levels, walks[hw].levels
+                chains.pop((e, h), None)
+                if h not in down:
+                    continue
+                bound = down[h] + slack
+                chain = {e} if up.get(e, ABSENT) <= bound else set()
+                todo = list(chain)
+                while todo:
+                    k = todo.pop()
+                    found = step(0, k)
+                    if found is None:
+                        return None
+                    for c in found:
+                        if c not in chain and down.get(c, ABSENT) + up.get(c, ABSENT) <= bound:
+                            chain.add(c)
+                            todo.append(c)
+                chains[(e, h)] = array("I", sorted(chain))
+        sites = set(data["sites"])
+        need = set(data["defined_sites"])
+        on_site_chains: set[int] = set()
+        for (_, h), chain in chains.items():
+            need.update(chain)
+            if h in sites:
+                on_site_chains.update(chain)
+        witnesses: set[int] = set()
+        nearest = []
+        for w in data["witness_walks"]:
+            to_op = walks[w]
+            assert to_op.before is not None
+            walked: set[int] = set()
+            for k in sorted(on_site_chains):  # positions sort as keys do
+                found = step(0, k)
+                if found is None:
+                    return None
+                near = min(((to_op.levels[c], self.keys[c], c) for c in found
+                            if c in to_op.levels), default=None)
+                node = near[2] if near is not None else None
+                nearest.append([k, w, -1 if node is None else node])
+                while node is not None and node not in walked:
+                    walked.add(node)
+                    before = to_op.before.get(node, NONE)
+                    node = None if before == NONE else before
+            witnesses |= walked
+        out["chains"] = [[e, h, _b64(chain)] for (e, h), chain in sorted(chains.items())]
+        out["nearest"] = nearest
+        return need | witnesses
+
 
 def _b64(values: array) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def _unb64(text: str) -> array:
-    values = array("I")
+def _unb64(text: str, kind: str) -> array:
+    values = array(kind)
     values.frombytes(base64.b64decode(text))
     return values
+
+
+def _csr(rows: dict[int, list[int]]) -> list[str]:
+    order = sorted(rows)
+    offsets = array("I", [0])
+    values = array("I")
+    for row in order:
+        values.extend(rows[row])
+        offsets.append(len(values))
+    return [_b64(array("I", order)), _b64(offsets), _b64(values)]
+
+
+def _csr_update(data: list[str], table: _Csr, extra: dict[int, set[int]],
+                dropped: set[int]) -> list[str]:
+    """A stored _Csr with more values in some rows, and without the rows `dropped`."""
+    if not extra and not dropped:
+        return data
+    rows = {row: list(table.values[table.offsets[i]:table.offsets[i + 1]])
+            for i, row in enumerate(table.rows) if row not in dropped}
+    for row, more in extra.items():
+        if row not in dropped:
+            rows[row] = sorted(set(rows.get(row, ())) | more)
+    return _csr(rows)

@@ -592,13 +592,15 @@ class LexIndex:
         if self.trace is not None:
             cap = self.max_levels if limit is None else min(limit, self.max_levels)
             self.trace.walked(up, seen, ordered, cap, level,
-                              use="whole" if free is not None else use)
+                              use="whole" if free is not None else use,
+                              plain=accept is None and expand is None)
         return seen
 
-    def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None) -> set[str]:
+    def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None,
+           use: str = "set") -> set[str]:
         """The keys and every key with a call path to one; keys `stop` accepts are
-        included but their callers are not followed."""
-        return set(self._walk(keys, True, use="set",
+        included but their callers are not followed.  `use`: see _walk."""
+        return set(self._walk(keys, True, use=use,
                               expand=None if stop is None else lambda k: not stop(k)))
 
     def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None
@@ -694,6 +696,14 @@ class LexIndex:
                             worded[w].add(k)
             self._named, self._worded = named, worded
         return self._named, self._worded
+
+    def files_of(self, key: str) -> set[str] | tuple[str, ...]:
+        """files_defining of one key, asking nothing (see `queried`)."""
+        found = self.defined_in.get(key)
+        if not found:
+            found = (self.header_owner[key],) if key in self.header_owner else ()
+        stored = self.stored_by.get(key)
+        return found if not stored else set(found) | stored
 
     def files_defining(self, keys: Iterable[str]) -> set[str]:
         """The TUs to parse to have these functions: their .c files, else (a function only

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
+from kmeminit.analyzer.calltrace import CallTrace, Patched, StoredTrace
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.lexindex import (
@@ -132,12 +132,14 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
     bits = config_names(config, "reserved", "bits")
     storing = lex.defining(stores, "stores")
     out: dict[str, set[str]] = {}
-    out["events"] = lex.up(lex.keys_named(events) | storing)
+    out["events"] = lex.up(lex.keys_named(events) | storing, use="events")
     out["reserved"] = reserved_demand(lex, config, lex.keys_named(entries), bits)
     out["walkers"] = walker_demand(lex, config, walkers(lex, config))
     types = _altmap_types(config)
     typed = lex.defining(types, "signature")
     out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
+    if lex.trace is not None:
+        lex.trace.families = {family: set(keys) for family, keys in out.items()}
     return out
 
 
@@ -185,7 +187,7 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
     sites = holders["set"] | holders["clear"]
     need: set[str] = set()
     on_site_chains: set[str] = set()
-    for down in from_entry.values():
+    for entry, down in from_entry.items():
         for holder, up in to_holder.items():
             if holder not in down:
                 continue
@@ -197,10 +199,17 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
             need |= chain
             if holder in sites:
                 on_site_chains |= chain
-    need |= {holder for holder in sites if holder in lex.defs}
+            if lex.trace is not None:
+                lex.trace.chains[(entry, holder)] = chain
+    defined_sites = {holder for holder in sites if holder in lex.defs}
+    need |= defined_sites
+    if lex.trace is not None:
+        lex.trace.sites, lex.trace.defined_sites = set(sites), defined_sites
     witnesses: set[str] = set()
     for op in ("set", "clear"):
         to_op = lex.levels(holders[op], up=True)
+        if lex.trace is not None:
+            lex.trace.witness_walks.append(lex.trace.walk_index(to_op))
         walked: set[str] = set()
         for key in sorted(on_site_chains):
             node = lex.nearest_callee(key, to_op)
@@ -501,14 +510,17 @@ class PrefilterReport:
     # rule family → the TUs its verdicts depend on (together, the TUs analysed)
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     carried: int = 0  # files edited since the last demand, which their edits cannot change
+    updated: bool = False  # ... or whose changed calls it was updated from (calltrace.py)
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
         stop = (f"stopped at the bound of {self.levels} call levels" if self.bounded
                 else f"fixpoint after {self.levels} call levels")
-        kept = (f" (as before: the edits of {self.carried} file"
-                f"{'s' if self.carried != 1 else ''} reach nothing the demand asked about)"
-                if self.carried else "")
+        files = f"{self.carried} file{'s' if self.carried != 1 else ''}"
+        kept = ("" if not self.carried else
+                f" (updated from the calls the edits of {files} changed)" if self.updated
+                else f" (as before: the edits of {files} reach nothing the demand asked "
+                     "about)")
         return (f"kmeminit: prefilter: {self.initial} of {self.total} TUs mention configured "
                 f"symbols; grown along calls ({stop}): {grown or 'nothing added'}; "
                 f"{self.kept} TUs analysed{kept}")
@@ -537,10 +549,11 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     stored = store.memo("demand", key) if reuse else None
     queried: list[str] | None = None  # what a carried demand asked
     trace: dict[str, Any] | None = None  # and what it took from the call relation
+    carried_calls = False  # and whether the edits changed calls it asked about
     if stored is None and reuse and demand.changed and demand.previous is not None:
-        carried = _carried(store, scans, demand)
+        carried = _carried(store, scans, demand, config)
         if carried is not None:
-            stored, queried, trace = carried
+            stored, queried, trace, report.updated, carried_calls = carried
             report.carried = len({path for path, *_ in demand.changed})
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
@@ -561,24 +574,24 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
             lex = build_lexindex(entries, config, scans, demand.files)
             lex.queried, lex.trace = set(), CallTrace()
             chosen = _demand(entries, lex, config, report)
-            asked, trace = lex.queried, lex.trace.encode()
+            asked = lex.queried
+            write = _trace_writer(store, key, lex, sorted({e.file for e in entries}))
             lex.trace = None
-            spare(lex)
+            # the trace (0.3 s on a whole kernel) is written when the run has time, and
+            # at the latest before the index is freed
+            spare(lex, write)
+            store.defer(write) if defer else write()
             del lex
-        order = sorted(chosen)
-        at = {file: i for i, file in enumerate(order)}
-        stored = {"chosen": order, "initial": report.initial, "added": report.added,
-                  "levels": report.levels, "bounded": report.bounded,
-                  "scopes": {family: sorted(at[f] for f in files)
-                             for family, files in report.scopes.items()}}
+        stored = _stored_demand(chosen, report)
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, sorted(asked))
-        store.put_memo("demand-trace", key, trace)
     elif report.carried:
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, queried)
         if trace is not None:
             store.put_memo("demand-trace", key, trace)
+        elif not carried_calls and demand.previous is not None:  # the same trace
+            store.copy_memo("demand-trace", demand.previous, key)
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
     report.kept = len(kept)
@@ -587,8 +600,35 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
     return kept, report
 
 
-def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
-             ) -> tuple[dict[str, Any], list[str], dict[str, Any] | None] | None:
+def _trace_writer(store: FactStore, key: str, lex: LexIndex, tus: list[str]
+                  ) -> Callable[[], None]:
+    """A write of the demand's trace (memo `demand-trace`), once: it lets go of the index
+    and the trace when done, wherever it is still held."""
+    assert lex.trace is not None
+    held = [(lex, lex.trace)]
+
+    def write() -> None:
+        if held:
+            index, trace = held.pop()
+            data = trace.encode((index._down, index._up), index.files_of, tus)
+            if data is not None:
+                store.put_memo("demand-trace", key, data)
+
+    return write
+
+
+def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:
+    """The demand memo's row for this choice and report."""
+    order = sorted(chosen)
+    at = {file: i for i, file in enumerate(order)}
+    return {"chosen": order, "initial": report.initial, "added": report.added,
+            "levels": report.levels, "bounded": report.bounded,
+            "scopes": {family: sorted(at[f] for f in files)
+                       for family, files in report.scopes.items()}}
+
+
+def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Config
+             ) -> tuple[dict[str, Any], list[str], dict[str, Any] | None, bool, bool] | None:
     """The previous demand, what it asked and what it took from the call relation, when
     the files edited since cannot change it, else None.
 
@@ -604,7 +644,12 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
     edit.)  An edit that adds or removes calls the demand did ask about keeps it too when
     the recorded walks and answers (memo `demand-trace`, analyzer/calltrace.py) stay the
     same: a call to a function its walks already reach as near, say.  Anything else on
-    the demand's own paths computes it again."""
+    the demand's own paths computes it again, unless the changes are added calls whose
+    effect the trace can follow (StoredTrace.patch: the walks from entries and PG_reserved
+    holders and the events' callers, updated from the recorded answers).  The result:
+    the demand, what it asked, its trace when the changed calls changed it (else the
+    previous one holds), whether it was updated, and whether calls it asked about
+    changed."""
     previous = store.memo("demand", demand.previous)
     queried = store.memo("demand-queried", demand.previous)
     if previous is None or not isinstance(queried, list):
@@ -622,17 +667,45 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey
         added |= calls[0]
         removed |= calls[1]
     trace = None
+    updated = False
     if added or removed:
-        trace = store.memo("demand-trace", demand.previous)
+        data = store.memo("demand-trace", demand.previous)
+        if data is None:
+            return None
         try:
-            if trace is None or not StoredTrace(trace).keeps(added, removed, CHAIN_SLACK):
+            recorded = StoredTrace(data)
+            if recorded.keeps(added, removed, CHAIN_SLACK):
+                trace = recorded.carried(added, removed)  # None: none is kept
+            elif previous.get("bounded") is False:
+                leaves = frozenset(config.names(config.get("services", default=[]) or []))
+                patched = recorded.patch(added, removed, leaves, CHAIN_SLACK)
+                if patched is None:
+                    return None
+                previous, trace, updated = _patched_demand(patched), patched.trace, True
+            else:
                 return None
-        except (KeyError, TypeError, ValueError):  # a damaged row
+        except (KeyError, TypeError, ValueError, IndexError):  # a damaged row
             store.forget_memo("demand-trace", demand.previous)
             return None
         # the answers that changed hold the changed calls' ends now
         queried = sorted(asked.union(*added, *removed))
-    return previous, queried, trace
+    return previous, queried, trace, updated, bool(added or removed)
+
+
+def _patched_demand(patched: Patched) -> dict[str, Any]:
+    """The demand memo's row for a demand updated from the calls' trace: _demand's
+    growth, over the families' keys the trace gives."""
+    report = PrefilterReport(0)
+    scopes = {family: set(files) for family, files in patched.initial.items()}
+    chosen = set().union(*scopes.values())
+    report.initial = len(chosen)
+    for why, files in patched.files.items():
+        report.added[why] = len(files - chosen)
+        chosen |= files
+        scopes.setdefault(why, set()).update(files)
+    report.levels, report.bounded = patched.depth, False
+    report.scopes = {family: frozenset(files) for family, files in scopes.items()}
+    return _stored_demand(chosen, report)
 
 
 def reaches_demand(asked: set[str], vocabulary: frozenset[str], path: str,
@@ -697,6 +770,8 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
               for family, names in family_symbols(config).items()}
     chosen = set().union(*scopes.values())
     report.initial = len(chosen)
+    if lex.trace is not None:
+        lex.trace.initial = {family: set(files) for family, files in scopes.items()}
     lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
     for why, keys in lexical_demand(lex, config).items():
         files = lex.files_defining(keys) & known

@@ -96,18 +96,23 @@ def collector_paused() -> Iterator[None]:
 # objects this process no longer needs, freed before a program is loaded here or a worker
 # is forked, else never: the command ends with os._exit (see `spare`)
 _spared: list[Any] = []
+_last: list[Callable[[], None]] = []
 
 
-def spare(obj: Any) -> None:
+def spare(obj: Any, last: Callable[[], None] | None = None) -> None:
     """Free `obj` only when memory is wanted: before a program is loaded in this process
     or a worker is forked (which would inherit it).  Freeing a whole kernel's lexical
     index object by object costs 0.2 s, which a command that does neither after it (a
-    `report` whose early workers run the rules) need not spend."""
+    `report` whose early workers run the rules) need not spend.  `last` runs before it
+    is freed (a deferred write that still reads it)."""
     _spared[:] = [obj]
+    _last[:] = [last] if last is not None else []
 
 
 def release_spared() -> None:
     """Free what `spare` kept."""
+    while _last:
+        _last.pop()()
     _spared.clear()
 
 

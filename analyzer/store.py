@@ -450,9 +450,19 @@ class FactStore:
             self.db.execute("INSERT OR REPLACE INTO memos VALUES (?,?,?,?)",
                             (kind, key, pack(json.dumps(
                                 payload, separators=(",", ":")).encode()), time.time()))
-            self.db.execute("DELETE FROM memos WHERE kind=? AND key NOT IN (SELECT key FROM "
-                            "memos WHERE kind=? ORDER BY stored_at DESC LIMIT ?)",
-                            (kind, kind, self.MEMOS_KEPT))
+            self._keep_newest(kind)
+
+    def copy_memo(self, kind: str, key: str, to: str) -> None:
+        """Keep the result stored under `key` under `to` too (nothing decoded)."""
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO memos SELECT kind, ?, payload, ? FROM "
+                            "memos WHERE kind=? AND key=?", (to, time.time(), kind, key))
+            self._keep_newest(kind)
+
+    def _keep_newest(self, kind: str) -> None:
+        self.db.execute("DELETE FROM memos WHERE kind=? AND key NOT IN (SELECT key FROM "
+                        "memos WHERE kind=? ORDER BY stored_at DESC LIMIT ?)",
+                        (kind, kind, self.MEMOS_KEPT))
 
     # -- findings of one TU, as kmeminit-cc printed them ---------------------------------
 

@@ -13,9 +13,10 @@ one of a definition's calls ("uncall"), appends a new static function (calling n
 or a random name), or drops a definition.  The call edits take a definition the demand
 asked about when the file has one.  It asks `prefilter.call_changes`, `_carried`'s test
 (the changed items against what the demand asked about, seeds, mentions; the calls it
-asked about against the demand's trace, analyzer/calltrace.py), and when the test would
-carry the demand it computes the demand again over the edited index and compares the TUs
-chosen, each family's TUs, and the levels the growth reports.
+asked about against the demand's trace, analyzer/calltrace.py, which may also update the
+demand from added calls), and when the test would carry or update the demand it computes
+the demand again over the edited index and compares the TUs chosen, each family's TUs, and
+the levels the growth reports.
 Prints every carried trial and the counts; exits 1 if a carried demand differed.
 """
 
@@ -77,15 +78,21 @@ def main() -> int:
         lex.queried, lex.trace = set(), CallTrace()
         report = prefilter.PrefilterReport(len(entries))
         chosen = prefilter._demand(entries, lex, config, report)
-        return lex, chosen, (report.scopes, report.levels, report.bounded)
+        return lex, chosen, report
 
-    base, chosen, scopes = demand(scans)
+    base, chosen, report = demand(scans)
+    scopes = (report.scopes, report.levels, report.bounded)
     asked = base.queried or set()
-    trace = StoredTrace(base.trace.encode())
+    assert base.trace is not None
+    encoded = base.trace.encode((base._down, base._up), base.files_of,
+                                sorted(e.file for e in entries))
+    assert encoded is not None
+    trace = StoredTrace(encoded)
+    leaves = frozenset(config.names(config.get("services", default=[]) or []))
     rows = [(path, owner, header) for path, _, owner, header in prefilter.lexical_files(entries)
             if base.files.get(path) and base.files[path].functions and args.under in path]
     names = sorted(base.defs)
-    carried = recomputed = wrong = by_trace = 0
+    carried = recomputed = wrong = by_trace = updated = 0
     for trial in range(args.trials):
         path, owner, header = random.choice(rows)
         old = base.files[path]
@@ -115,20 +122,33 @@ def main() -> int:
             fns.pop(i)
         new = dataclasses.replace(old, functions=tuple(fns))
         calls = prefilter.call_changes(asked, vocabulary, path, owner, header, old, new)
-        if calls is None or (calls[0] or calls[1]) and \
+        patched = None
+        if calls is not None and (calls[0] or calls[1]) and \
                 not trace.keeps(calls[0], calls[1], prefilter.CHAIN_SLACK):
+            patched = trace.patch(calls[0], calls[1], leaves, prefilter.CHAIN_SLACK)
+            if patched is None:
+                calls = None
+        if calls is None:
             recomputed += 1
             continue
-        carried += 1
-        by_trace += bool(calls[0] or calls[1])
-        _, again, again_scopes = demand(Swapped(scans, path, new))
-        same = again == chosen and again_scopes == scopes
+        carried += patched is None
+        updated += patched is not None
+        by_trace += bool(calls[0] or calls[1]) and patched is None
+        lex, again, again_report = demand(Swapped(scans, path, new))
+        if patched is not None:
+            same = prefilter._patched_demand(patched) == \
+                prefilter._stored_demand(again, again_report)
+        else:
+            same = again == chosen and \
+                (again_report.scopes, again_report.levels, again_report.bounded) == scopes
         wrong += not same
-        how = " (the trace)" if calls[0] or calls[1] else ""
-        print(f"{trial:3} {kind:6} {path}: carried{how}, {'same' if same else 'DIFFERENT'}",
+        how = " updated" if patched else " carried (the trace)" if calls[0] or calls[1] \
+            else " carried"
+        print(f"{trial:3} {kind:6} {path}:{how}, {'same' if same else 'DIFFERENT'}",
               flush=True)
     print(f"{args.trials} trials: carried {carried} ({by_trace} by the calls' trace), "
-          f"computed again {recomputed}, carried but different {wrong}")
+          f"updated from the trace {updated}, computed again {recomputed}, carried or "
+          f"updated but different {wrong}")
     return 1 if wrong else 0
 
 

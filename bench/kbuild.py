@@ -184,6 +184,8 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
                       if partly else "every rule run")
             if what != "a comment":
                 reused += ("; the demand carried" if "as before:" in proc.stderr else
+                           "; the demand updated from the changed calls"
+                           if "updated from the calls" in proc.stderr else
                            "; the demand computed again" if stored_again else
                            "; the demand as stored (the scans unchanged)")
             parse_s = parse[0] if parse else 0.0

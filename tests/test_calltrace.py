@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
+from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.lexindex import LexFile, LexFunction, LexIndex
 
 SLACK = 1
@@ -20,6 +21,13 @@ def _index(calls: dict[str, set[str]]) -> LexIndex:
     lex.add_scan("a.c", LexFile("a.c", fns, frozenset(), ()))
     lex.max_levels = 64
     return lex
+
+
+def _encode(lex: LexIndex) -> dict[str, Any]:
+    assert lex.trace is not None
+    data = lex.trace.encode((lex._down, lex._up), lex.files_of, sorted(lex.files))
+    assert data is not None
+    return data
 
 
 def _read(lex: LexIndex, entries: list[str], holders: list[str]) -> Any:
@@ -54,7 +62,7 @@ def test_a_kept_change_reads_the_same_and_both_answers_occur() -> None:
         lex = _index(calls)
         lex.trace = CallTrace()
         before = _read(lex, entries, holders)
-        trace = StoredTrace(lex.trace.encode())
+        trace = StoredTrace(_encode(lex))
         pairs = [(a, b) for a in keys for b in keys if a != b]
         added = {p for p in rng.sample(pairs, rng.randrange(1, 3)) if p[1] not in calls[p[0]]}
         present = [(a, b) for a in keys for b in calls[a]]
@@ -77,7 +85,7 @@ def test_the_trace_survives_its_encoding() -> None:
     lex.trace = CallTrace()
     lex.levels(["a"], paths=False, use="entry:a")
     lex.levels(["c"], up=True, paths=False, use="holder:c")
-    stored = StoredTrace(lex.trace.encode())
+    stored = StoredTrace(_encode(lex))
     assert stored.keys == ["a", "b", "c", "d"]
     assert [stored.level(stored.walks[0], k) for k in "abcd"] == [0, 1, 2, None]
     assert [stored.level(stored.walks[1], k) for k in "abcd"] == [2, 1, 0, 3]
@@ -98,7 +106,7 @@ def test_a_sorted_walk_keeps_its_predecessors() -> None:
         lex.trace = CallTrace()
         before = lex.levels(["h"], up=True, paths=paths, use="levels")
         assert before["y"] == (2, "c")
-        stored = StoredTrace(lex.trace.encode())
+        stored = StoredTrace(_encode(lex))
         assert stored.keeps({("y", "b")}, set(), SLACK) is not paths
     after = _index(calls | {"y": {"b", "c"}}).levels(["h"], up=True)
     assert after["y"] == (2, "b")
@@ -115,7 +123,136 @@ def test_a_call_through_a_variable_the_walks_resolved_is_a_change() -> None:
                                 frozenset({"cb"})))
     lex.trace = CallTrace()
     assert set(lex.levels(["target"], up=True, paths=False, use="set")) == {"target", "user"}
-    stored = StoredTrace(lex.trace.encode())
+    stored = StoredTrace(_encode(lex))
     assert stored.keeps({("other", "cb")}, set(), SLACK) is False
     assert stored.keeps({("other", "user")}, set(), SLACK) is False  # a new caller
     assert stored.keeps({("user", "other")}, set(), SLACK) is True
+
+
+def _kernel_like(rng: random.Random) -> dict[str, set[str]]:
+    """Calls between two entry points and a dozen functions, some calling the PG_reserved
+    accessors, an event function or a pfn converter (the default config's names)."""
+    names = ["add_memory", "__remove_memory"] + [f"g{i}" for i in range(rng.randrange(8, 16))]
+    density = rng.choice([0.1, 0.18])
+    calls = {k: {c for c in names if c != k and rng.random() < density} for k in names}
+    for k in names[2:]:
+        extra = rng.choice(["SetPageReserved", "ClearPageReserved", "PageReserved",
+                            "__add_pages", "pfn_to_page", None, None, None])
+        if extra:
+            calls[k].add(extra)
+    return calls
+
+
+def _demand(calls: dict[str, set[str]]) -> tuple[dict[str, Any], LexIndex]:
+    from kmeminit.analyzer import prefilter
+    from kmeminit.analyzer.compdb import CompileEntry
+
+    config = load_config()
+    lex = LexIndex(leaves=frozenset(config.names(config.get("services", default=[]))),
+                   vocabulary=prefilter.vocabulary(config))
+    assert lex.vocabulary is not None
+    for name, called in sorted(calls.items()):
+        path = f"/src/{name}.c"
+        words = frozenset(called) & lex.vocabulary  # as a stored scan keeps them
+        fn = LexFunction(name, path, 0, False, False, "pfn_to_page" in called, frozenset(),
+                         frozenset(called), frozenset(), words)
+        lex.add_scan(path, LexFile(path, (fn,), words, ()))
+    entries = [CompileEntry(f"/src/{name}.c", "/src", (), (), (), "x86_64")
+               for name in sorted(calls)]
+    lex.queried, lex.trace = set(), CallTrace()
+    report = prefilter.PrefilterReport(len(entries))
+    chosen = prefilter._demand(entries, lex, config, report)
+    return prefilter._stored_demand(chosen, report), lex
+
+
+def _meaning(data: dict[str, Any]) -> Any:
+    """What a later check or update reads of a trace, by key instead of position."""
+    trace = StoredTrace(data)
+    name = trace.keys.__getitem__
+    walks = [(w.use, w.up, w.ordered, w.depth,
+              {name(k): level for k, level in w.levels.items()},
+              {name(k): name(b) for k, b in (w.before or {}).items() if b != 0xFFFFFFFF})
+             for w in trace.walks]
+    witness = data["witness_walks"]
+    return (walks, trace.depth, [sorted(map(name, side)) for side in trace.whole],
+            sorted((name(k), witness.index(w), name(c) if c >= 0 else None)
+                   for k, w, c in trace.nearest),
+            sorted((name(e), name(h), tuple(sorted(map(name, StoredTrace._positions(c)))))
+                   for e, h, c in data["chains"]),
+            {f: sorted(map(name, StoredTrace._positions(v)))
+             for f, v in data["families"].items()})
+
+
+def _answers_agree(data: dict[str, Any], fresh: dict[str, Any]) -> bool:
+    """The answers of both traces agree on every key both hold."""
+    if data["answers"] is None:
+        return True
+    ours, theirs = StoredTrace(data), StoredTrace(fresh)
+    for side in (0, 1):
+        mine, other = ours.answers(side), theirs.answers(side)
+        for key in mine.keys() & other.keys():
+            if mine[key] != other[key]:
+                return False
+    return True
+
+
+def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> None:
+    """prefilter's demand over random call graphs: after added calls, the demand the
+    trace keeps, or updates (StoredTrace.patch), is the one computed again over the new
+    calls; and so is the next one, from the updated trace."""
+    from kmeminit.analyzer import prefilter
+
+    rng = random.Random(11)
+    vocabulary = prefilter.vocabulary(load_config())
+    counts = {"kept": 0, "updated": 0, "computed again": 0}
+    for _ in range(500):
+        calls = _kernel_like(rng)
+        stored, lex = _demand(calls)
+        data, asked, files = _encode(lex), set(lex.queried or ()), dict(lex.files)
+        for _round in range(4):
+            names = sorted(calls)
+            wanted = {(a, b) for a, b in ((rng.choice(names), rng.choice(names))
+                                          for _ in range(rng.randrange(1, 3)))
+                      if a != b and b not in calls[a]}
+            if not wanted:
+                break
+            calls = {k: set(c) | {b for a, b in wanted if a == k} for k, c in calls.items()}
+            truth, again = _demand(calls)
+            # what prefilter._carried sees: each edited file's scans
+            added: set[tuple[str, str]] = set()
+            for path in sorted({f"/src/{a}.c" for a, _ in wanted}):
+                changes = prefilter.call_changes(asked, vocabulary, path, None, False,
+                                                 files[path], again.files[path])
+                if changes is None:
+                    break
+                added |= changes[0]
+            else:
+                trace = StoredTrace(data)
+                if trace.keeps(added, set(), prefilter.CHAIN_SLACK):
+                    counts["kept"] += 1
+                    assert truth == stored, (calls, wanted)
+                    carried = trace.carried(added, set())
+                    files = dict(again.files)
+                    if carried is None:  # no trace to keep: the next one starts afresh
+                        data, asked = _encode(again), set(again.queried or ())
+                        continue
+                    fresh = _encode(again)
+                    assert _meaning(carried) == _meaning(fresh), (calls, wanted)
+                    assert _answers_agree(carried, fresh)
+                    data = carried
+                    asked |= {k for pair in added for k in pair}
+                    continue
+                patched = trace.patch(added, set(), frozenset(), prefilter.CHAIN_SLACK)
+                if patched is not None:
+                    counts["updated"] += 1
+                    assert prefilter._patched_demand(patched) == truth, (calls, wanted)
+                    fresh = _encode(again)
+                    assert _meaning(patched.trace) == _meaning(fresh), (calls, wanted)
+                    assert _answers_agree(patched.trace, fresh)
+                    stored, data, files = truth, patched.trace, dict(again.files)
+                    asked |= {k for pair in added for k in pair}
+                    continue
+            counts["computed again"] += 1
+            stored, data = truth, _encode(again)
+            asked, files = set(again.queried or ()), dict(again.files)
+    assert min(counts.values()) > 40, counts
