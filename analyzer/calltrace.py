@@ -1,25 +1,32 @@
 """What the prefilter's demand took from the lexical call relation, kept so that an edit
-that only adds or removes calls can be shown not to change it (prefilter._carried).
+that only adds or removes calls can be shown not to change it, or can update it, without
+building the whole kernel's lexical index again (prefilter._carried).
 
 The demand asks the index for breadth-first walks (from some keys, along callers or
 callees) and for a few whole answers (the callers of an accessor, the callee of a key
 nearest to a walk).  What it reads of a walk is one of:
 - `levels`: each key's level (and, for a walk in sorted order, its predecessor);
-- `set`: which keys it met;
+- `set`: which keys it met (`events`: the same, for the events' callers);
 - `entry:K` / `holder:K`: the shortest-chain slices between an entry K's walk along
   callees and a PG_reserved holder K's walk along callers (prefilter.reserved_demand:
   the keys k with entry-to-k plus k-to-holder levels at most the entry-to-holder level
   plus the slack).
 So the trace holds every walk (direction, sorted or not, level bound, depth, what is read,
-each key's level); `whole`, the keys whose callees (0) or callers (1) were used as a whole
-(also every key of a walk where macros cost no level); `nearest`, (key, walk, the callee
-chosen) of `LexIndex.nearest_callee`; `variables`, the file-scope variables whose callers
-stood for the functions they hold; `depth`, the most levels of anything else (a
-path_to_root), for the report's "fixpoint after N call levels".
+whether a predicate refused keys, each key's level and, when sorted, predecessor);
+`whole`, the keys whose callees (0) or callers (1) were used as a whole (also every key of
+a walk where macros cost no level); `nearest`, (key, walk, the callee chosen) of
+`LexIndex.nearest_callee`; `variables`, the file-scope variables whose callers stood for
+the functions they hold; `depth`, the most levels of anything else (a path_to_root), for
+the report's "fixpoint after N call levels".  To update the demand it also holds the
+answers the index gave (callees and callers by key), reserved_demand's chain slices,
+sites and witness walks, each family's keys, the TUs to parse for each key, and each
+family's TUs by mention.
 
 A change is a set of added and of removed (caller, callee) pairs of keys, as the files'
-scans name them (prefilter.call_changes).  The check over-approximates: a pair the index
-resolves to nothing, or that another file still contributes, is taken as changed.
+scans name them (prefilter.call_changes).  `StoredTrace.keeps` says whether the demand
+stays; `patch` updates it from added calls.  Both over-approximate: a pair the index
+resolves to nothing, or that another file still contributes, is taken as changed, and
+an answer they would need but the index never gave makes the demand computed again.
 """
 
 from __future__ import annotations
@@ -457,7 +464,7 @@ class StoredTrace:
         return out
 
     def patch(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]],
-              leaves: frozenset[str], slack: int) -> Patched | None:
+              slack: int) -> Patched | None:
         """The demand with the calls `added` (and `removed`, which must change no level),
         computed from the trace instead of the whole index, or None when it cannot be:
         a change `keeps` refuses for any reason but the levels of plain `entry`,
@@ -471,11 +478,9 @@ class StoredTrace:
         the entry through the keys whose two levels sum to at most the entry-to-holder
         level plus `slack` (every key of a slice lies on a chain of such keys); the
         witnesses are chosen again from the slices to the sites, as reserved_demand
-        chooses them; the events' keys are the events walk's.  `leaves`: the services
-        (no call to or from them is a step)."""
-        added = [(x, y) for x, y in added
-                 if x.split("@", 1)[0] not in leaves and y.split("@", 1)[0] not in leaves]
-        removed = list(removed)
+        chooses them; the events' keys are the events walk's.  The calls must be steps of
+        the index: none to or from a service (prefilter._carried leaves them out)."""
+        added, removed = list(added), list(removed)
         data = self.data
         if not data.get("families") or not data.get("tus"):
             return None

@@ -666,6 +666,7 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
             return None
         added |= calls[0]
         removed |= calls[1]
+    added, removed = index_steps(added, config), index_steps(removed, config)
     trace = None
     updated = False
     if added or removed:
@@ -677,8 +678,7 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
             if recorded.keeps(added, removed, CHAIN_SLACK):
                 trace = recorded.carried(added, removed)  # None: none is kept
             elif previous.get("bounded") is False:
-                leaves = frozenset(config.names(config.get("services", default=[]) or []))
-                patched = recorded.patch(added, removed, leaves, CHAIN_SLACK)
+                patched = recorded.patch(added, removed, CHAIN_SLACK)
                 if patched is None:
                     return None
                 previous, trace, updated = _patched_demand(patched), patched.trace, True
@@ -690,6 +690,14 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
         # the answers that changed hold the changed calls' ends now
         queried = sorted(asked.union(*added, *removed))
     return previous, queried, trace, updated, bool(added or removed)
+
+
+def index_steps(calls: set[tuple[str, str]], config: Config) -> set[tuple[str, str]]:
+    """The calls (caller, callee) that are steps of the lexical index: none to or from a
+    configured service (LexIndex.leaves)."""
+    leaves = frozenset(config.names(config.get("services", default=[]) or []))
+    return {(x, y) for x, y in calls
+            if x.split("@", 1)[0] not in leaves and y.split("@", 1)[0] not in leaves}
 
 
 def _patched_demand(patched: Patched) -> dict[str, Any]:

@@ -88,7 +88,6 @@ def main() -> int:
                                 sorted(e.file for e in entries))
     assert encoded is not None
     trace = StoredTrace(encoded)
-    leaves = frozenset(config.names(config.get("services", default=[]) or []))
     rows = [(path, owner, header) for path, _, owner, header in prefilter.lexical_files(entries)
             if base.files.get(path) and base.files[path].functions and args.under in path]
     names = sorted(base.defs)
@@ -122,10 +121,13 @@ def main() -> int:
             fns.pop(i)
         new = dataclasses.replace(old, functions=tuple(fns))
         calls = prefilter.call_changes(asked, vocabulary, path, owner, header, old, new)
+        if calls is not None:  # as prefilter._carried takes them
+            calls = (prefilter.index_steps(calls[0], config),
+                     prefilter.index_steps(calls[1], config))
         patched = None
         if calls is not None and (calls[0] or calls[1]) and \
                 not trace.keeps(calls[0], calls[1], prefilter.CHAIN_SLACK):
-            patched = trace.patch(calls[0], calls[1], leaves, prefilter.CHAIN_SLACK)
+            patched = trace.patch(calls[0], calls[1], prefilter.CHAIN_SLACK)
             if patched is None:
                 calls = None
         if calls is None:

@@ -242,7 +242,7 @@ def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> Non
                     data = carried
                     asked |= {k for pair in added for k in pair}
                     continue
-                patched = trace.patch(added, set(), frozenset(), prefilter.CHAIN_SLACK)
+                patched = trace.patch(added, set(), prefilter.CHAIN_SLACK)
                 if patched is not None:
                     counts["updated"] += 1
                     assert prefilter._patched_demand(patched) == truth, (calls, wanted)
