@@ -173,16 +173,25 @@ class _Walk:
 class _Csr:
     """Lists of positions by position (compressed rows)."""
 
-    def __init__(self, data: list[str]) -> None:
+    def __init__(self, data: list[str], changed: dict[int, list[int] | None] | None = None
+                 ) -> None:
         self.rows, self.offsets, self.values = (_unb64(part, "I") for part in data)
         if len(self.offsets) != len(self.rows) + 1:
             raise ValueError("a damaged trace")
+        self.changed = changed or {}  # rows replaced since (None: dropped)
 
-    def get(self, position: int) -> array | None:
+    def get(self, position: int) -> Iterable[int] | None:
+        if position in self.changed:
+            return self.changed[position]
         i = bisect_left(self.rows, position)
         if i == len(self.rows) or self.rows[i] != position:
             return None
         return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+    def positions(self) -> set[int]:
+        """Every row with a value."""
+        return {row for row in self.rows if self.changed.get(row, ()) is not None} | \
+            {row for row, values in self.changed.items() if values is not None}
 
 
 class Patched(NamedTuple):
@@ -217,9 +226,11 @@ class StoredTrace:
 
     def answers(self, side: int) -> dict[str, frozenset[str]]:
         """The recorded callees (side 0) or callers (1) by key (for tests and tools)."""
-        table = _Csr(self.data["answers"][side])
+        tables = self._tables()
+        assert tables is not None
+        table = tables[side]
         return {self.keys[row]: frozenset(self.keys[v] for v in table.get(row) or ())
-                for row in table.rows}
+                for row in table.positions()}
 
     def _position(self, key: str) -> int | None:
         i = bisect_left(self.keys, key)
@@ -369,12 +380,12 @@ class StoredTrace:
         if affected is None:
             return None
         if not affected:
-            return dict(self.data, answers=self._answers(added, removed))
+            return self._with_answers(dict(self.data), added, removed)
         relaxed = self._relax(added, affected)
         if relaxed is None:
             return None
-        return dict(self.data, walks=[walk.encode() for walk in relaxed[0]],
-                    answers=self._answers(added, removed))
+        return self._with_answers(dict(self.data, walks=self._encode_walks(relaxed[0])),
+                                  added, removed)
 
     def _relax(self, added: list[tuple[str, str]], affected: set[int]
                ) -> tuple[list[_Walk], Callable[[int, int], Iterable[int] | None]] | None:
@@ -384,10 +395,9 @@ class StoredTrace:
         index never gave); None when a relaxation needs an answer it never gave, or
         reaches a walk's bound."""
         walks = list(self.walks)
-        data = self.data
-        if data.get("answers") is None:
+        answers = self._tables()
+        if answers is None:
             return None  # not kept (see `_answers`)
-        answers = [_Csr(side) for side in data["answers"]]
         steps: list[list[tuple[int, int]]] = [[], []]  # along callees, along callers
         for x, y in added:
             px, py = self._position(x), self._position(y)
@@ -444,24 +454,53 @@ class StoredTrace:
         field) may still make a removed call, which the index would know, so those
         answers are as if never given (`patch` refuses to walk them).  None when they
         cannot be kept."""
-        data = self.data.get("answers")
-        if data is None:
+        tables = self._tables()
+        if tables is None:
             return None
-        out = []
+        out: list[list[Any]] = []
         for side, steps, gone in ((0, added, [x for x, _ in removed]),
                                   (1, [(y, x) for x, y in added], [y for _, y in removed])):
-            table = _Csr(data[side])
-            extra: dict[int, set[int]] = {}
+            changed: dict[int, list[int] | None] = dict(tables[side].changed)
             for a, b in steps:
                 pa, pb = self._position(a), self._position(b)
-                if pa is None or table.get(pa) is None:
+                found = None if pa is None else tables[side].get(pa)
+                if found is None:
                     continue  # an answer the index never gave
                 if pb is None:
                     return None  # a key the trace cannot name
-                extra.setdefault(pa, set()).add(pb)
-            dropped = {p for p in map(self._position, gone) if p is not None}
-            out.append(_csr_update(data[side], table, extra, dropped))
+                changed[pa] = sorted(set(changed.get(pa) or found) | {pb})
+            for p in map(self._position, gone):
+                if p is not None:
+                    changed[p] = None
+            out.extend([side, row, values] for row, values in sorted(changed.items()))
         return out
+
+    def _with_answers(self, data: dict[str, Any], added: list[tuple[str, str]],
+                      removed: list[tuple[str, str]]) -> dict[str, Any]:
+        changes = self._answers(added, removed)
+        if changes is None:
+            data["answers"] = None
+        else:
+            data["answer_changes"] = changes
+        return data
+
+    def _encode_walks(self, walks: list[_Walk]) -> list[Any]:
+        """The walks as stored: those that changed encoded again."""
+        return [stored if walk is mine else walk.encode()
+                for stored, walk, mine in zip(self.data["walks"], walks, self.walks,
+                                              strict=True)]
+
+    def _tables(self) -> list[_Csr] | None:
+        """The recorded answers, callees (0) and callers (1), with the rows replaced since
+        they were (memo `answer_changes`), or None."""
+        data = self.data.get("answers")
+        changes = self.data.get("answer_changes") or []
+        if data is None or changes is None:
+            return None
+        rows: list[dict[int, list[int] | None]] = [{}, {}]
+        for side, row, values in changes:
+            rows[int(side)][int(row)] = None if values is None else [int(v) for v in values]
+        return [_Csr(data[side], rows[side]) for side in (0, 1)]
 
     def patch(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]],
               slack: int) -> Patched | None:
@@ -497,8 +536,8 @@ class StoredTrace:
         walks, step = relaxed
         families = {f: set(_unb64(v, "I")) for f, v in data["families"].items()}
         out = dict(data)
-        out["walks"] = [walk.encode() for walk in walks]
-        out["answers"] = self._answers(added, removed)
+        out["walks"] = self._encode_walks(walks)
+        self._with_answers(out, added, removed)
         for w in affected:
             if walks[w].use == "events":
                 families["events"] = set(walks[w].levels)
@@ -609,16 +648,3 @@ def _csr(rows: dict[int, list[int]]) -> list[str]:
         values.extend(rows[row])
         offsets.append(len(values))
     return [_b64(array("I", order)), _b64(offsets), _b64(values)]
-
-
-def _csr_update(data: list[str], table: _Csr, extra: dict[int, set[int]],
-                dropped: set[int]) -> list[str]:
-    """A stored _Csr with more values in some rows, and without the rows `dropped`."""
-    if not extra and not dropped:
-        return data
-    rows = {row: list(table.values[table.offsets[i]:table.offsets[i + 1]])
-            for i, row in enumerate(table.rows) if row not in dropped}
-    for row, more in extra.items():
-        if row not in dropped:
-            rows[row] = sorted(set(rows.get(row, ())) | more)
-    return _csr(rows)

@@ -547,7 +547,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         hashes.seed(demand.contents)
     key = demand.key
     stored = store.memo("demand", key) if reuse else None
-    queried: list[str] | None = None  # what a carried demand asked
+    queried: list[str] | None = None  # what a carried demand asked (None: as before)
     trace: dict[str, Any] | None = None  # and what it took from the call relation
     carried_calls = False  # and whether the edits changed calls it asked about
     if stored is None and reuse and demand.changed and demand.previous is not None:
@@ -585,12 +585,20 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         stored = _stored_demand(chosen, report)
         store.put_memo("demand", key, stored)
         store.put_memo("demand-queried", key, sorted(asked))
-    elif report.carried:
+    elif report.carried and demand.previous is not None:
         store.put_memo("demand", key, stored)
-        store.put_memo("demand-queried", key, queried)
-        if trace is not None:
-            store.put_memo("demand-trace", key, trace)
-        elif not carried_calls and demand.previous is not None:  # the same trace
+        if queried is None:  # the same questions
+            store.copy_memo("demand-queried", demand.previous, key)
+        else:
+            store.put_memo("demand-queried", key, queried)
+        if trace is not None:  # written when the run has time (a whole kernel's: 0.1 s)
+            data = trace
+
+            def write() -> None:
+                store.put_memo("demand-trace", key, data)
+
+            store.defer(write) if defer else write()
+        elif not carried_calls:  # the same trace
             store.copy_memo("demand-trace", demand.previous, key)
     scans.flush()
     kept = [e for e in entries if e.file in chosen]
@@ -628,7 +636,8 @@ def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:
 
 
 def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Config
-             ) -> tuple[dict[str, Any], list[str], dict[str, Any] | None, bool, bool] | None:
+             ) -> tuple[dict[str, Any], list[str] | None, dict[str, Any] | None, bool,
+                        bool] | None:
     """The previous demand, what it asked and what it took from the call relation, when
     the files edited since cannot change it, else None.
 
@@ -647,14 +656,15 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
     the demand's own paths computes it again, unless the changes are added calls whose
     effect the trace can follow (StoredTrace.patch: the walks from entries and PG_reserved
     holders and the events' callers, updated from the recorded answers).  The result:
-    the demand, what it asked, its trace when the changed calls changed it (else the
-    previous one holds), whether it was updated, and whether calls it asked about
-    changed."""
+    the demand, what it asked (None: as before), its trace when the changed calls
+    changed it (else the previous one holds), whether it was updated, and whether calls
+    it asked about changed."""
     previous = store.memo("demand", demand.previous)
     queried = store.memo("demand-queried", demand.previous)
     if previous is None or not isinstance(queried, list):
         return None
     asked = set(queried)
+    queried = None  # the same questions, unless changed calls' ends are new
     added: set[tuple[str, str]] = set()
     removed: set[tuple[str, str]] = set()
     for path, owner, header, before, after in demand.changed:
@@ -688,7 +698,8 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
             store.forget_memo("demand-trace", demand.previous)
             return None
         # the answers that changed hold the changed calls' ends now
-        queried = sorted(asked.union(*added, *removed))
+        ends = set().union(*added, *removed)
+        queried = None if ends <= asked else sorted(asked | ends)
     return previous, queried, trace, updated, bool(added or removed)
 
 
