@@ -694,7 +694,7 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
                 previous, trace, updated = _patched_demand(patched), patched.trace, True
             else:
                 return None
-        except (KeyError, TypeError, ValueError, IndexError):  # a damaged row
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # damaged
             store.forget_memo("demand-trace", demand.previous)
             return None
         # the answers that changed hold the changed calls' ends now

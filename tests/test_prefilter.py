@@ -380,6 +380,33 @@ def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
     assert built  # another config: computed again
 
 
+@pytest.mark.parametrize("junk", [{"keys": 5}, [1, 2], {"keys": "a\nb", "walks": [[1]]},
+                                  {"keys": "", "walks": [], "whole": ["!!"], "nearest": [],
+                                   "variables": [], "depth": 0}])
+def test_a_damaged_trace_computes_the_demand_again(
+        tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch, junk: object) -> None:
+    """A call edit the trace would keep, over a damaged trace row: the demand is computed
+    again (as a fresh store's), the row dropped, no traceback."""
+    import kmeminit.analyzer.prefilter as prefilter
+
+    tmp, entries = tree
+    store = FactStore(tmp / "warm.db")
+    _run(entries, store, load_config())
+    for (key,) in store.db.execute("SELECT key FROM memos WHERE kind='demand-trace'"):
+        store.put_memo("demand-trace", key, junk)
+    built: list[int] = []
+    real = prefilter.build_lexindex
+    monkeypatch.setattr(prefilter, "build_lexindex",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    top = tmp / "src" / "top.c"
+    top.write_text(top.read_text().replace("return count_all();",
+                                           "return count_all() + stats_flush(0);"))
+    warm = _run(entries, store, load_config())[:2]
+    assert built and warm[1].carried == 0
+    cold = _run(entries, FactStore(tmp / "cold.db"), load_config())[:2]
+    assert warm[0] == cold[0] and vars(warm[1]) == vars(cold[1])
+
+
 def test_the_demand_key_from_recorded_signatures_is_the_key_of_every_file_read(
         tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch) -> None:
     """demand_key keeps the files it read, their stat signatures and include lines
