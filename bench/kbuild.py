@@ -17,9 +17,10 @@ restores it, so give it a tree of your own):
                    (CODE_EDITS), a function appended (a lexical change: the prefilter's
                    demand is carried when it reaches nothing the demand asked), then a
                    call added on the demand's own paths (CALL_EDITS: the demand is
-                   computed again): make C=2 of its object, then report; the rules
-                   taken from the store, and whether the demand was carried, are
-                   named (--edit may be repeated)
+                   updated from the call, or computed again): make C=2 of its object,
+                   then report; the rules taken from the store, and whether the demand
+                   was carried, updated or computed again, are named (--edit may be
+                   repeated)
   identical        fingerprints of report == those of --compare (a check of the same tree)
 prefilter (every TU of the compile database, empty stores):
   all              `kmeminit check -p KTREE --no-prefilter`: TUs parsed, wall time
@@ -92,10 +93,11 @@ CODE_EDITS = {
                                   b"\t\tset_page_memtype(page, _PAGE_CACHE_MODE_WC);\n\t}\n"
                                   b"\treturn 0;\n}\n\nstatic u64 sanitize_phys"),
 }
-# a function appended: a lexical change, so the prefilter's demand is computed again
+# a function appended: a lexical change, which the prefilter's demand is carried over
 NEW_FUNCTION = b"\nstatic int __maybe_unused kmeminit_bench_probe(int x)\n{\n\treturn x + 1;\n}\n"
 # a call added on the demand's own paths (pagemap_range() lies on the chains from the
-# hotplug entry points): the prefilter cannot carry its demand over it
+# hotplug entry points): the prefilter cannot carry its demand over it, and updates it
+# from the added call (analyzer/calltrace.py), or computes it again
 CALL_EDITS = {
     "mm/memremap.c": (b"\tint error, is_ram;\n\n\tif (WARN_ONCE(pgmap_altmap(pgmap)",
                       b"\tint error, is_ram;\n\n\tlru_add_drain_all();\n"
