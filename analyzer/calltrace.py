@@ -90,7 +90,7 @@ class CallTrace:
                ) -> dict[str, Any] | None:
         """As JSON data (None when a level does not fit 16 bits): the keys once, sorted;
         each walk's levels as an array over them (and its predecessors when sorted);
-        `answers`, the callees and callers the index gave (LexIndex._down, _up); the TUs
+        `answers`, the callees and callers the index gave (LexIndex.answers); the TUs
         `files_of` each key (prefilter: the TUs to parse for it) gives, of those in
         `tus`.  Arrays are base64."""
         keys = set(self.whole[0]) | self.whole[1]

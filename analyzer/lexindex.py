@@ -480,6 +480,10 @@ class LexIndex:
         return found if found is not None else self._answer(key, self._down,
                                                             self._callees_of)
 
+    def answers(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+        """The callees and the callers asked for so far, by key (kept: see _up, _down)."""
+        return self._down, self._up
+
     def nearest_callee(self, key: str, levels: dict[str, tuple[int, str | None]]
                        ) -> str | None:
         """The callee of `key` that a walk's `levels` reach in the fewest levels (the least
@@ -547,13 +551,13 @@ class LexIndex:
               expand: Callable[[str], bool] | None = None, ordered: bool = False,
               limit: int | None = None, free: Callable[[str], bool] | None = None,
               use: str = "levels") -> dict[str, tuple[int, str | None]]:
-        """Breadth-first from the keys along `step`, at most `max_levels` levels (recorded
-        in `deepest`, and `bounded` when the bound cut it short): every key met, with its
-        level and the key before it on one shortest path (None for the keys themselves).
+        """Breadth-first from the keys along callers (`up`) or callees, at most
+        `max_levels` levels (recorded in `deepest`, and `bounded` when the bound cut it
+        short): every key met, with its level and the key before it on one shortest path
+        (None for the keys themselves).
         A key `accept` refuses is not entered; one `expand` refuses is entered but not
-        walked from.  `ordered` visits in sorted order: deterministic predecessors.  `up`
-        walks along callers, else along callees.  `use` tells the trace what the caller
-        reads of the result (analyzer/calltrace.py)."""
+        walked from.  `ordered` visits in sorted order: deterministic predecessors.  `use`
+        tells the trace what the caller reads of the result (analyzer/calltrace.py)."""
         step = self._callers if up else self._callees
         seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
         if self.queried is not None:

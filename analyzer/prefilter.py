@@ -618,7 +618,7 @@ def _trace_writer(store: FactStore, key: str, lex: LexIndex, tus: list[str]
     def write() -> None:
         if held:
             index, trace = held.pop()
-            data = trace.encode((index._down, index._up), index.files_of, tus)
+            data = trace.encode(index.answers(), index.files_of, tus)
             if data is not None:
                 store.put_memo("demand-trace", key, data)
 

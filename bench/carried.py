@@ -84,7 +84,7 @@ def main() -> int:
     scopes = (report.scopes, report.levels, report.bounded)
     asked = base.queried or set()
     assert base.trace is not None
-    encoded = base.trace.encode((base._down, base._up), base.files_of,
+    encoded = base.trace.encode(base.answers(), base.files_of,
                                 sorted(e.file for e in entries))
     assert encoded is not None
     trace = StoredTrace(encoded)

@@ -25,7 +25,7 @@ def _index(calls: dict[str, set[str]]) -> LexIndex:
 
 def _encode(lex: LexIndex) -> dict[str, Any]:
     assert lex.trace is not None
-    data = lex.trace.encode((lex._down, lex._up), lex.files_of, sorted(lex.files))
+    data = lex.trace.encode(lex.answers(), lex.files_of, sorted(lex.files))
     assert data is not None
     return data
 
