@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 Levels = dict[str, tuple[int, "str | None"]]
 ABSENT = 0xFFFF  # a key a walk did not meet (levels are 16 bits)
+PAGE = 1  # a key's flag: a definition of it takes a struct page
 NONE = 0xFFFFFFFF  # no predecessor
 
 
@@ -49,9 +50,10 @@ class CallTrace:
     lexical_demand)."""
 
     def __init__(self) -> None:
-        # (up, ordered, bound, depth, use, plain, the walk's result); `plain`: no key was
-        # refused or left unexpanded by a predicate
-        self.walks: list[tuple[bool, bool, int, int, str, bool, Levels]] = []
+        # (up, ordered, bound, depth, use, predicate, the walk's result); `predicate`: ""
+        # (none), "follow:page" (only keys taking a struct page are entered), "?" (another:
+        # the trace cannot tell which keys it enters or walks from)
+        self.walks: list[tuple[bool, bool, int, int, str, str, Levels]] = []
         self.whole: tuple[set[str], set[str]] = (set(), set())
         self.nearest: list[tuple[str, int, str | None]] = []
         self.variables: set[str] = set()
@@ -69,7 +71,7 @@ class CallTrace:
         self.initial: dict[str, set[str]] = {}
 
     def walked(self, up: bool, seen: Levels, ordered: bool, bound: int, depth: int,
-               use: str, plain: bool = True) -> None:
+               use: str, predicate: str = "") -> None:
         """A walk's result: `bound`, the level whose keys it does not walk from; `depth`,
         the levels it went; `use`, what is read of it (see above; "whole": a walk whose
         keys are recorded as used whole)."""
@@ -77,7 +79,7 @@ class CallTrace:
             self.whole[int(up)].update(seen)
             self.depth = max(self.depth, depth)
         else:
-            self.walks.append((up, ordered, bound, depth, use, plain, seen))
+            self.walks.append((up, ordered, bound, depth, use, predicate, seen))
 
     def walk_index(self, seen: Levels) -> int:
         for i, walk in enumerate(self.walks):
@@ -86,13 +88,14 @@ class CallTrace:
         raise ValueError("not a recorded walk")
 
     def encode(self, answers: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]],
-               files_of: Callable[[str], Iterable[str]], tus: list[str]
-               ) -> dict[str, Any] | None:
+               files_of: Callable[[str], Iterable[str]], tus: list[str],
+               flags_of: Callable[[str], int]) -> dict[str, Any] | None:
         """As JSON data (None when a level does not fit 16 bits): the keys once, sorted;
         each walk's levels as an array over them (and its predecessors when sorted);
         `answers`, the callees and callers the index gave (LexIndex.answers); the TUs
         `files_of` each key (prefilter: the TUs to parse for it) gives, of those in
-        `tus`.  Arrays are base64."""
+        `tus`; each key's `flags_of` (PAGE: for the walks' predicates).  Arrays are
+        base64."""
         keys = set(self.whole[0]) | self.whole[1]
         for walk in self.walks:
             keys.update(walk[6])
@@ -107,7 +110,7 @@ class CallTrace:
         at = {k: i for i, k in enumerate(order)}
         walks = []
         level_of, before_of = itemgetter(0), itemgetter(1)
-        for up, ordered, bound, depth, use, plain, seen in self.walks:
+        for up, ordered, bound, depth, use, predicate, seen in self.walks:
             try:
                 levels = array("H", map(level_of, seen.values()))
             except OverflowError:  # a level of 16 bits or more
@@ -116,7 +119,7 @@ class CallTrace:
             if ordered:
                 before = _b64(array("I", [NONE if k is None else at[k]
                                           for k in map(before_of, seen.values())]))
-            walks.append([int(up), int(ordered), bound, depth, use, int(plain),
+            walks.append([int(up), int(ordered), bound, depth, use, predicate,
                           _b64(array("I", map(at.__getitem__, seen))), _b64(levels),
                           before])
         tu_at = {tu: i for i, tu in enumerate(tus)}
@@ -136,6 +139,7 @@ class CallTrace:
                 "families": {f: _b64(array("I", sorted(at[k] for k in keys_)))
                              for f, keys_ in self.families.items()},
                 "tus": tus,
+                "flags": _b64(array("B", map(flags_of, order))),
                 "files": _csr({i: sorted(tu_at[tu] for tu in files if tu in tu_at)
                                if len(files) > 1 else
                                [tu_at[tu] for tu in files if tu in tu_at]
@@ -148,10 +152,10 @@ class _Walk:
     """A stored walk: its keys' levels (and predecessors, when sorted) by position."""
 
     def __init__(self, up: Any, ordered: Any, bound: Any, depth: Any, use: Any,
-                 plain: Any, at: str, levels: str, before: str) -> None:
+                 predicate: Any, at: str, levels: str, before: str) -> None:
         self.up, self.ordered = bool(up), bool(ordered)
-        self.bound, self.depth, self.use, self.plain = int(bound), int(depth), str(use), \
-            bool(plain)
+        self.bound, self.depth, self.use = int(bound), int(depth), str(use)
+        self.predicate = str(predicate)
         positions = _unb64(at, "I")
         found = _unb64(levels, "H")
         self.levels: dict[int, int] = dict(zip(positions, found, strict=True))
@@ -166,7 +170,7 @@ class _Walk:
         if self.before is not None:
             before = _b64(array("I", map(self.before.__getitem__, self.levels)))
         return [int(self.up), int(self.ordered), self.bound, self.depth, self.use,
-                int(self.plain), _b64(array("I", self.levels)),
+                self.predicate, _b64(array("I", self.levels)),
                 _b64(array("H", self.levels.values())), before]
 
 
@@ -218,6 +222,24 @@ class StoredTrace:
         self.depth = int(data["depth"])
         if len(self.whole) != 2:
             raise ValueError("a damaged trace")
+        self._flags: array | None = None  # decoded when a predicate asks
+
+    def _flag(self, position: int | None, flag: int) -> bool | None:
+        """Whether the key at `position` has `flag` (None: a key the trace cannot name)."""
+        if position is None:
+            return None
+        if self._flags is None:
+            self._flags = _unb64(self.data["flags"], "B")
+            if len(self._flags) != len(self.keys):
+                raise ValueError("a damaged trace")
+        return bool(self._flags[position] & flag)
+
+    def _refuses(self, walk: _Walk, position: int | None) -> bool | None:
+        """Whether the walk's predicate keeps it from entering this key (None: unknown)."""
+        if walk.predicate == "follow:page":
+            flag = self._flag(position, PAGE)
+            return None if flag is None else not flag
+        return False if walk.predicate == "" else None
 
     @staticmethod
     def _positions(text: str) -> array:
@@ -275,11 +297,13 @@ class StoredTrace:
                     if is_added:
                         if ly is not None and ly <= lx + (0 if walk.ordered else 1):
                             continue
+                        if ly is None and self._refuses(walk, self._position(y)):
+                            continue  # a key the walk does not enter
                     elif ly is None or ly <= lx:
                         continue
                     if walk.use == "levels" or walk.ordered or not is_added:
                         return None  # levels read, or keys lost
-                    if ly is None and not (patching and walk.plain):
+                    if ly is None and not (patching and walk.predicate != "?"):
                         return None  # keys gained
                     affected.add(w)
             if not patching and not self._nearest_keeps(caller, callee, is_added):
@@ -419,10 +443,22 @@ class StoredTrace:
             old = walks[w]
             side = int(old.up)
             levels = dict(old.levels)
+            if old.predicate not in ("", "follow:page"):
+                return None  # which keys it enters or walks from is not known
+
+            def entered(k: int, walk: _Walk = old) -> bool | None:
+                refused = self._refuses(walk, k)
+                return None if refused is None else not refused
+
             todo: deque[int] = deque()
             for a, b in steps[side]:
                 la = levels.get(a, ABSENT)
-                if la < old.bound and la + 1 < levels.get(b, ABSENT):
+                if la >= old.bound or la + 1 >= levels.get(b, ABSENT):
+                    continue
+                enters = entered(b)
+                if enters is None:
+                    return None  # a key the trace cannot name
+                if enters:
                     levels[b] = la + 1
                     todo.append(b)
             while todo:
@@ -435,8 +471,12 @@ class StoredTrace:
                     return None  # a key whose answer the index never gave
                 for c in found:
                     if lk + 1 < levels.get(c, ABSENT):
-                        levels[c] = lk + 1
-                        todo.append(c)
+                        enters = entered(c)
+                        if enters is None:
+                            return None
+                        if enters:
+                            levels[c] = lk + 1
+                            todo.append(c)
             deepest = max(levels.values())
             if deepest + 1 >= old.bound:
                 return None  # at the bound: the walk would stop there
@@ -506,18 +546,20 @@ class StoredTrace:
               slack: int) -> Patched | None:
         """The demand with the calls `added` (and `removed`, which must change no level),
         computed from the trace instead of the whole index, or None when it cannot be:
-        a change `keeps` refuses for any reason but the levels of plain `entry`,
-        `holder` and `events` walks, or one that reaches a key whose answer the index
-        never gave.
+        a change `keeps` refuses for any reason but the levels of the `entry`,
+        `holder`, `events` and `walkers` walks, or one that reaches a key whose answer
+        the index never gave.
 
         The affected walks' levels are lowered from the added steps on (a breadth-first
-        relaxation over the recorded answers: the levels of the walk over the new calls,
-        as only lower levels and new keys can follow from an added step); each (entry,
+        relaxation over the recorded answers, entering only the keys the walk's
+        predicate would: the levels of the walk over the new calls, as only lower
+        levels and new keys can follow from an added step); each (entry,
         holder) pair with an affected walk gets its chain slice again, by a search from
         the entry through the keys whose two levels sum to at most the entry-to-holder
         level plus `slack` (every key of a slice lies on a chain of such keys); the
         witnesses are chosen again from the slices to the sites, as reserved_demand
-        chooses them; the events' keys are the events walk's.  The calls must be steps of
+        chooses them; the events' keys are the events walk's, and the walkers' grow by
+        their walks' new keys (each walk a part of their union).  The calls must be steps of
         the index: none to or from a service (prefilter._carried leaves them out)."""
         added, removed = list(added), list(removed)
         data = self.data
@@ -528,7 +570,7 @@ class StoredTrace:
             return None
         for w in affected:
             use = self.walks[w].use
-            if not (use == "events" or use.startswith(("entry:", "holder:"))):
+            if not (use in ("events", "walkers") or use.startswith(("entry:", "holder:"))):
                 return None
         relaxed = self._relax(added, affected)
         if relaxed is None:
@@ -541,6 +583,8 @@ class StoredTrace:
         for w in affected:
             if walks[w].use == "events":
                 families["events"] = set(walks[w].levels)
+            elif walks[w].use == "walkers":  # one part of a union that only grows
+                families["walkers"] |= set(walks[w].levels)
         # (the witnesses are chosen again even when no walk changed: a nearest callee
         # may have)
         reserved = self._reserved(walks, affected, step, slack, out)

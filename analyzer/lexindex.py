@@ -550,14 +550,15 @@ class LexIndex:
               accept: Callable[[str], bool] | None = None,
               expand: Callable[[str], bool] | None = None, ordered: bool = False,
               limit: int | None = None, free: Callable[[str], bool] | None = None,
-              use: str = "levels") -> dict[str, tuple[int, str | None]]:
+              use: str = "levels", predicate: str = "") -> dict[str, tuple[int, str | None]]:
         """Breadth-first from the keys along callers (`up`) or callees, at most
         `max_levels` levels (recorded in `deepest`, and `bounded` when the bound cut it
         short): every key met, with its level and the key before it on one shortest path
         (None for the keys themselves).
         A key `accept` refuses is not entered; one `expand` refuses is entered but not
         walked from.  `ordered` visits in sorted order: deterministic predecessors.  `use`
-        tells the trace what the caller reads of the result (analyzer/calltrace.py)."""
+        tells the trace what the caller reads of the result, `predicate` which of its
+        named predicates `accept` or `expand` is (analyzer/calltrace.py)."""
         step = self._callers if up else self._callees
         seen: dict[str, tuple[int, str | None]] = {k: (0, None) for k in keys}
         if self.queried is not None:
@@ -597,20 +598,27 @@ class LexIndex:
             cap = self.max_levels if limit is None else min(limit, self.max_levels)
             self.trace.walked(up, seen, ordered, cap, level,
                               use="whole" if free is not None else use,
-                              plain=accept is None and expand is None)
+                              predicate="" if accept is None and expand is None else
+                              predicate or "?")
         return seen
 
     def up(self, keys: Iterable[str], stop: Callable[[str], bool] | None = None,
-           use: str = "set") -> set[str]:
+           use: str = "set", predicate: str = "") -> set[str]:
         """The keys and every key with a call path to one; keys `stop` accepts are
-        included but their callers are not followed.  `use`: see _walk."""
-        return set(self._walk(keys, True, use=use,
+        included but their callers are not followed.  `use`, `predicate` (stop's): see
+        _walk."""
+        return set(self._walk(keys, True, use=use, predicate=predicate,
                               expand=None if stop is None else lambda k: not stop(k)))
 
-    def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None
-             ) -> set[str]:
-        """The keys and every key they reach by calls (into keys `follow` accepts)."""
-        return set(self._walk(keys, False, accept=follow, use="set"))
+    def down(self, keys: Iterable[str], follow: Callable[[str], bool] | None = None,
+             use: str = "set", predicate: str = "") -> set[str]:
+        """The keys and every key they reach by calls (into keys `follow` accepts).
+        `use`, `predicate` (follow's): see _walk."""
+        return set(self._walk(keys, False, accept=follow, use=use, predicate=predicate))
+
+    def page_param(self, key: str) -> bool:
+        """Whether a definition of `key` takes a struct page (or folio) parameter."""
+        return any(fn.page_param for fn in self.defs.get(key, ()))
 
     def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None,
                paths: bool = True, use: str = "levels"

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from kmeminit.analyzer.calltrace import CallTrace, Patched, StoredTrace
+from kmeminit.analyzer.calltrace import PAGE, CallTrace, Patched, StoredTrace
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.lexindex import (
@@ -245,8 +245,9 @@ def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
             if avoid(key):
                 continue
             chain = lex.path_to_root(key, avoid)
-            need |= set(chain) if chain is not None else lex.up([key], avoid)
-    page_callees = lex.down(keys, lambda k: any(fn.page_param for fn in lex.defs.get(k, ())))
+            need |= set(chain) if chain is not None else lex.up([key], avoid, use="walkers")
+    # (the predicate named for the trace: analyzer/calltrace.py)
+    page_callees = lex.down(keys, lex.page_param, use="walkers", predicate="follow:page")
     return need | page_callees
 
 
@@ -618,11 +619,20 @@ def _trace_writer(store: FactStore, key: str, lex: LexIndex, tus: list[str]
     def write() -> None:
         if held:
             index, trace = held.pop()
-            data = trace.encode(index.answers(), index.files_of, tus)
+            data = trace.encode(index.answers(), index.files_of, tus, key_flags(index))
             if data is not None:
                 store.put_memo("demand-trace", key, data)
 
     return write
+
+
+def key_flags(lex: LexIndex) -> Callable[[str], int]:
+    """A key's flags for the trace's predicates (calltrace.PAGE), asking nothing (see
+    LexIndex.queried)."""
+    def flags(key: str) -> int:
+        return PAGE if lex.page_param(key) else 0
+
+    return flags
 
 
 def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:

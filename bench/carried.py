@@ -85,7 +85,7 @@ def main() -> int:
     asked = base.queried or set()
     assert base.trace is not None
     encoded = base.trace.encode(base.answers(), base.files_of,
-                                sorted(e.file for e in entries))
+                                sorted(e.file for e in entries), prefilter.key_flags(base))
     assert encoded is not None
     trace = StoredTrace(encoded)
     rows = [(path, owner, header) for path, _, owner, header in prefilter.lexical_files(entries)

@@ -25,7 +25,9 @@ def _index(calls: dict[str, set[str]]) -> LexIndex:
 
 def _encode(lex: LexIndex) -> dict[str, Any]:
     assert lex.trace is not None
-    data = lex.trace.encode(lex.answers(), lex.files_of, sorted(lex.files))
+    from kmeminit.analyzer.prefilter import key_flags
+
+    data = lex.trace.encode(lex.answers(), lex.files_of, sorted(lex.files), key_flags(lex))
     assert data is not None
     return data
 
@@ -135,6 +137,8 @@ def _kernel_like(rng: random.Random) -> dict[str, set[str]]:
     names = ["add_memory", "__remove_memory"] + [f"g{i}" for i in range(rng.randrange(8, 16))]
     density = rng.choice([0.1, 0.18])
     calls = {k: {c for c in names if c != k and rng.random() < density} for k in names}
+    for entry in names[:2]:  # entry points reach most of it
+        calls[entry] |= set(rng.sample(names[2:], 3))
     for k in names[2:]:
         extra = rng.choice(["SetPageReserved", "ClearPageReserved", "PageReserved",
                             "__add_pages", "pfn_to_page", None, None, None])
@@ -154,7 +158,10 @@ def _demand(calls: dict[str, set[str]]) -> tuple[dict[str, Any], LexIndex]:
     for name, called in sorted(calls.items()):
         path = f"/src/{name}.c"
         words = frozenset(called) & lex.vocabulary  # as a stored scan keeps them
-        fn = LexFunction(name, path, 0, False, False, "pfn_to_page" in called, frozenset(),
+        # some take a struct page (the walkers' callees they hand one to), two are
+        # __init (the walkers' caller chains stop at them)
+        page = "pfn_to_page" in called or name[-1:] in ("1", "4", "7")
+        fn = LexFunction(name, path, 0, False, name in ("g2", "g9"), page, frozenset(),
                          frozenset(called), frozenset(), words)
         lex.add_scan(path, LexFile(path, (fn,), words, ()))
     entries = [CompileEntry(f"/src/{name}.c", "/src", (), (), (), "x86_64")
