@@ -445,38 +445,20 @@ class StoredTrace:
             levels = dict(old.levels)
             if old.predicate not in ("", "follow:page"):
                 return None  # which keys it enters or walks from is not known
-
-            def entered(k: int, walk: _Walk = old) -> bool | None:
-                refused = self._refuses(walk, k)
-                return None if refused is None else not refused
-
             todo: deque[int] = deque()
             for a, b in steps[side]:
-                la = levels.get(a, ABSENT)
-                if la >= old.bound or la + 1 >= levels.get(b, ABSENT):
-                    continue
-                enters = entered(b)
-                if enters is None:
-                    return None  # a key the trace cannot name
-                if enters:
-                    levels[b] = la + 1
-                    todo.append(b)
+                if not self._lower(old, levels, todo, levels.get(a, ABSENT), b):
+                    return None
             while todo:
                 k = todo.popleft()
-                lk = levels[k]
-                if lk >= old.bound:
+                if levels[k] >= old.bound:
                     continue
                 found = step(side, k)
                 if found is None:
                     return None  # a key whose answer the index never gave
                 for c in found:
-                    if lk + 1 < levels.get(c, ABSENT):
-                        enters = entered(c)
-                        if enters is None:
-                            return None
-                        if enters:
-                            levels[c] = lk + 1
-                            todo.append(c)
+                    if not self._lower(old, levels, todo, levels[k], c):
+                        return None
             deepest = max(levels.values())
             if deepest + 1 >= old.bound:
                 return None  # at the bound: the walk would stop there
@@ -486,6 +468,21 @@ class StoredTrace:
             new.depth = old.depth + deepest - max(old.levels.values())
             walks[w] = new
         return walks, step
+
+    def _lower(self, walk: _Walk, levels: dict[int, int], todo: deque[int], level: int,
+               key: int) -> bool:
+        """A step from a key at `level` to `key`: the key's level lowered to `level + 1`
+        (and the key queued) when that is lower and the walk enters it; False when the
+        trace cannot tell whether it does."""
+        if level >= walk.bound or level + 1 >= levels.get(key, ABSENT):
+            return True
+        refused = self._refuses(walk, key)
+        if refused is None:
+            return False
+        if not refused:
+            levels[key] = level + 1
+            todo.append(key)
+        return True
 
     def _answers(self, added: list[tuple[str, str]], removed: list[tuple[str, str]]
                  ) -> list[list[str]] | None:
