@@ -104,7 +104,8 @@ def spare(obj: Any, last: Callable[[], None] | None = None) -> None:
     or a worker is forked (which would inherit it).  Freeing a whole kernel's lexical
     index object by object costs 0.2 s, which a command that does neither after it (a
     `report` whose early workers run the rules) need not spend.  `last` runs before it
-    is freed (a deferred write that still reads it)."""
+    is freed (a deferred write that still reads it); one kept before is freed first."""
+    release_spared()
     _spared[:] = [obj]
     _last[:] = [last] if last is not None else []
 

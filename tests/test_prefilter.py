@@ -617,3 +617,21 @@ def test_the_lexical_index_is_kept_until_a_worker_is_forked(tree: tuple[Path, li
     walker.write_text(walker.read_text() + "int more(void)\n{\n\treturn 2;\n}\n")
     prefilter_index(entries, store, config, index, lambda _: None, reuse=False)
     assert not program._spared  # freed before the parsers were forked
+    # two demands in one process (diff's base and head): the first index is let go of,
+    # its trace written, before the second is kept; the deferred writes hold neither
+    def traces() -> int:
+        return len(store.db.execute("SELECT key FROM memos WHERE kind='demand-trace'")
+                   .fetchall())
+
+    store.db.execute("DELETE FROM memos WHERE kind='demand-trace'")
+    prefilter_index(entries, store, config, lambda _: None, lambda _: None, reuse=False,
+                    defer=True)
+    assert [type(x) for x in program._spared] == [LexIndex] and traces() == 0
+    walker.write_text(walker.read_text() + "int most(void)\n{\n\treturn 3;\n}\n")
+    prefilter_index(entries, store, config, lambda _: None, lambda _: None, reuse=False,
+                    defer=True)
+    assert [type(x) for x in program._spared] == [LexIndex] and traces() == 1
+    store.run_deferred()
+    assert traces() == 2
+    program.release_spared()
+    assert not program._spared and not program._last
