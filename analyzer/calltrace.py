@@ -201,8 +201,7 @@ class _Csr:
 class Patched(NamedTuple):
     """A demand updated by added calls (StoredTrace.patch)."""
 
-    families: dict[str, set[str]]  # the keys each rule family needs
-    files: dict[str, set[str]]  # the TUs to parse for each family's keys
+    files: dict[str, set[str]]  # the TUs to parse for each rule family's keys
     initial: dict[str, set[str]]  # each family's TUs by mention
     depth: int  # the deepest walk's levels (the report's "fixpoint after N")
     trace: dict[str, Any]  # the trace of the updated demand, as stored
@@ -240,11 +239,6 @@ class StoredTrace:
             flag = self._flag(position, PAGE)
             return None if flag is None else not flag
         return False if walk.predicate == "" else None
-
-    @staticmethod
-    def _positions(text: str) -> array:
-        """A stored array of positions."""
-        return _unb64(text, "I")
 
     def answers(self, side: int) -> dict[str, frozenset[str]]:
         """The recorded callees (side 0) or callers (1) by key (for tests and tools)."""
@@ -287,17 +281,20 @@ class StoredTrace:
             for up, x, y in ((False, caller, callee), (True, callee, caller)):
                 if self._in_whole(up, x):
                     return None
+                px, py = self._position(x), self._position(y)
+                if px is None:
+                    continue  # no walk met x
                 for w, walk in enumerate(self.walks):
                     if walk.up != up:
                         continue
-                    lx = self.level(walk, x)
+                    lx = walk.levels.get(px)
                     if lx is None or lx >= walk.bound:
                         continue  # not walked from
-                    ly = self.level(walk, y)
+                    ly = None if py is None else walk.levels.get(py)
                     if is_added:
                         if ly is not None and ly <= lx + (0 if walk.ordered else 1):
                             continue
-                        if ly is None and self._refuses(walk, self._position(y)):
+                        if ly is None and self._refuses(walk, py):
                             continue  # a key the walk does not enter
                     elif ly is None or ly <= lx:
                         continue
@@ -601,8 +598,7 @@ class StoredTrace:
                 files[f].update(tus[t] for t in row)
         initial = {f: {tus[t] for t in v} for f, v in data["initial"].items()}
         depth = max([self.depth] + [walk.depth for walk in walks])
-        return Patched({f: {self.keys[k] for k in v} for f, v in families.items()}, files,
-                       initial, depth, out)
+        return Patched(files, initial, depth, out)
 
     def _reserved(self, walks: list[_Walk], affected: set[int],
                   step: Callable[[int, int], Iterable[int] | None], slack: int,

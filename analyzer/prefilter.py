@@ -737,15 +737,6 @@ def _patched_demand(patched: Patched) -> dict[str, Any]:
     return _stored_demand(chosen, report)
 
 
-def reaches_demand(asked: set[str], vocabulary: frozenset[str], path: str,
-                   owner: str | None, header: bool, old: LexFile, new: LexFile) -> bool:
-    """Whether an edit of `path` (charged to `owner`, or a `header`) from scan `old` to
-    `new` could change a demand that asked the lexical index about `asked`, taking every
-    changed call it asked about as a change (see `_carried`)."""
-    calls = call_changes(asked, vocabulary, path, owner, header, old, new)
-    return calls is None or bool(calls[0] or calls[1])
-
-
 def call_changes(asked: set[str], vocabulary: frozenset[str], path: str,
                  owner: str | None, header: bool, old: LexFile, new: LexFile
                  ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]] | None:

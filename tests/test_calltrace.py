@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
+from kmeminit.analyzer.calltrace import CallTrace, StoredTrace, _unb64
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.lexindex import LexFile, LexFunction, LexIndex
 
@@ -184,9 +184,9 @@ def _meaning(data: dict[str, Any]) -> Any:
     return (walks, trace.depth, [sorted(map(name, side)) for side in trace.whole],
             sorted((name(k), witness.index(w), name(c) if c >= 0 else None)
                    for k, w, c in trace.nearest),
-            sorted((name(e), name(h), tuple(sorted(map(name, StoredTrace._positions(c)))))
+            sorted((name(e), name(h), tuple(sorted(map(name, _unb64(c, "I")))))
                    for e, h, c in data["chains"]),
-            {f: sorted(map(name, StoredTrace._positions(v)))
+            {f: sorted(map(name, _unb64(v, "I")))
              for f, v in data["families"].items()})
 
 
