@@ -184,10 +184,29 @@ def _flip_comparison(cond: str) -> str | None:
     return None
 
 
+# guarding_conditions' answers for the functions asked last: call chains from many entry
+# points share their steps.  Keyed by the function object's id, which the entry keeps
+# alive (so the id cannot be another function's).
+_GUARDS: dict[int, tuple[Function, dict[int, tuple[str, ...]]]] = {}
+_GUARDS_KEPT = 512
+
+
 def guarding_conditions(fn: Function, block: int) -> tuple[str, ...]:
     """Conditions of the edges every CFG path from entry to `block` takes (edge
     dominators), nearest to the entry first (a macro repeating its condition counts
     once)."""
+    entry = _GUARDS.get(id(fn))
+    if entry is None or entry[0] is not fn:
+        if len(_GUARDS) >= _GUARDS_KEPT:
+            _GUARDS.clear()
+        entry = _GUARDS[id(fn)] = (fn, {})
+    found = entry[1].get(block)
+    if found is None:
+        found = entry[1][block] = _guarding_conditions(fn, block)
+    return found
+
+
+def _guarding_conditions(fn: Function, block: int) -> tuple[str, ...]:
     succs = {b.id: b.succs for b in fn.blocks}
     dist = _distances(succs, None)
     if block not in dist:

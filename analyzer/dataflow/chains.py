@@ -37,13 +37,13 @@ class CallChains:
     def descendants(self, usr: str) -> set[str]:
         """`usr` and every function it reaches."""
         if usr not in self._desc:
-            self._desc[usr] = _reach(self.program.graph.succ, usr)
+            self._desc[usr] = _reach(self.program.succ, usr)
         return self._desc[usr]
 
     def ancestors(self, usr: str) -> set[str]:
         """`usr` and every function that reaches it."""
         if usr not in self._anc:
-            self._anc[usr] = _reach(self.program.graph.pred, usr)
+            self._anc[usr] = _reach(self.program.pred, usr)
         return self._anc[usr]
 
     def shortest(self, source: str, target: str) -> list[str] | None:
@@ -53,7 +53,7 @@ class CallChains:
         tree of predecessors rather than a path list per function."""
         before = self._before.get(source)
         if before is None:
-            before = self._before[source] = _bfs_tree(self.program.graph.succ, source)
+            before = self._before[source] = _bfs_tree(self.program.succ, source)
         if target not in before:
             return None
         path = []
@@ -68,7 +68,7 @@ class CallChains:
         nodes = self.descendants(source) & self.ancestors(target)
         if not nodes:
             return 0
-        succ = self.program.graph.succ
+        succ = self.program.succ
         comps, comp_of = components(nodes, succ)
         dst = comp_of[target]
         counts = [0] * len(comps)

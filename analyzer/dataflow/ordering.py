@@ -119,6 +119,7 @@ class OrderingEngine:
                 by_token.setdefault(token, set()).add(label)
         self._store_patterns = [(re.compile(rf"(?<![~\w]){re.escape(t)}\b"), frozenset(ls))
                                 for t, ls in sorted(by_token.items())]
+        self._store_tokens = tuple(sorted(by_token))
 
     # -- labelling -------------------------------------------------------------------
 
@@ -175,12 +176,12 @@ class OrderingEngine:
             alphabet |= {UNKNOWN}
         labelled = {usr for usr, fn in self.program.functions.items()
                     if fn.blocks and self._labels_in(fn) & alphabet}
-        graph = self.program.graph
+        pred = self.program.pred
         # every ancestor of a labelled function: one backward walk from all of them
         relevant = set(labelled)
         todo = list(labelled)
         while todo:
-            for caller in graph.pred[todo.pop()]:
+            for caller in pred[todo.pop()]:
                 if caller not in relevant:
                     relevant.add(caller)
                     todo.append(caller)
@@ -192,8 +193,26 @@ class OrderingEngine:
         found = self._fn_labels.get(fn.usr)
         if found is None:
             found = self._fn_labels[fn.usr] = frozenset().union(
-                *(self.labels_at(fn, ev) for b in fn.blocks for ev in b.events))
+                *(self.labels_at(fn, ev) for b in fn.blocks for ev in b.events)) \
+                if self._may_label(fn) else _NONE
         return found
+
+    def _may_label(self, fn: Function) -> bool:
+        """Could an event of `fn` have a label (`_labels`)?  False is exact; most functions
+        of a kernel call, expand and store nothing labelled, and are not labelled event by
+        event (every event of the program was: 150,000 on a whole-kernel family)."""
+        program, by_name = self.program, self._by_name
+        if program.partial:  # a call may be unknown there
+            return True
+        if any(site.indirect or site.callee in by_name or program.callbacks(site)
+               for site in fn.calls):
+            return True
+        if any(macro.name in by_name for macro in fn.macros):
+            return True
+        tokens = self._store_tokens  # each store pattern's constant, spelled out
+        return bool(tokens) and any(
+            assign.target.kind is ValueKind.FIELD and any(t in assign.value.text for t in tokens)
+            for assign in fn.assigns)
 
     # -- summaries -------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from kmeminit.analyzer.model import Function, Location, Param, Value, ValueKind
 from kmeminit.analyzer.program import Program
@@ -49,6 +50,21 @@ _QUALIFIERS = re.compile(r"\b(const|volatile|restrict|__restrict)\b")
 _LEADING_CALL = re.compile(r"\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(")
 
 
+_UNASKED: Any = object()  # a dict's default that no stored value is
+
+
+class _PointsTo(dict[str, bool]):
+    """Type spelling → is it a single pointer to `record`?, filled in as it is asked."""
+
+    def __init__(self, record: str) -> None:
+        super().__init__()
+        self.record = record
+
+    def __missing__(self, type_spelling: str) -> bool:
+        found = self[type_spelling] = _pointee(type_spelling) == self.record
+        return found
+
+
 @cache  # a few hundred distinct spellings, asked about once per value of the program
 def _pointee(type_spelling: str) -> str | None:
     """`struct vmem_altmap *` (any qualifiers) → `struct vmem_altmap`; None if not a single
@@ -68,7 +84,9 @@ class OriginEngine:
     _edges: dict[Var, list[tuple[Var, Step]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._tracked: dict[str, bool] = {}  # type spelling → a pointer to the record?
+        # type spelling → a pointer to the record?  (looked up 300,000 times on a whole
+        # kernel family: a dict lookup, computed on the first miss)
+        self._tracked = _PointsTo(self.spec.record)
         self._helpers = dict(self.spec.embedded_helpers)
         self._passthrough = self._pass_through()
         self._build()
@@ -77,10 +95,7 @@ class OriginEngine:
     # -- classification --------------------------------------------------------------
 
     def tracked(self, type_spelling: str) -> bool:
-        known = self._tracked.get(type_spelling)
-        if known is None:
-            known = self._tracked[type_spelling] = _pointee(type_spelling) == self.spec.record
-        return known
+        return self._tracked[type_spelling]
 
     def _operands(self, value: Value) -> tuple[Value, ...] | None:
         """The values a value stands for when it is one of several: a conditional's
@@ -173,19 +188,25 @@ class OriginEngine:
         called: set[str] = set()
         # callee → its parameters an argument flows into: of the tracked type, or a record
         # with tracked fields (most functions have none: their calls are passed over)
-        flowing: dict[str, tuple[Param, ...]] = {}
-        for fn in self.program.functions.values():
+        # (None: not a defined function)
+        flowing: dict[str, tuple[Param, ...] | None] = {}
+        functions, call_targets = self.program.functions, self.program.call_targets
+        tracked, null = self._tracked, ValueKind.NULL
+        for fn in functions.values():
             for site in fn.calls:
-                for target in self.program.call_targets(site):
-                    callee = self.program.functions.get(target)
-                    if callee is None:
-                        continue
-                    called.add(target)
-                    params = flowing.get(target)
-                    if params is None:
-                        params = flowing[target] = tuple(
+                for target in call_targets(site):
+                    params = flowing.get(target, _UNASKED)
+                    if params is _UNASKED:
+                        callee = functions.get(target)
+                        params = flowing[target] = None if callee is None else tuple(
                             p for p in callee.params
                             if self.tracked(p.type) or p.record in self._by_record)
+                    if params is None:
+                        continue
+                    called.add(target)
+                    if not params:
+                        continue
+                    callee = functions[target]
                     for param in params:
                         if param.index >= len(site.args):
                             continue
@@ -203,9 +224,11 @@ class OriginEngine:
                                    Step(Location(fn.file, fn.line), f"{fn.name}() entry", 0,
                                         fn.name))
             for assign in fn.assigns:
+                typed = tracked[assign.value.type] or tracked[assign.target.type]
+                if not typed and assign.value.kind is not null:
+                    continue  # most stores: nothing of the tracked type
                 for dst in self._target_vars(fn, assign.target):
-                    if (self.tracked(assign.value.type) or self.tracked(assign.target.type)
-                            or assign.value.kind is ValueKind.NULL and self._var_tracked(dst)):
+                    if typed or self._var_tracked(dst):
                         self._flow(fn, assign.value, dst, assign.location,
                                    f"stored into {_show(dst)}")
             if self.tracked(fn.return_type):
@@ -239,23 +262,23 @@ class OriginEngine:
     def _tracked_fields(self) -> set[tuple[str | None, str | None]]:
         """Struct fields seen holding the tracked type anywhere (read, written or passed)."""
         fields = set()
-
-        def visit(value: Value | None) -> None:
-            while value is not None:
-                if value.kind is ValueKind.FIELD and self.tracked(value.type):
-                    fields.add((value.record, value.field))
-                for arg in value.args:
-                    visit(arg)
-                value = value.base
-
+        tracked, field_kind = self._tracked, ValueKind.FIELD
+        todo: list[Value] = []  # every value, its operands and bases (in no order)
         for fn in self.program.functions.values():
             for site in fn.calls:
-                for arg in site.args:
-                    visit(arg)
+                todo += site.args
             for assign in fn.assigns:
-                visit(assign.value)
-                if self.tracked(assign.value.type) and assign.target.kind is ValueKind.FIELD:
+                todo.append(assign.value)
+                if tracked[assign.value.type] and assign.target.kind is field_kind:
                     fields.add((assign.target.record, assign.target.field))
+        while todo:
+            value: Value | None = todo.pop()
+            while value is not None:
+                if value.kind is field_kind and tracked[value.type]:
+                    fields.add((value.record, value.field))
+                if value.args:
+                    todo += value.args
+                value = value.base
         return fields
 
     def _var_tracked(self, var: Var) -> bool:

@@ -52,17 +52,19 @@ def only_reached_from(program: Program, seeds: set[str],
     nothing calls, or one in `outside` (callable from an unknown context), is only in it
     when it is a seed.  One in `unseen` counts as having its unseen callers in the set: it
     leaves it only when a caller the view does see is not in it."""
-    graph = program.graph
+    pred, succ = program.pred, program.succ
     inside = set(seeds) | {u for u, fn in program.functions.items()
-                           if fn.blocks and graph.in_degree(u) > 0 and u not in outside}
+                           if fn.blocks and pred[u] and u not in outside}
     inside |= set(unseen) - set(outside)
-    changed = True
-    while changed:
-        changed = False
-        for usr in list(inside - seeds):
-            if any(caller not in inside for caller in graph.predecessors(usr)):
-                inside.discard(usr)
-                changed = True
+    # a worklist: a function leaves when a caller is out, and its callees are looked at
+    # again (the greatest fixpoint, whatever the order)
+    todo = [u for u in inside - seeds if any(c not in inside for c in pred[u])]
+    while todo:
+        usr = todo.pop()
+        if usr not in inside:
+            continue
+        inside.discard(usr)
+        todo.extend(v for v in succ[usr] if v in inside and v not in seeds)
     return inside
 
 

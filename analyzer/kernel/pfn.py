@@ -123,6 +123,11 @@ class PfnKnowledge:
         self.diagnostics = config.names(get("pfn", "diagnostics", default=[]) or [])
         self.diagnostic_macros = frozenset(get("pfn", "diagnostic_macros", default=[]) or [])
         self.message_macros = frozenset(get("pfn", "message_macros", default=[]) or [])
+        # the unions and differences the per-function scans use, made once
+        self.unsafe = self.converters - self.online  # conversions that check nothing
+        self.not_hidden = self.converters | self.diagnostic_macros | self.message_macros
+        self.validator_names = self.validators | self.init
+        self.guard_names = self.validators | self.weak | self.init
 
     def is_reader(self, name: str) -> bool:
         return name in self.readers or any(p.match(name) for p in self.patterns)
@@ -156,7 +161,10 @@ class PfnFacts:
         """(block, event) of every pfn → struct page conversion (pfn_to_page and friends,
         whether a macro or a call in this kernel) in the function."""
         names = self.know.converters
-        out = []
+        out: list[tuple[int, Event]] = []
+        if not any(call.callee in names for call in fn.calls) and \
+                not any(macro.name in names for macro in fn.macros):
+            return out  # (most functions convert nothing)
         for block in fn.blocks:
             for event in block.events:
                 if event.kind is EventKind.MACRO and fn.macros[event.index].name in names or \
@@ -181,7 +189,7 @@ class PfnFacts:
         yield from self._hidden(fn, self.converting_helpers)
 
     def _visible(self, fn: Function) -> Iterator[Conversion]:
-        unsafe = self.know.converters - self.know.online
+        unsafe = self.know.unsafe
         for macro in fn.macros:
             if macro.name in unsafe and macro.args:
                 for site in event_sites(fn, EventKind.MACRO, macro.index):
@@ -201,9 +209,12 @@ class PfnFacts:
         """Macros whose expansion converts an integer argument and reads the page, and
         calls of functions that convert their pfn parameter and read the page."""
         know = self.know
-        skip = know.converters | know.diagnostic_macros | know.message_macros
+        skip = know.not_hidden
+        # the macros a call comes from: another macro's expansion reads nothing
+        expanding = {c.macro for c in fn.calls if c.macro is not None} if fn.macros else ()
         for macro in fn.macros:
-            if macro.name in skip or not macro.args or not _integer(macro.arg_types):
+            if macro.name in skip or not macro.args or macro.name not in expanding or \
+                    not _integer(macro.arg_types):
                 continue
             args = [_squash(a) for a in macro.args]
             reads = [c for c in fn.calls if c.macro == macro.name and know.is_reader(c.callee)
@@ -215,9 +226,11 @@ class PfnFacts:
                 yield Conversion(site, macro.name, macro.args[0], None, macro.text,
                                  macro.location, f"{macro.name}()",
                                  f"{reads[0].callee}() in its expansion")
+        targets_of = self.program.call_targets
         for call in fn.calls:
-            params = set().union(*(helpers.get(t, ()) for t in
-                                   self.program.call_targets(call)))
+            targets = targets_of(call)
+            params = (helpers.get(targets[0]) if len(targets) == 1 else
+                      set().union(*(helpers.get(t, ()) for t in targets)))
             if not params or self.diagnostic(fn, call.location, call.text, call.callee):
                 continue
             i = min(params)
@@ -448,10 +461,10 @@ class PfnFacts:
 
     def _validator_events(self, fn: Function
                           ) -> Iterator[tuple[str, EventKind, int, Location]]:
-        return _named_events(fn, self.know.validators | self.know.init)
+        return _named_events(fn, self.know.validator_names)
 
     def _guard_events(self, fn: Function) -> Iterator[tuple[str, EventKind, int, Location]]:
-        return _named_events(fn, self.know.validators | self.know.weak | self.know.init)
+        return _named_events(fn, self.know.guard_names)
 
     def origin(self, fn: Function, text: str, depth: int = 0) -> str:
         """Where a pfn expression of `fn` comes from: 'page' when it is computed from a

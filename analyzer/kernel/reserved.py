@@ -160,7 +160,7 @@ class ReservedAnalysis:
         self.readers: list[Reader] = []
         for usr in sorted(self._used_functions()):
             fn = program.functions[usr]
-            if fn.name not in spec.accessors:
+            if fn.name not in spec.accessors and self._names_any(fn):
                 self._collect(fn)
         self.sites.sort(key=lambda x: (x.location, x.usr))
         self.readers.sort(key=lambda x: (x.location, x.usr))
@@ -183,6 +183,13 @@ class ReservedAnalysis:
                     used.add(succ)
                     queue.append(succ)
         return used
+
+    def _names_any(self, fn: Function) -> bool:
+        """Does `fn` call or expand anything the spec names?  Only those events can be a
+        site or a read (`_classify`): most functions are not looked at event by event."""
+        names = self.spec.names
+        return any(not site.indirect and site.callee in names for site in fn.calls) or \
+            any(use.name in names for use in fn.macros)
 
     def _classify(self, fn: Function, event: Event) -> tuple[str, str, str] | None:
         """(kind, op or "read", name) of a set/clear/read event, else None."""
