@@ -887,8 +887,13 @@ def _files(rows: list[list[Any]]) -> tuple[LexicalRow, ...]:
 
 def _key_row(digest: Any, path: str, owner: str | None, header: bool,
              of_scan: bytes) -> None:
-    digest.update(f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(errors="surrogateescape"))
-    digest.update(of_scan)
+    digest.update(_key_bytes(path, owner, header, of_scan))
+
+
+def _key_bytes(path: str, owner: str | None, header: bool, of_scan: bytes) -> bytes:
+    """What a file's row adds to the demand key."""
+    return f"\0{path}\0{owner or ''}\0{int(header)}\0".encode(
+        errors="surrogateescape") + of_scan
 
 
 def _includes_digest(text: bytes) -> str:
@@ -903,34 +908,36 @@ def _recorded_key(head: bytes, recorded: dict[str, Any], scans: StoredScans
     began = int(recorded["began"])
     if not Absent.unchanged(recorded["absent"], began):
         return None, None
-    digest = hashlib.blake2b(head, digest_size=16)
     previous = str(recorded["key"])  # the key of the rows as recorded
     rows, reread, changed = recorded["rows"], False, []
-    # path → (signature, scan digest, content hash) as this run found it (a private
-    # header has a row per owner as well as its own)
-    seen: dict[str, tuple[Any, bytes, str]] = {}
+    # path → (signature, scan digest in hex, content hash) as this run found it (a
+    # private header has a row per owner as well as its own)
+    seen: dict[str, tuple[Any, str, str]] = {}
+    keyed: list[bytes] = []  # what _key_row gives the digest, row by row, in one update
     for row in rows:
         path, owner, header, sig, scan_hex, includes_hex, content = row
         if not isinstance(path, str):  # a damaged row (an int would stat a descriptor)
             raise TypeError(f"recorded path {path!r}")
-        if path not in seen:
+        found = seen.get(path)
+        if found is None:
             now = signature(path)
             if trusted(sig, now, began):
-                seen[path] = (sig, bytes.fromhex(scan_hex), content)
+                found = seen[path] = (sig, bytes.fromhex(scan_hex).hex(), content)
             else:
                 text = _read(path)
                 if text is None or _includes_digest(text) != includes_hex:
                     return None, None
                 new_content = content_hash(text)
                 blob = scans.blob(path, text, new_content)
-                seen[path] = (now, hashlib.blake2b(blob, digest_size=16).digest(),
-                              new_content)
+                found = seen[path] = (now, hashlib.blake2b(blob, digest_size=16).hexdigest(),
+                                      new_content)
                 reread = True
-        owner, header = owner or None, bool(header)
-        row[3], of_scan, row[6] = seen[path]
-        if of_scan.hex() != scan_hex:
-            changed.append((path, owner, header, content, row[6]))
-        row[4] = of_scan.hex()
-        _key_row(digest, path, owner, header, of_scan)
+        row[3], of_scan, row[6] = found
+        if of_scan != scan_hex:
+            changed.append((path, owner or None, bool(header), content, row[6]))
+        row[4] = of_scan
+        keyed.append(_key_bytes(path, owner or None, bool(header), bytes.fromhex(of_scan)))
+    digest = hashlib.blake2b(head, digest_size=16)
+    digest.update(b"".join(keyed))
     return (DemandKey(digest.hexdigest(), previous, tuple(changed), _files(rows)),
             rows if reread else None)
