@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kmeminit.analyzer.cli import output
 from kmeminit.analyzer.cli.options import add_output_options, add_report_options
@@ -32,7 +33,10 @@ from kmeminit.analyzer.cli.session import (
     report_roots,
     rule_metas,
 )
-from kmeminit.analyzer.config import load_config
+from kmeminit.analyzer.config import Config, load_config
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.store import FactStore
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,16 +71,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run, prefilter=True)
 
 
-def open_report_session(args: argparse.Namespace) -> Session:
-    from kmeminit.analyzer.compdb import CompileEntry, guess_source_root, wanted
+def open_report_store(args: argparse.Namespace) -> FactStore:
+    """The fact store kbuild filled (`--store`, else the default one)."""
     from kmeminit.analyzer.store import FactStore
 
-    config = load_config(args.config)
     path = args.store or default_store(os.getcwd())
     if not path.is_file():
         raise UsageError(f"{path}: no fact store (run make C=1 CHECK=kmeminit-cc first, or "
                          "give --store)")
-    store = FactStore(path)
+    return FactStore(path)
+
+
+def open_report_session(args: argparse.Namespace, config: Config | None = None,
+                        store: FactStore | None = None) -> Session:
+    """The session over every TU `store` (else `open_report_store`'s) remembers."""
+    from kmeminit.analyzer.compdb import CompileEntry, guess_source_root, wanted
+
+    config = config if config is not None else load_config(args.config)
+    store = store if store is not None else open_report_store(args)
+    path = store.path
     commands = store.commands(arguments=False)  # the sanitised ones are what it parses
     if not commands:
         raise UsageError(f"{path}: the store holds no TU with a remembered command line "
@@ -99,14 +112,16 @@ def run(args: argparse.Namespace) -> int:
     from kmeminit.analyzer.results import RunResult
 
     start = now()
-    session = open_report_session(args)
-    triage = output.load_triage(args, session)
-    checkers, load_notes = load_selected_rules(args, session.config)
-    recorded = len(session.entries)
-    # after an edit kbuild re-parsed, the last run's programs load meanwhile
-    early = early_workers(session.store, session.config, checkers, args.jobs) \
-        if not args.debug else None
+    config = load_config(args.config)
+    store = open_report_store(args)
+    checkers, load_notes = load_selected_rules(args, config)
+    # after an edit kbuild re-parsed, the last run's programs load meanwhile: started
+    # first, before the session reads every recorded command
+    early = early_workers(store, config, checkers, args.jobs) if not args.debug else None
     try:
+        session = open_report_session(args, config, store)
+        triage = output.load_triage(args, session)
+        recorded = len(session.entries)
         stats = index(session, args)  # the prefilter's closure: narrows session.entries
         if early is not None and stats.cached != stats.selected:  # the store changed
             early.close()
