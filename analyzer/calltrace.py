@@ -19,14 +19,19 @@ a walk where macros cost no level); `nearest`, (key, walk, the callee chosen) of
 the functions they hold; `depth`, the most levels of anything else (a path_to_root), for
 the report's "fixpoint after N call levels".  To update the demand it also holds the
 answers the index gave (callees and callers by key), reserved_demand's chain slices,
-sites and witness walks, each family's keys, the TUs to parse for each key, and each
-family's TUs by mention.
+sites and witness walks, each family's keys, the TUs to parse for each key, each
+family's TUs by mention, and each key's flags: whether a definition takes a struct page
+(PAGE, the walkers' predicate), whether its calls may come from elsewhere than one
+definition's calls by name (MULTI), and whether it may be called other than by name
+(HELD).
 
 A change is a set of added and of removed (caller, callee) pairs of keys, as the files'
 scans name them (prefilter.call_changes).  `StoredTrace.keeps` says whether the demand
-stays; `patch` updates it from added calls.  Both over-approximate: a pair the index
-resolves to nothing, or that another file still contributes, is taken as changed, and
-an answer they would need but the index never gave makes the demand computed again.
+stays; `patch` updates it from added calls and from removed ones the index no longer has
+(the caller has one definition and calls through no field, the callee is called by name
+alone: a removed call may otherwise still be made).  Both over-approximate: a pair the
+index resolves to nothing is taken as changed, and an answer they would need but the
+index never gave makes the demand computed again.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ from typing import Any, NamedTuple
 Levels = dict[str, tuple[int, "str | None"]]
 ABSENT = 0xFFFF  # a key a walk did not meet (levels are 16 bits)
 PAGE = 1  # a key's flag: a definition of it takes a struct page
+# a key's flag: its callees may come from more than one definition's calls by name (it
+# has several definitions, or calls through struct fields): a call its edited definition
+# no longer makes may still be made
+MULTI = 2
+# a key's flag: it may be called other than by name (stored in a struct field, held in a
+# variable): a caller that no longer names it may still call it
+HELD = 4
 NONE = 0xFFFFFFFF  # no predecessor
 
 
@@ -267,12 +279,31 @@ class StoredTrace:
         i = bisect_left(side, position)
         return i < len(side) and side[i] == position
 
+    def _gone(self, caller: str, callee: str) -> bool:
+        """Whether the index no longer has the call `caller` → `callee` once the one
+        definition that made it no longer does: the caller has no other definition and
+        calls through no field, and the callee is called by name alone (MULTI, HELD)."""
+        multi = self._flag(self._position(caller), MULTI)
+        held = self._flag(self._position(callee), HELD)
+        return multi is False and held is False
+
+    def _rewalks(self, w: int, walk: _Walk) -> bool:
+        """Whether `patch` can walk this walk again from its keys at level 0: a walk
+        along callers from the set or clear sites (sorted: the witnesses' predecessors),
+        or one whose keys the demand reads as a set or chain slices, with a predicate the
+        trace can evaluate."""
+        if walk.ordered:
+            return w in self.data.get("witness_walks", ()) and walk.predicate == ""
+        return walk.use != "levels" and walk.predicate in ("", "follow:page")
+
     def _affected(self, added: list[tuple[str, str]], removed: list[tuple[str, str]],
-                  patching: bool) -> set[int] | None:
+                  patching: bool, shrunk: set[int] | None = None) -> set[int] | None:
         """The walks whose levels the changed calls change, or None when the demand may
         change otherwise: a whole answer, a variable's callers, a walk whose levels are
         read, or (unless `patching`, where the witnesses are chosen again) a nearest
-        callee.  A walk whose keys may be lost or gained (a removed step) is None too."""
+        callee.  A walk whose keys may be lost (a removed step that set a level) is None
+        too, unless `patching` and the call is gone from the index (`_gone`): it goes
+        into `shrunk` then (its levels may rise, and keys leave it)."""
         affected: set[int] = set()
         for (caller, callee), is_added in [(p, True) for p in added] + \
                 [(p, False) for p in removed]:
@@ -299,7 +330,14 @@ class StoredTrace:
                     elif ly is None or ly <= lx:
                         continue
                     if walk.use == "levels" or walk.ordered or not is_added:
-                        return None  # levels read, or keys lost
+                        # levels or predecessors read, or keys lost: walked again when
+                        # patching, if it can be
+                        if shrunk is None or not self._rewalks(w, walk) or \
+                                not is_added and not self._gone(caller, callee):
+                            return None
+                        shrunk.add(w)
+                        affected.add(w)
+                        continue
                     if ly is None and not (patching and walk.predicate != "?"):
                         return None  # keys gained
                     affected.add(w)
@@ -408,13 +446,21 @@ class StoredTrace:
         return self._with_answers(dict(self.data, walks=self._encode_walks(relaxed[0])),
                                   added, removed)
 
-    def _relax(self, added: list[tuple[str, str]], affected: set[int]
+    def _relax(self, added: list[tuple[str, str]], affected: set[int],
+               removed: list[tuple[str, str]] | None = None,
+               rewalk: set[int] | None = None
                ) -> tuple[list[_Walk], Callable[[int, int], Iterable[int] | None]] | None:
         """The walks, those `affected` with their levels lowered from the `added` calls
         on (a breadth-first relaxation over the recorded answers), and the answers with
-        the added calls as a function (side 0 callees, 1 callers; None for an answer the
-        index never gave); None when a relaxation needs an answer it never gave, or
-        reaches a walk's bound."""
+        the added calls and without the `removed` ones as a function (side 0 callees, 1
+        callers; None for an answer the index never gave, or one a removed call may
+        still be in: `_gone`); None when a relaxation needs such an answer, or reaches a
+        walk's bound.  The walks in `rewalk` (those a removed call set levels in) are
+        walked again from their keys at level 0 instead, over the same answers.
+
+        A removed call that set no level of a walk is on no shortest chain of it: the
+        levels stay those of the calls without it, and the relaxation from the added
+        calls gives the levels with both changes."""
         walks = list(self.walks)
         answers = self._tables()
         if answers is None:
@@ -430,22 +476,48 @@ class StoredTrace:
         for side in (0, 1):
             for a, b in steps[side]:
                 extra[side].setdefault(a, set()).add(b)
+        gone: list[dict[int, set[int]]] = [{}, {}]
+        unsure: list[set[int]] = [set(), set()]  # keys whose answer a removal may be in
+        for x, y in removed or ():
+            px, py = self._position(x), self._position(y)
+            if px is None or py is None:
+                continue  # not a key of any answer: in none
+            if self._gone(x, y):
+                gone[0].setdefault(px, set()).add(py)
+                gone[1].setdefault(py, set()).add(px)
+            else:
+                unsure[0].add(px)
+                unsure[1].add(py)
 
         def step(side: int, position: int) -> Iterable[int] | None:
             found = answers[side].get(position)  # None: the index never gave it
-            more = extra[side].get(position)
-            return found if found is None or more is None else set(found) | more
+            if found is None or position in unsure[side]:
+                return None
+            more, less = extra[side].get(position), gone[side].get(position)
+            if more is None and less is None:
+                return found
+            return (set(found) | (more or set())) - (less or set())
 
         for w in sorted(affected):
             old = walks[w]
             side = int(old.up)
-            levels = dict(old.levels)
             if old.predicate not in ("", "follow:page"):
                 return None  # which keys it enters or walks from is not known
             todo: deque[int] = deque()
-            for a, b in steps[side]:
-                if not self._lower(old, levels, todo, levels.get(a, ABSENT), b):
+            if rewalk and w in rewalk and old.ordered:
+                walked = self._sorted_walk(old, step)
+                if walked is None:
                     return None
+                walks[w] = walked
+                continue
+            if rewalk and w in rewalk:
+                levels = {k: 0 for k, level in old.levels.items() if level == 0}
+                todo.extend(sorted(levels))
+            else:
+                levels = dict(old.levels)
+                for a, b in steps[side]:
+                    if not self._lower(old, levels, todo, levels.get(a, ABSENT), b):
+                        return None
             while todo:
                 k = todo.popleft()
                 if levels[k] >= old.bound:
@@ -466,6 +538,38 @@ class StoredTrace:
             walks[w] = new
         return walks, step
 
+    def _sorted_walk(self, old: _Walk, step: Callable[[int, int], Iterable[int] | None]
+                     ) -> _Walk | None:
+        """A sorted walk (no predicate) again from its keys at level 0 over `step`'s
+        answers, as LexIndex._walk goes: level by level, each level's keys in the order
+        they were met, each one's answer in sorted order (positions sort as keys do), a
+        key's predecessor the first that met it.  None when an answer is unknown or the
+        walk reaches its bound."""
+        side = int(old.up)
+        seeds = sorted(k for k, level in old.levels.items() if level == 0)
+        levels = dict.fromkeys(seeds, 0)
+        before = dict.fromkeys(seeds, NONE)
+        frontier, level = seeds, 0
+        while frontier:
+            if level >= old.bound:
+                return None  # the walk would stop there
+            level += 1
+            nxt = []
+            for k in frontier:
+                found = step(side, k)
+                if found is None:
+                    return None
+                for other in sorted(found):
+                    if other not in levels:
+                        levels[other] = level
+                        before[other] = k
+                        nxt.append(other)
+            frontier = nxt
+        new = _Walk.__new__(_Walk)
+        new.__dict__.update(old.__dict__)
+        new.levels, new.before, new.depth = levels, before, level
+        return new
+
     def _lower(self, walk: _Walk, levels: dict[int, int], todo: deque[int], level: int,
                key: int) -> bool:
         """A step from a key at `level` to `key`: the key's level lowered to `level + 1`
@@ -483,30 +587,38 @@ class StoredTrace:
 
     def _answers(self, added: list[tuple[str, str]], removed: list[tuple[str, str]]
                  ) -> list[list[str]] | None:
-        """The recorded answers with the added calls, and without the answers of the
-        removed calls' ends: another definition of the caller (or a call through a
-        field) may still make a removed call, which the index would know, so those
-        answers are as if never given (`patch` refuses to walk them).  None when they
+        """The recorded answers with the added calls and without the removed ones.  A
+        removed call may still be in the index (another definition of the caller, or a
+        call through a field or variable, may make it: `_gone`): the answers of its ends
+        are then as if never given (`patch` refuses to walk them).  None when they
         cannot be kept."""
         tables = self._tables()
         if tables is None:
             return None
         out: list[list[Any]] = []
-        for side, steps, gone in ((0, added, [x for x, _ in removed]),
-                                  (1, [(y, x) for x, y in added], [y for _, y in removed])):
-            changed: dict[int, list[int] | None] = dict(tables[side].changed)
-            for a, b in steps:
+        for side, flip in ((0, False), (1, True)):
+            table = tables[side]
+            changed: dict[int, list[int] | None] = dict(table.changed)
+            for x, y in added:
+                a, b = (y, x) if flip else (x, y)
                 pa, pb = self._position(a), self._position(b)
-                found = None if pa is None else tables[side].get(pa)
+                found = None if pa is None else _row(table, changed, pa)
                 if found is None:
                     continue  # an answer the index never gave
                 if pb is None:
                     return None  # a key the trace cannot name
-                changed[pa] = sorted(set(changed.get(pa) or found) | {pb})
-            for p in map(self._position, gone):
-                if p is not None:
-                    changed[p] = None
-            out.extend([side, row, values] for row, values in sorted(changed.items()))
+                changed[pa] = sorted(found | {pb})
+            for x, y in removed:
+                a, b = (y, x) if flip else (x, y)
+                pa, pb = self._position(a), self._position(b)
+                if pa is None:
+                    continue
+                found = _row(table, changed, pa)
+                if found is not None and pb is not None and self._gone(x, y):
+                    changed[pa] = sorted(found - {pb})
+                else:
+                    changed[pa] = None
+            out.extend([side, row_, values] for row_, values in sorted(changed.items()))
         return out
 
     def _with_answers(self, data: dict[str, Any], added: list[tuple[str, str]],
@@ -538,16 +650,20 @@ class StoredTrace:
 
     def patch(self, added: Iterable[tuple[str, str]], removed: Iterable[tuple[str, str]],
               slack: int) -> Patched | None:
-        """The demand with the calls `added` (and `removed`, which must change no level),
-        computed from the trace instead of the whole index, or None when it cannot be:
-        a change `keeps` refuses for any reason but the levels of the `entry`,
-        `holder`, `events` and `walkers` walks, or one that reaches a key whose answer
-        the index never gave.
+        """The demand with the calls `added` and without the calls `removed`, computed
+        from the trace instead of the whole index, or None when it cannot be: a change
+        `keeps` refuses for any reason but the levels of the `entry`, `holder`, `events`
+        and `walkers` walks, one that reaches a key whose answer the index never gave,
+        a removed call the index may still have (`_gone`) where it matters, or one that
+        sets a level of a walk of the walkers (a part of a union).
 
         The affected walks' levels are lowered from the added steps on (a breadth-first
         relaxation over the recorded answers, entering only the keys the walk's
         predicate would: the levels of the walk over the new calls, as only lower
-        levels and new keys can follow from an added step); each (entry,
+        levels and new keys can follow from an added step); a walk a removed call set
+        a level in is walked again from its keys at level 0 over the same answers
+        (every key it can reach within its bound now was within it before, so their
+        answers were recorded); each (entry,
         holder) pair with an affected walk gets its chain slice again, by a search from
         the entry through the keys whose two levels sum to at most the entry-to-holder
         level plus `slack` (every key of a slice lies on a chain of such keys); the
@@ -559,14 +675,19 @@ class StoredTrace:
         data = self.data
         if not data.get("families") or not data.get("tus"):
             return None
-        affected = self._affected(added, removed, patching=True)
+        shrunk: set[int] = set()
+        affected = self._affected(added, removed, patching=True, shrunk=shrunk)
         if affected is None:
             return None
+        witness = set(data.get("witness_walks", ()))
         for w in affected:
             use = self.walks[w].use
-            if not (use in ("events", "walkers") or use.startswith(("entry:", "holder:"))):
+            if not (use in ("events", "walkers") or use.startswith(("entry:", "holder:"))
+                    or w in witness):
                 return None
-        relaxed = self._relax(added, affected)
+            if use == "walkers" and w in shrunk:
+                return None  # a part of a union: what the others hold is not known
+        relaxed = self._relax(added, affected, removed, shrunk)
         if relaxed is None:
             return None
         walks, step = relaxed
@@ -665,6 +786,16 @@ class StoredTrace:
         out["chains"] = [[e, h, _b64(chain)] for (e, h), chain in sorted(chains.items())]
         out["nearest"] = nearest
         return need | witnesses
+
+
+def _row(table: _Csr, changed: dict[int, list[int] | None], position: int
+         ) -> set[int] | None:
+    """An answer as changed so far (None: never given)."""
+    if position in changed:
+        values = changed[position]
+        return None if values is None else set(values)
+    found = table.get(position)
+    return None if found is None else set(found)
 
 
 def _b64(values: array) -> str:

@@ -344,6 +344,9 @@ class LexIndex:
         self.files: dict[str, LexFile] = {}
         self._by_hash: dict[str, LexFile] = {}
         self.defs: dict[str, list[LexFunction]] = defaultdict(list)
+        # key → the definitions of it the files scanned hold (the same text in two files
+        # counts twice: `defs` keeps it once)
+        self.definitions: dict[str, int] = defaultdict(int)
         self.callers: dict[str, set[str]] = defaultdict(set)
         self.calls: dict[str, set[str]] = defaultdict(set)
         self.field_callers: dict[str, set[str]] = defaultdict(set)  # field → caller keys
@@ -404,9 +407,10 @@ class LexIndex:
                 for k in again[1]:
                     self.header_owner.setdefault(k, tu)
             return self._add_rest(path, lex, tu, key, header)
-        defs, calls, callers = self.defs, self.calls, self.callers
+        defs, calls, callers, definitions = self.defs, self.calls, self.callers, self.definitions
         for fn in lex.functions:
             k = key(fn.name)
+            definitions[k] += 1
             if header:
                 pass
             elif owner is None:

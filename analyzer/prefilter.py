@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from kmeminit.analyzer.calltrace import PAGE, CallTrace, Patched, StoredTrace
+from kmeminit.analyzer.calltrace import HELD, MULTI, PAGE, CallTrace, Patched, StoredTrace
 from kmeminit.analyzer.compdb import CompileEntry
 from kmeminit.analyzer.config import Config
 from kmeminit.analyzer.lexindex import (
@@ -627,10 +627,15 @@ def _trace_writer(store: FactStore, key: str, lex: LexIndex, tus: list[str]
 
 
 def key_flags(lex: LexIndex) -> Callable[[str], int]:
-    """A key's flags for the trace's predicates (calltrace.PAGE), asking nothing (see
-    LexIndex.queried)."""
+    """A key's flags for the trace (calltrace.PAGE for the walks' predicates; MULTI and
+    HELD for removed calls), asking nothing (see LexIndex.queried)."""
     def flags(key: str) -> int:
-        return PAGE if lex.page_param(key) else 0
+        out = PAGE if lex.page_param(key) else 0
+        if lex.definitions.get(key, 0) != 1 or lex.fields_called.get(key):
+            out |= MULTI
+        if lex.held_in.get(key) or lex.stored_in.get(key):
+            out |= HELD
+        return out
 
     return flags
 
@@ -663,9 +668,10 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
     edit.)  An edit that adds or removes calls the demand did ask about keeps it too when
     the recorded walks and answers (memo `demand-trace`, analyzer/calltrace.py) stay the
     same: a call to a function its walks already reach as near, say.  Anything else on
-    the demand's own paths computes it again, unless the changes are added calls whose
-    effect the trace can follow (StoredTrace.patch: the walks from entries and PG_reserved
-    holders and the events' callers, updated from the recorded answers).  The result:
+    the demand's own paths computes it again, unless the trace can follow the changed
+    calls (StoredTrace.patch: added calls, and removed calls the index no longer has,
+    in the walks from entries and PG_reserved holders, from the set and clear sites and
+    the events' callers, updated from the recorded answers).  The result:
     the demand, what it asked (None: as before), its trace when the changed calls
     changed it (else the previous one holds), whether it was updated, and whether calls
     it asked about changed."""

@@ -17,8 +17,9 @@ restores it, so give it a tree of your own):
                    (CODE_EDITS), a function appended (a lexical change: the prefilter's
                    demand is carried when it reaches nothing the demand asked), then a
                    call added on the demand's own paths (CALL_EDITS: the demand is
-                   updated from the call, or computed again): make C=2 of its object,
-                   then report; the rules taken from the store, and whether the demand
+                   updated from the call, or computed again), then a call removed on
+                   them (REMOVED_CALLS: the demand is computed again): make C=2 of its
+                   object, then report; the rules taken from the store, and whether the demand
                    was carried, updated or computed again, are named (--edit may be
                    repeated)
   identical        fingerprints of report == those of --compare (a check of the same tree)
@@ -103,6 +104,13 @@ CALL_EDITS = {
                       b"\tint error, is_ram;\n\n\tlru_add_drain_all();\n"
                       b"\tif (WARN_ONCE(pgmap_altmap(pgmap)"),
 }
+# a call removed on those paths: the call trace does not follow removals (another
+# definition, or a call through a field, may still make the call), so the demand is
+# computed again
+REMOVED_CALLS = {
+    "mm/memremap.c": (b"\t\terror = kasan_add_zero_shadow(__va(range->start), "
+                      b"range_len(range));", b"\t\terror = 0;"),
+}
 
 
 def kbuild(tree: Path, directory: str, jobs: int, tmp: Path, edit: list[str],
@@ -159,7 +167,8 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
     path = tree / edit
     original = path.read_bytes()
     edits = [("a comment", original + b"\n/* kmeminit bench edit */\n")]
-    for what, table in (("code", CODE_EDITS), ("a call", CALL_EDITS)):
+    for what, table in (("code", CODE_EDITS), ("a call", CALL_EDITS),
+                        ("a removal", REMOVED_CALLS)):
         if edit in table and table[edit][0] not in original:
             # a tree left edited by an earlier run, or another kernel version
             print(f"one edit ({what:<8}) {edit}: skipped: the text it replaces is not there")
@@ -168,6 +177,8 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
     edits.append(("function", original + NEW_FUNCTION))
     if edit in CALL_EDITS and CALL_EDITS[edit][0] in original:
         edits.append(("a call", original.replace(*CALL_EDITS[edit], 1)))
+    if edit in REMOVED_CALLS and REMOVED_CALLS[edit][0] in original:
+        edits.append(("a removal", original.replace(*REMOVED_CALLS[edit], 1)))
     try:
         for what, text in edits:
             path.write_bytes(text)
