@@ -388,7 +388,10 @@ class FactStore:
 
     # -- results of earlier runs, by what they depend on (analyzer/memo.py) -------------
 
-    MEMOS_KEPT = 4  # of each kind: a few trees or configs side by side
+    # of each kind: a few trees or configs side by side, and the last edits of a file (a
+    # state eight edits back, an undo, is still found; the largest kind, the demand's call
+    # trace, is 2.2 MB for a whole kernel)
+    MEMOS_KEPT = 8
 
     def facts_digests(self, files: list[str]) -> tuple[dict[str, str], str]:
         """What the program `Program.from_store(self, files)` would build depends on: (a
