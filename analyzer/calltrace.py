@@ -161,21 +161,63 @@ class CallTrace:
 
 
 class _Walk:
-    """A stored walk: its keys' levels (and predecessors, when sorted) by position."""
+    """A stored walk: its keys' levels (and predecessors, when sorted) by position, decoded
+    when first read (a check of a few changed calls asks each of a whole kernel's 90 walks
+    about two keys: `level_of`)."""
 
     def __init__(self, up: Any, ordered: Any, bound: Any, depth: Any, use: Any,
                  predicate: Any, at: str, levels: str, before: str) -> None:
         self.up, self.ordered = bool(up), bool(ordered)
         self.bound, self.depth, self.use = int(bound), int(depth), str(use)
         self.predicate = str(predicate)
-        positions = _unb64(at, "I")
-        found = _unb64(levels, "H")
-        self.levels: dict[int, int] = dict(zip(positions, found, strict=True))
-        self.before: dict[int, int] | None = None
-        if self.ordered:
-            self.before = dict(zip(positions, _unb64(before, "I"), strict=True))
-        if len(self.levels) != len(found):
-            raise ValueError("a damaged trace")
+        self._stored = (str(at), str(levels), str(before))
+        self._arrays: tuple[array, array] | None = None
+        self._levels: dict[int, int] | None = None
+        self._before: dict[int, int] | None = None
+
+    def _decoded(self) -> tuple[array, array]:
+        """The positions and their levels, as stored."""
+        if self._arrays is None:
+            positions, found = _unb64(self._stored[0], "I"), _unb64(self._stored[1], "H")
+            if len(positions) != len(found):
+                raise ValueError("a damaged trace")
+            self._arrays = (positions, found)
+        return self._arrays
+
+    @property
+    def levels(self) -> dict[int, int]:
+        if self._levels is None:
+            positions, found = self._decoded()
+            self._levels = dict(zip(positions, found, strict=True))
+            if len(self._levels) != len(found):
+                raise ValueError("a damaged trace")
+        return self._levels
+
+    @levels.setter
+    def levels(self, value: dict[int, int]) -> None:
+        self._levels = value
+
+    @property
+    def before(self) -> dict[int, int] | None:
+        if self._before is None and self.ordered:
+            positions, _ = self._decoded()
+            self._before = dict(zip(positions, _unb64(self._stored[2], "I"), strict=True))
+        return self._before
+
+    @before.setter
+    def before(self, value: dict[int, int] | None) -> None:
+        self._before = value
+
+    def level_of(self, position: int) -> int | None:
+        """A key's level, None when the walk did not meet it (without decoding every
+        level: a search of the stored positions)."""
+        if self._levels is not None:
+            return self._levels.get(position)
+        positions, found = self._decoded()
+        try:
+            return int(found[positions.index(position)])
+        except ValueError:
+            return None
 
     def encode(self) -> list[Any]:
         before = ""
@@ -269,7 +311,7 @@ class StoredTrace:
         position = self._position(key)
         if position is None:
             return None
-        return walk.levels.get(position)
+        return walk.level_of(position)
 
     def _in_whole(self, up: bool, key: str) -> bool:
         position = self._position(key)
@@ -318,10 +360,10 @@ class StoredTrace:
                 for w, walk in enumerate(self.walks):
                     if walk.up != up:
                         continue
-                    lx = walk.levels.get(px)
+                    lx = walk.level_of(px)
                     if lx is None or lx >= walk.bound:
                         continue  # not walked from
-                    ly = None if py is None else walk.levels.get(py)
+                    ly = None if py is None else walk.level_of(py)
                     if is_added:
                         if ly is not None and ly <= lx + (0 if walk.ordered else 1):
                             continue
