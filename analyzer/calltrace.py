@@ -474,15 +474,16 @@ class StoredTrace:
                 removed: Iterable[tuple[str, str]]) -> dict[str, Any] | None:
         """The trace, as stored, of the demand `keeps` kept over these changes: the walks
         whose levels changed (though not what the demand reads of them) walked again
-        from the added calls, the added calls in the answers; None when that cannot be
-        done (an answer the index never gave)."""
+        from the added calls, the answers with the added calls and without the removed
+        ones; None when that cannot be done (an answer the index never gave, or a removed
+        call the index may still have on the way: `_relax`)."""
         added, removed = list(added), list(removed)
         affected = self._affected(added, removed, patching=False)
         if affected is None:
             return None
         if not affected:
             return self._with_answers(dict(self.data), added, removed)
-        relaxed = self._relax(added, affected)
+        relaxed = self._relax(added, affected, removed)
         if relaxed is None:
             return None
         return self._with_answers(dict(self.data, walks=self._encode_walks(relaxed[0])),
