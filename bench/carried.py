@@ -3,8 +3,8 @@
 demand over one (analyzer/prefilter.py `_carried`), a demand computed afresh over the
 edited scans must be the same.
 
-Usage: bench/carried.py (--compdb DB | --store KBUILD_STORE) [--trials N] [--seed S]
-                        [--under mm/]
+Usage: bench/carried.py (--compdb DB [--scans STORE] | --store KBUILD_STORE) [--trials N]
+                        [--seed S] [--under mm/]
 
 Each trial takes one file of the lexical index (under --under, if given), and either adds
 a call from one of its definitions to a random name of the index ("call") or to a name
@@ -56,6 +56,9 @@ def main() -> int:
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--compdb", type=Path)
     where.add_argument("--store", type=Path, help="a kbuild store: its recorded commands")
+    ap.add_argument("--scans", type=Path,
+                    help="with --compdb: the store to keep the lexical scans in (default: "
+                         "the tree's .kmeminit/facts.db)")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--under", default="", help="only files whose path contains this")
@@ -65,7 +68,7 @@ def main() -> int:
     config = load_config()
     if args.compdb:
         entries = load_entries(args.compdb, config)[0]
-        store = FactStore(args.compdb.parent / ".kmeminit" / "facts.db")
+        store = FactStore(args.scans or args.compdb.parent / ".kmeminit" / "facts.db")
     else:
         store = FactStore(args.store)
         entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
