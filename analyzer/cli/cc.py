@@ -232,7 +232,7 @@ def _check_tu(entry: CompileEntry, store: FactStore, config: Config, opts: CcOpt
     lex_key = _lexical_key(entry, config)
     state = store.lexical_state(entry.file)
     if state is not None and state[0] == lex_key and not state[2] and \
-            all(hashes.get(path) == digest for path, digest in state[1]):
+            hashes.matches(state[1]):
         return EXIT_OK  # skipped before, and nothing it is judged by has changed
     if not _record_lexical(entry, store, config, lex_key):
         return EXIT_OK  # mentions no configured symbol: `kmeminit report` decides

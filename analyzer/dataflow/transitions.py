@@ -11,9 +11,9 @@ exit?", the query behind a chain's net effect.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kmeminit.analyzer.dataflow.scc import components
 from kmeminit.analyzer.model import ENTRY_BLOCK, EXIT_BLOCK, Event, EventKind, Function
@@ -77,7 +77,7 @@ class TransitionEngine:
         if not todo:
             return
         working: dict[str, frozenset[str]] = dict.fromkeys(todo, frozenset())
-        known = _Layered(working, summaries)
+        known = ChainMap(working, summaries)  # the summaries being computed first
         for component in components(todo, succ)[0]:  # callees first
             members = sorted(component)
             changed = True
@@ -172,25 +172,3 @@ class TransitionEngine:
                 exits |= out
             work += [(succ, out) for succ in plan[bid][1]]
         return frozenset(exits)
-
-
-class _Layered(Mapping[str, frozenset[str]]):
-    """The summaries being computed over the final ones."""
-
-    def __init__(self, working: dict[str, frozenset[str]],
-                 final: dict[str, frozenset[str]]) -> None:
-        self.working, self.final = working, final
-
-    def __getitem__(self, usr: str) -> frozenset[str]:
-        found = self.working.get(usr)
-        return found if found is not None else self.final[usr]
-
-    def get(self, usr: str, default: Any = None) -> Any:
-        found = self.working.get(usr)
-        return found if found is not None else self.final.get(usr, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**self.final, **self.working})
-
-    def __len__(self) -> int:
-        return len({**self.final, **self.working})
