@@ -12,7 +12,7 @@ import multiprocessing
 import pickle
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -103,7 +103,9 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                   unsaved: tuple[tuple[str, bytes], ...] = (),
                   known_usrs: frozenset[str] = frozenset(), scheduler: str | None = None,
                   remember: bool = True, hashes: HashCache | None = None,
-                  idle: Callable[[], None] | None = None) -> IndexStats:
+                  idle: Callable[[], None] | None = None,
+                  background: Callable[[set[str]], Iterator[None]] | None = None
+                  ) -> IndexStats:
     """Bring the store up to date for `entries`; returns what was done.  `unsaved` gives
     file contents to parse in place of the files on disk (the store must then be one that
     only this run uses: its content hashes describe the disk, not these contents).
@@ -112,7 +114,9 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
     worker processes; the facts are stored here the same way.  The entries' commands are
     remembered in the store (for `kmeminit report`) unless `remember` is false: `report`'s
     come from there.  `hashes`: the run's content hashes so far.  `idle` is done once
-    while the first TUs parse (local workers only)."""
+    while the first TUs parse (local workers only).  `background(files being parsed)`
+    gives work done a step at a time whenever the parent has no worker to answer (local
+    workers only; stopped at the first step that raises)."""
     start = time.perf_counter()
     stats = IndexStats(selected=len(entries))
     hashes = hashes if hashes is not None else HashCache()
@@ -136,7 +140,8 @@ def index_entries(entries: list[CompileEntry], store: FactStore, config: Config,
                      Progress(len(todo), progress), on_facts)
         else:
             _run_pool(todo, known, store, hashes, options, max(1, min(jobs, len(todo))),
-                      timeout, stats, progress, on_facts, unsaved, idle)
+                      timeout, stats, progress, on_facts, unsaved, idle,
+                      background({entry.file for entry, _ in todo}) if background else None)
     if remember and not unsaved:
         store.put_commands([StoredCommand(e.file, e.directory, e.arguments, e.clang_args,
                                           e.arch) for e in entries])
@@ -149,7 +154,8 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
               stats: IndexStats, progress: bool,
               on_facts: Callable[[TUFacts], None] | None,
               unsaved: tuple[tuple[str, bytes], ...] = (),
-              idle: Callable[[], None] | None = None) -> None:
+              idle: Callable[[], None] | None = None,
+              background: Iterator[None] | None = None) -> None:
     from kmeminit.analyzer.program import release_spared
 
     release_spared()  # not inherited by the parsers
@@ -196,8 +202,14 @@ def _run_pool(todo: list[tuple[CompileEntry, str]], known: list[str], store: Fac
                 then()
             busy = [w for w in workers if w.entry is not None]
             deadline = min(w.started for w in busy) + timeout
-            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
-                         timeout=max(0.0, deadline - time.monotonic()))
+            waited = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+            if background is not None and not wait(waited, timeout=0):
+                try:  # a step of the background work, then look again
+                    next(background)
+                except Exception:  # noqa: BLE001 - StopIteration, or work it need not do
+                    background = None
+                continue
+            ready = wait(waited, timeout=max(0.0, deadline - time.monotonic()))
             for i, worker in enumerate(workers):
                 if worker.entry is None:
                     continue

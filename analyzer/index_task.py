@@ -148,13 +148,16 @@ class Progress:
         else:
             self.log = True
 
-    def begin(self, name: str) -> None:
-        """A step starts (a rule): named on the bar, or a line in a log for a phase."""
+    def begin(self, name: str, ordinal: int | None = None) -> None:
+        """A step starts (a rule): named on the bar, or a line in a log for a phase, with
+        its `ordinal` (default: the next step's; steps running in other processes are
+        announced as they start, in their own order)."""
         if self.bar is not None:
             self.bar.set_postfix_str(name)
         elif self.log and self.phase:
-            print(f"kmeminit: {self.verb} {name} ({self.done + 1}/{self.total})",
-                  file=self.stream, flush=True)
+            n = self.done + 1 if ordinal is None else ordinal
+            print(f"kmeminit: {self.verb} {name} ({n}/{self.total})", file=self.stream,
+                  flush=True)
 
     def step(self, name: str, failed: bool = False) -> None:
         self.done += 1

@@ -154,6 +154,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     finally:
         if early is not None:
             early.close()
+        store.forget_prefetched()  # a stored result needed none of it
         store.run_deferred()
 
 
@@ -163,7 +164,6 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
              scopes: Mapping[str, frozenset[str]] | None, jobs: int,
              early: Speculation | None) -> Analysis:
     from kmeminit.analyzer.results import Finding
-    from kmeminit.analyzer.rules import run_rules
 
     tus, headers = store.facts_digests(files)
     key = _whole_key(tus, headers, files, config, checkers)
@@ -188,14 +188,35 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
         _remember_run(store, files, tus, scopes, parts.spread)
     else:
         program = load()
-        findings, notes = run_rules(checkers, program, config, debug=debug,
-                                    progress=progress)
+        findings, notes = _run_shared(store, program, config, checkers, jobs, debug,
+                                      progress)
         result = Analysis(findings, notes, len(program.functions),
                           tuple(program.suppressions.values()), False, program, load)
     if not any(n.level is Level.ERROR for n in result.notes):
         store.put_memo("analysis", key, result.encode())
     return result
 
+
+def _run_shared(store: FactStore, program: Program, config: Config, checkers: list[Any],
+                jobs: int, debug: bool, progress: Any
+                ) -> tuple[list[Finding], list[Notification]]:
+    """The rules over one program, their families spread over `jobs` processes
+    (families.run_shared), balanced by each rule's seconds over the whole program as
+    last measured (memo `rule-costs` under SHARED_KEY, which keeps them); findings and
+    notifications in the rules' order, as one `run_rules` over them all gives them."""
+    from kmeminit.analyzer.families import run_shared
+
+    measured = store.memo("rule-costs", SHARED_KEY) if jobs > 1 else None
+    try:
+        seconds = {str(k): float(v) for k, v in dict(measured).items()}
+    except (TypeError, ValueError):
+        seconds = {}
+    results, spent = run_shared(program, config, checkers, jobs, seconds, progress, debug)
+    if jobs > 1 and spent and str(store.path) != ":memory:":
+        store.defer(lambda: store.put_memo("rule-costs", SHARED_KEY, dict(seconds, **spent)))
+    findings = [f for c in checkers for f in results[c.id][0]]
+    notes = [n for c in checkers for n in results[c.id][1]]
+    return findings, notes
 
 class RuleParts:
     """Each rule's result kept by the facts of its own TUs (memo `rule:<ID>`, by the
@@ -345,7 +366,8 @@ class RuleParts:
                         program if whole else None, load)
 
 
-COSTS_KEY = "seconds"  # memo `rule-costs` has one row: the latest measurement
+COSTS_KEY = "seconds"  # memo `rule-costs`: the latest measurement of rules spread by TUs
+SHARED_KEY = "shared"  # and each rule's seconds over a whole program (`_run_shared`)
 LAST_KEY = "last"  # memo `speculation` has one row: the last run's (see early_workers)
 
 

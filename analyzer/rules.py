@@ -289,6 +289,11 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}{detail}{at}"
 
 
+def rule_label(checker: Any) -> str:
+    """A rule as progress names it: its id and name."""
+    return f"{checker.id} {getattr(checker, 'name', '')}".strip()
+
+
 def run_rules(checkers: Iterable[Checker], program: Any, config: Any, debug: bool = False,
                  progress: Any = None) -> tuple[list[Finding], list[Notification]]:
     """All findings, plus a notification per checker that crashed or yielded garbage.
@@ -303,7 +308,7 @@ def run_rules(checkers: Iterable[Checker], program: Any, config: Any, debug: boo
         program.apply_config(config)
     for checker in checkers:
         if progress is not None:
-            progress.begin(f"{checker.id} {getattr(checker, 'name', '')}".strip())
+            progress.begin(rule_label(checker))
         try:
             found = list(checker.check(program, config))
         except Exception as exc:

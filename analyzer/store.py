@@ -212,6 +212,11 @@ class FactStore:
         self._facts_written = 0  # put_tu calls: they change facts_digests
         self._digests: tuple[Any, dict[str, str], str] | None = None
         self._deferred: list[Callable[[], None]] = []
+        # decoded ahead by `prefetch`: file -> (facts blob, seconds, facts), header USR ->
+        # (facts blob, function); taken by load_tu and header_functions when the rows
+        # still hold the same bytes
+        self._early_tus: dict[str, tuple[bytes, float, TUFacts]] = {}
+        self._early_headers: dict[str, tuple[bytes, Function]] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open_waiting()
@@ -521,10 +526,10 @@ class FactStore:
                               (_sql(file),)).fetchone()
         if row is None:
             return None
-        facts = from_json_bytes(TUFacts, unpack(row[0]))
-        if row[1] and not facts.parse_seconds:
-            facts = replace(facts, parse_seconds=row[1])
-        return facts
+        early = self._early_tus.pop(file, None)
+        if early is not None and early[0] == row[0] and early[1] == row[1]:
+            return early[2]
+        return _tu_facts(row[0], row[1])
 
     def iter_tus(self, files: list[str] | None = None) -> Iterator[TUFacts]:
         """The usable facts of these TUs (of every stored TU when None)."""
@@ -534,8 +539,57 @@ class FactStore:
                 yield facts
 
     def header_functions(self) -> Iterator[Function]:
-        for (blob,) in self.db.execute("SELECT facts FROM header_functions ORDER BY usr"):
-            yield from_json_bytes(Function, unpack(blob))
+        early = self._early_headers
+        for usr, blob in self.db.execute(
+                "SELECT usr, facts FROM header_functions ORDER BY usr"):
+            ahead = early.pop(_py(usr), None) if early else None
+            yield ahead[1] if ahead is not None and ahead[0] == blob else \
+                from_json_bytes(Function, unpack(blob))
+
+    def prefetch(self, files: Iterable[str]) -> Iterator[None]:
+        """Decode the stored facts of the TUs `files`, then every header function, one TU
+        (or a hundred header functions) per step, for the next load_tu, iter_tus or
+        header_functions: each takes what was decoded ahead when its row still holds the
+        same bytes, and decodes the row itself otherwise.  The index runs the steps while
+        its workers parse and the parent has nothing to receive (`kmeminit diff` after a
+        one-file change: the other TUs' facts are decoded during that file's parse).  A
+        row that cannot be decoded is left to the load, which reports it."""
+        import gc
+
+        def step(decode: Callable[[], None]) -> None:
+            collecting = gc.isenabled()  # as program.collector_paused: these objects live
+            gc.disable()                 # as long as the program
+            try:
+                decode()
+            except Exception:  # noqa: BLE001 - the load decodes it again and reports it
+                pass
+            finally:
+                gc.freeze()
+                if collecting:
+                    gc.enable()
+
+        for file in files:
+            row = self.db.execute("SELECT facts, seconds FROM tus WHERE file=? AND "
+                                  "failed=0", (_sql(file),)).fetchone()
+            if row is not None:
+                def tu(file: str = file, blob: bytes = row[0], seconds: float = row[1]
+                       ) -> None:
+                    self._early_tus[file] = (blob, seconds, _tu_facts(blob, seconds))
+                step(tu)
+                yield
+        rows = self.db.execute("SELECT usr, facts FROM header_functions").fetchall()
+        for start in range(0, len(rows), 100):
+            def headers(batch: list[tuple[str, bytes]] = rows[start:start + 100]) -> None:
+                for usr, blob in batch:
+                    self._early_headers[_py(usr)] = (blob, from_json_bytes(Function,
+                                                                           unpack(blob)))
+            step(headers)
+            yield
+
+    def forget_prefetched(self) -> None:
+        """Drop what `prefetch` decoded and no load took."""
+        self._early_tus.clear()
+        self._early_headers.clear()
 
     def header_functions_called(self, roots: list[Function]) -> list[Function]:
         """The header functions `roots` reach through direct calls (by callee USR): a
@@ -563,6 +617,13 @@ class FactStore:
             "header_functions": self.db.execute(
                 "SELECT count(*) FROM header_functions").fetchone()[0],
         }
+
+
+def _tu_facts(blob: bytes, seconds: float | None) -> TUFacts:
+    facts = from_json_bytes(TUFacts, unpack(blob))
+    if seconds and not facts.parse_seconds:
+        facts = replace(facts, parse_seconds=seconds)
+    return facts
 
 
 class _Transaction:

@@ -19,7 +19,7 @@ from test_cli import run
 
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.memo import analyse
-from kmeminit.analyzer.model import Level
+from kmeminit.analyzer.model import Level, to_json
 from kmeminit.analyzer.program import Program
 from kmeminit.analyzer.store import FactStore
 
@@ -293,6 +293,101 @@ def test_rule_families_in_worker_processes_give_one_process_output(
     assert spread == [2]
     assert two == one and one["results"]
 
+
+
+@pytest.mark.parametrize("child", ["works", "dies", "cannot start", "no room"])
+def test_rules_over_one_program_in_forked_children_give_one_process_output(
+        tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, child: str) -> None:
+    """Without the prefilter, -j 2 spreads the rule families of the one program over this
+    process and a child forked from it (families.run_shared); the output is -j 1's.  A
+    child that dies or cannot be started costs only time (its rules run here), and none
+    is forked when a copy of the process would not fit in half the memory available."""
+    import os
+
+    from kmeminit.analyzer import families
+
+    forked: list[int] = []
+    real_process = families.multiprocessing.get_context("fork").Process
+
+    class Counted:
+        def __init__(self, **kwargs: Any) -> None:
+            self.inner = real_process(**kwargs)
+
+        def start(self) -> None:
+            if child == "cannot start":
+                raise OSError(11, "Resource temporarily unavailable")
+            forked.append(1)
+            self.inner.start()
+
+        def join(self) -> None:
+            self.inner.join()
+
+    from types import SimpleNamespace
+
+    real = families.multiprocessing.get_context("fork")
+    monkeypatch.setattr(families, "multiprocessing", SimpleNamespace(
+        get_context=lambda _: SimpleNamespace(Pipe=real.Pipe, Process=Counted)))
+    if child == "dies":
+        monkeypatch.setattr(families, "_shared_worker", lambda *a: os._exit(3))
+    if child == "no room":
+        monkeypatch.setattr(families, "_room_to_fork", lambda n: False)
+
+    def findings(jobs: str) -> list:
+        out = tmp_path / f"j{jobs}.json"
+        run("check", "-p", str(tree), "--store", str(tmp_path / f"j{jobs}.db"),
+            "--no-progress", "-j", jobs, "--no-prefilter", "--fail-on", "none", "--format",
+            "json", "-o", str(out))
+        capsys.readouterr()
+        data = json.loads(out.read_text())
+        return [data["findings"], data["notifications"]]
+
+    one = findings("1")
+    assert not forked
+    two = findings("2")
+    assert forked == ([] if child in ("cannot start", "no room") else [1])
+    assert two == one and one[0]
+    if child == "works":  # each rule's seconds kept for the next spread
+        measured = FactStore(tmp_path / "j2.db").memo("rule-costs", "shared")
+        assert set(measured) == {f"KMI00{i}" for i in range(1, 8)}
+
+
+def test_run_shared_gives_each_rule_what_run_rules_gives_it(tree: Path) -> None:
+    """Families spread over up to three processes, with a rule that crashes and one that
+    yields what is not its finding: each rule's findings and notifications are those of
+    run_rules over it alone, whichever process ran it; under debug nothing is forked and
+    the exception reaches the caller."""
+    from kmeminit.analyzer.families import run_shared
+    from kmeminit.analyzer.rules import build_rules, run_rules
+
+    config = load_config()
+    run("index", "-p", str(tree), "--store", str(tree / "s.db"), "--no-progress")
+    program = Program.from_store(FactStore(tree / "s.db")).apply_config(config)
+    checkers, _ = build_rules(None, config)
+
+    class Crashing:
+        id, name, demand = "KMI901", "crashing", ("events",)
+
+        def check(self, program: Any, config: Any) -> Any:
+            raise RuntimeError("no")
+
+    class Garbage:
+        id, name, demand = "KMI902", "garbage", None
+
+        def check(self, program: Any, config: Any) -> Any:
+            yield "not a finding"
+
+    everything = [*checkers, Crashing(), Garbage()]
+    alone = {c.id: run_rules([c], program, config) for c in everything}
+    assert alone["KMI901"][1] and alone["KMI902"][1] and any(f for f, _ in alone.values())
+    for jobs in (1, 2, 3):
+        results, seconds = run_shared(program, config, everything, jobs,
+                                      {"KMI004": 5.0, "KMI001": 0.1})
+        assert set(seconds) == set(alone)
+        assert {k: (to_json(f), to_json(n)) for k, (f, n) in results.items()} == \
+            {k: (to_json(f), to_json(n)) for k, (f, n) in alone.items()}
+    with pytest.raises(RuntimeError):
+        run_shared(program, config, everything, 2, debug=True)
 
 def test_spread_by_measured_cost_makes_the_slowest_bin_as_fast_as_it_can_be() -> None:
     """Counting TUs puts the two dear rules together; the measured costs part them, and

@@ -252,9 +252,14 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     progress = not args.no_progress  # a bar on a terminal, heartbeat lines in a log
     address = scheduler(args)
     if not prefilter_on(args, session):
+        # while the changed TUs parse, the others' stored facts are decoded for the
+        # program the rules will need (kept only while the store's rows are unchanged)
+        files = [e.file for e in session.entries]
         stats = index_entries(session.entries, session.store, session.config, args.jobs,
                               timeout, progress, scheduler=address,
-                              remember=not session.from_store)
+                              remember=not session.from_store,
+                              background=lambda parsing: session.store.prefetch(
+                                  [f for f in files if f not in parsing]))
         print(stats.summary(), file=sys.stderr)
         return stats
     from kmeminit.analyzer.prefilter import prefilter_index
