@@ -50,6 +50,7 @@ SCHEMA: dict[str, Any] = {
     },
     "frontend": {"macros": _STR_LIST, "section_markers": _STR_LIST},
     "index": {"tu_timeout": (int, float)},
+    "rule_workers": {"memory_mib": int},
     "kbuild": {"sparse_flags": _STR_LIST, "sparse_prefixes": _STR_LIST},
     "prefilter": {"min_tus": int, "max_rounds": int, "max_fanout": int, "symbols": _STR_LIST,
                   "ignore": _STR_LIST},

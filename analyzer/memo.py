@@ -211,7 +211,9 @@ def _run_shared(store: FactStore, program: Program, config: Config, checkers: li
         seconds = {str(k): float(v) for k, v in dict(measured).items()}
     except (TypeError, ValueError):
         seconds = {}
-    results, spent = run_shared(program, config, checkers, jobs, seconds, progress, debug)
+    memory = int(config.get("rule_workers", "memory_mib", default=2048)) << 20
+    results, spent = run_shared(program, config, checkers, jobs, seconds, progress, debug,
+                                memory)
     if jobs > 1 and spent and str(store.path) != ":memory:":
         store.defer(lambda: store.put_memo("rule-costs", SHARED_KEY, dict(seconds, **spent)))
     findings = [f for c in checkers for f in results[c.id][0]]

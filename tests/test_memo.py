@@ -302,7 +302,7 @@ def test_rules_over_one_program_in_forked_children_give_one_process_output(
     """Without the prefilter, -j 2 spreads the rule families of the one program over this
     process and a child forked from it (families.run_shared); the output is -j 1's.  A
     child that dies or cannot be started costs only time (its rules run here), and none
-    is forked when a copy of the process would not fit in half the memory available."""
+    is forked when the process and a copy would exceed `rule_workers.memory_mib`."""
     import os
 
     from kmeminit.analyzer import families
@@ -330,14 +330,16 @@ def test_rules_over_one_program_in_forked_children_give_one_process_output(
         get_context=lambda _: SimpleNamespace(Pipe=real.Pipe, Process=Counted)))
     if child == "dies":
         monkeypatch.setattr(families, "_shared_worker", lambda *a: os._exit(3))
-    if child == "no room":
-        monkeypatch.setattr(families, "_room_to_fork", lambda n: False)
+    extra = []
+    if child == "no room":  # a budget this process alone exceeds
+        (tmp_path / "small.yaml").write_text("rule_workers:\n  memory_mib: 16\n")
+        extra = ["--config", str(tmp_path / "small.yaml")]
 
     def findings(jobs: str) -> list:
         out = tmp_path / f"j{jobs}.json"
         run("check", "-p", str(tree), "--store", str(tmp_path / f"j{jobs}.db"),
             "--no-progress", "-j", jobs, "--no-prefilter", "--fail-on", "none", "--format",
-            "json", "-o", str(out))
+            "json", "-o", str(out), *extra)
         capsys.readouterr()
         data = json.loads(out.read_text())
         return [data["findings"], data["notifications"]]
