@@ -105,6 +105,8 @@ _IN_DOUBLE_QUOTES = re.compile(r'\\(["\\])')
 
 
 def _unquote(word: str) -> str:
+    if "'" not in word and '"' not in word and "\\" not in word:
+        return word  # nearly every word of a kernel command (330,000 in a whole vmlinux's)
     out = []
     for m in _PIECE.finditer(word):
         single, double, escaped = m.groups()
@@ -160,6 +162,8 @@ def _size_and_order(args: list[str] | tuple[str, ...]) -> tuple[int, str]:
     """Word size and byte order the gcc flags ask for (0 / "" when they do not say)."""
     bits, endian = 0, ""
     for arg in args:
+        if not arg.startswith("-m"):  # every flag below
+            continue
         if arg in ("-m64", "-m32"):
             bits = int(arg[2:])
         elif arg.startswith("-mabi=lp64") or arg.startswith("-march=rv64"):
@@ -301,7 +305,8 @@ class Sanitizer:
             drop |= self.implied  # the target's word size and byte order
         out: list[str] = [f"--target={target.triple}"] if target else []
         dropped: list[str] = []
-        source_real = os.path.realpath(_absolute(source, directory))
+        source_abs = _absolute(source, directory)
+        source_real = None  # resolved when a source argument's path differs from it
         args = argv[_after_compiler(argv):]
         i = 0
         while i < len(args):
@@ -315,10 +320,13 @@ class Sanitizer:
                 dropped.append(arg)
                 i += 1
                 continue
-            if not arg.startswith("-") and arg.endswith(_SOURCE_SUFFIXES) and \
-                    os.path.realpath(_absolute(arg, directory)) == source_real:
-                i += 1
-                continue
+            if not arg.startswith("-") and arg.endswith(_SOURCE_SUFFIXES):
+                path = _absolute(arg, directory)
+                if path != source_abs and source_real is None:
+                    source_real = os.path.realpath(source_abs)
+                if path == source_abs or os.path.realpath(path) == source_real:
+                    i += 1
+                    continue
             if arg in _PATH_OPTS and i + 1 < len(args):
                 out.extend([arg, _absolute(args[i + 1], directory)])
                 i += 2

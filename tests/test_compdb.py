@@ -165,3 +165,23 @@ def test_commands_split_as_a_posix_shell_splits_them() -> None:
         except CompdbError:
             got = None
         assert got == expected, command
+
+
+def test_the_source_argument_is_dropped_however_it_is_spelt(tmp_path: Path,
+                                                            sanitizer: Sanitizer) -> None:
+    """The command's source argument is dropped when it names the TU's file: as written,
+    relative to another directory, or through a symlink (compared resolved); another
+    source file stays an argument."""
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm" / "a.c").write_text("int a;\n")
+    (tmp_path / "mm" / "b.c").write_text("int b;\n")
+    (tmp_path / "link").symlink_to(tmp_path / "mm")
+    for spelt in ("mm/a.c", "./mm/a.c", str(tmp_path / "mm" / "a.c"), "link/a.c",
+                  str(tmp_path / "link" / "a.c")):
+        args, _, _ = sanitizer.sanitize(["gcc", "-O2", "-c", spelt, "mm/b.c"], "mm/a.c",
+                                        str(tmp_path))
+        assert args[-4:] == ["-O2", "mm/b.c", "-Wno-unknown-warning-option",
+                             "-Wno-ignored-optimization-argument"], spelt
+    args, _, _ = sanitizer.sanitize(["gcc", "-c", "link/a.c"], str(tmp_path / "link" / "a.c"),
+                                    str(tmp_path))
+    assert "link/a.c" not in args and str(tmp_path / "link" / "a.c") not in args
