@@ -6,6 +6,7 @@ nothing is ever handed to a shell.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -130,7 +131,10 @@ def _split_command(command: str, where: str) -> list[str]:
         raise CompdbError(f"{where}: cannot split 'command': {exc}") from None
 
 
+@functools.lru_cache(maxsize=8192)
 def _absolute(path: str, directory: str) -> str:
+    """`path` made absolute against `directory`, normalised as text (no file is read: the
+    same include directories of every kernel command are made absolute once)."""
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(directory, path))
 
 
