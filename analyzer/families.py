@@ -148,13 +148,14 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
                load: Callable[[list[str]], Any], order: list[str],
                cost: Callable[[list[Group]], float] | None = None,
                early: Speculation | None = None,
-               idle: Callable[[], None] | None = None
+               idle: Callable[[], None] | None = None, ahead: Any = None
                ) -> list[tuple[list[Group], Outcome]]:
     """Each worker's bin of groups, with its outcome: in up to `jobs` worker processes
     (forked: the checkers and config are inherited), each opening the store itself; the
     bin of a worker that fails runs in this process, with `load`.  `cost` estimates a
     bin's seconds (see `spread`).  A bin whose program an `early` worker has loaded
-    already runs there.  `idle` is done while the workers run."""
+    already runs there.  `idle` is done while the workers run.  `ahead` (this process's
+    FactStore.decoded_ahead()) is what the fresh workers' stores take before decoding."""
     bins = early.match(groups, order, cost) if early is not None else None
     if bins is None:
         bins = spread(groups, jobs, cost)
@@ -179,7 +180,8 @@ def run_groups(store_path: Path, config: Any, groups: list[Group], jobs: int,
         try:
             receive, send = ctx.Pipe(duplex=False)
             worker = ctx.Process(target=_worker,
-                                 args=(store_path, config, chosen, order, send), daemon=True)
+                                 args=(store_path, config, chosen, order, send, ahead),
+                                 daemon=True)
             worker.start()
         except OSError:  # no process to be had (a limit): the bin runs here
             running.append((chosen, None, None))
@@ -475,7 +477,7 @@ def _release_free_memory() -> None:
 
 
 def _worker(store_path: Path, config: Any, groups: list[Group], order: list[str],
-            send: Any) -> None:
+            send: Any, ahead: Any = None) -> None:
     """A worker: its bin, then the outcome as JSON data, and out without the
     interpreter's teardown (freeing a program object by object takes seconds)."""
     status = 1
@@ -484,6 +486,8 @@ def _worker(store_path: Path, config: Any, groups: list[Group], order: list[str]
         from kmeminit.analyzer.store import FactStore
 
         store = FactStore(store_path)
+        if ahead is not None:
+            store.use_decoded(ahead)
 
         def load(files: list[str]) -> Any:
             return Program.from_store(store, files).apply_config(config)

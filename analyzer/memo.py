@@ -315,7 +315,8 @@ class RuleParts:
             ran = []
             for chosen, (found, own, costs) in run_groups(
                     self.store.path, self.config, groups, jobs, load, self.files,
-                    _estimate(measured, parts), early, self.store.run_deferred):
+                    _estimate(measured, parts), early, self.store.run_deferred,
+                    self.store.decoded_ahead()):
                 results.update(found)
                 parts.update(own)
                 spent.append(costs)

@@ -586,6 +586,17 @@ class FactStore:
             step(headers)
             yield
 
+    def decoded_ahead(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """What `prefetch` decoded and no load took yet (None: nothing), for the stores of
+        workers forked from this process (`use_decoded`)."""
+        return (self._early_tus, self._early_headers) if self._early_tus or \
+            self._early_headers else None
+
+    def use_decoded(self, ahead: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """Take what another store object of this database decoded ahead (in the process
+        this one was forked from): each load checks the row's bytes as for its own."""
+        self._early_tus, self._early_headers = dict(ahead[0]), dict(ahead[1])
+
     def forget_prefetched(self) -> None:
         """Drop what `prefetch` decoded and no load took."""
         self._early_tus.clear()

@@ -121,3 +121,23 @@ def test_the_index_runs_background_steps_while_its_workers_parse(
         assert steps == list(range(fails_at))
     program = store.load_tu(str(tree / "b.c"))
     assert program is not None and any(fn.name == "b" for fn in program.functions)
+
+
+def test_a_forked_workers_store_takes_what_its_parent_decoded(tree: Path) -> None:
+    """Another store object of the same database (a rule worker's, forked after the
+    prefetch) takes the parent's decoded facts under the same check of each row."""
+    _, store = _index(tree)
+    assert store.decoded_ahead() is None
+    files = store.tu_files()
+    list(store.prefetch(files))
+    ahead = store.decoded_ahead()
+    assert ahead is not None
+    worker = FactStore(store.path)
+    worker.use_decoded(ahead)
+    a, b = files[0], files[1]
+    assert worker.load_tu(a) is ahead[0][a][2]
+    assert a in store._early_tus  # the parent's own are its own
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE tus SET seconds = seconds + 1 WHERE file = ?", (b,))
+    assert worker.load_tu(b) is not ahead[0][b][2]
+    assert [to_json(fn) for fn in worker.header_functions()] == _fresh(store.path)[1]

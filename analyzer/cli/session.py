@@ -269,9 +269,14 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     hashes = HashCache()  # the prefilter's key hashes what the store check then reads
 
     def index_batch(entries: list[CompileEntry]) -> None:
+        # the batch's other TUs decoded while its changed ones parse, as below (the rule
+        # workers forked later take them: families.run_groups)
+        files = [e.file for e in entries]
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address,
-                                remember=not session.from_store, hashes=hashes))
+                                remember=not session.from_store, hashes=hashes,
+                                background=lambda parsing: session.store.prefetch(
+                                    [f for f in files if f not in parsing])))
 
     session.prefiltered = len(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
