@@ -403,13 +403,23 @@ def _checked(data: list, lines: list[int], compdb: Path) -> list[tuple[str, str,
 
 
 def wanted(file: str, root: str, filters: list[str], exclude: list[str]) -> bool:
-    rel = os.path.relpath(file, root)
-    if any(rel.startswith(x) for x in exclude):
-        return False
+    """Whether `file` (absolute, resolved) is under one of `filters` (paths relative to
+    `root`, or absolute; any file when none) and under none of `exclude` (prefixes of
+    the path relative to `root`)."""
+    if exclude:
+        inside = root.rstrip("/") + "/"
+        rel = file[len(inside):] if file.startswith(inside) else os.path.relpath(file, root)
+        if rel.startswith(tuple(exclude)):
+            return False
     if not filters:
         return True
-    return any(_under(file, os.path.realpath(f if os.path.isabs(f) else os.path.join(root, f)))
-               for f in filters)
+    return any(_under(file, _resolved(f, root)) for f in filters)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str, root: str) -> str:
+    """A path filter resolved (once per run: every entry is tested against it)."""
+    return os.path.realpath(path if os.path.isabs(path) else os.path.join(root, path))
 
 
 def open_compdb(path: Path, config: Config, filters: list[str] | None = None,

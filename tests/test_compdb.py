@@ -185,3 +185,27 @@ def test_the_source_argument_is_dropped_however_it_is_spelt(tmp_path: Path,
     args, _, _ = sanitizer.sanitize(["gcc", "-c", "link/a.c"], str(tmp_path / "link" / "a.c"),
                                     str(tmp_path))
     assert "link/a.c" not in args and str(tmp_path / "link" / "a.c") not in args
+
+
+def test_path_selection_and_exclusion_against_relpath() -> None:
+    """`wanted` against its definition with os.path.relpath and realpath, on files inside
+    and outside the root, prefixes that are and are not directories, and filters written
+    relative, absolute and with a trailing slash."""
+    import os
+
+    from kmeminit.analyzer.compdb import _under, wanted
+
+    root = "/k/src"
+    files = ["/k/src/mm/a.c", "/k/src/mmx/b.c", "/k/src/scripts/c.c", "/k/other/d.c",
+             "/k/src/tools/e.c", "/k/srcx/f.c", "/k/src/mm/sub/g.c"]
+    excludes = [[], ["scripts/"], ["scripts/", "tools/"], ["mm"], ["../other/"]]
+    filters = [[], ["mm/"], ["mm"], ["/k/src/mm"], ["mm/sub/g.c", "tools/"], ["../other"]]
+    for file in files:
+        for exclude in excludes:
+            for chosen in filters:
+                rel = os.path.relpath(file, root)
+                expected = not any(rel.startswith(x) for x in exclude) and (
+                    not chosen or any(_under(file, os.path.realpath(
+                        f if os.path.isabs(f) else os.path.join(root, f))) for f in chosen))
+                assert wanted(file, root, chosen, exclude) == expected, (file, exclude,
+                                                                         chosen)
