@@ -141,3 +141,30 @@ def test_a_forked_workers_store_takes_what_its_parent_decoded(tree: Path) -> Non
         db.execute("UPDATE tus SET seconds = seconds + 1 WHERE file = ?", (b,))
     assert worker.load_tu(b) is not ahead[0][b][2]
     assert [to_json(fn) for fn in worker.header_functions()] == _fresh(store.path)[1]
+
+
+def test_only_commands_that_load_the_program_decode_ahead(
+        tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """`check` decodes the unchanged TUs while the changed one parses; `index` loads no
+    program and decodes nothing."""
+    from kmeminit.analyzer.cli import main
+
+    asked: list[list[str]] = []
+    real = FactStore.prefetch
+
+    def recorded(self: FactStore, files: list[str]):
+        asked.append(sorted(Path(f).name for f in files))
+        return real(self, files)
+
+    monkeypatch.setattr(FactStore, "prefetch", recorded)
+    store = str(tree / "cli.db")
+    common = ["-p", str(tree), "--store", store, "--no-progress", "-j", "1"]
+    assert main(["index", *common]) == 0
+    (tree / "c.c").write_text("int c(void) { return 5; }\n")
+    assert main(["index", *common]) == 0
+    assert asked == []
+    (tree / "c.c").write_text("int c(void) { return 6; }\n")
+    assert main(["check", *common, "--fail-on", "none"]) == 0
+    assert asked == [["a.c", "b.c"]]
+    capsys.readouterr()

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     session = open_session(args)
-    stats = index(session, args)
+    stats = index(session, args, decode=False)  # no program is loaded
     print_notifications(session.notifications + stats.notifications, session.source_root)
     incomplete = check_coverage(session, stats)
     if incomplete is not None:

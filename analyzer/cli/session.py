@@ -21,7 +21,7 @@ from kmeminit.analyzer.config import Config, load_config
 from kmeminit.analyzer.model import Level, Notification
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from kmeminit.analyzer.compdb import CompileEntry
     from kmeminit.analyzer.families import Speculation
@@ -242,24 +242,31 @@ def default_store(cwd: str) -> Path:
     return Path(env) if env else Path(cwd) / ".kmeminit" / "facts.db"
 
 
-def index(session: Session, args: argparse.Namespace) -> IndexStats:
+def index(session: Session, args: argparse.Namespace, decode: bool = True) -> IndexStats:
     """Bring the store up to date for the session's TUs (through the prefilter when it is
-    on, which narrows `session.entries`); prints the summary line."""
+    on, which narrows `session.entries`); prints the summary line.  With `decode` (a
+    command that loads the program next), the stored facts of the TUs that need no parse
+    are decoded while the others parse (FactStore.prefetch)."""
     from kmeminit.analyzer.index import index_entries
     from kmeminit.analyzer.index_task import IndexStats
 
     timeout = args.tu_timeout or session.config.get("index", "tu_timeout", default=120)
     progress = not args.no_progress  # a bar on a terminal, heartbeat lines in a log
     address = scheduler(args)
+
+    def ahead(entries: list[CompileEntry]) -> Callable[[set[str]], Iterator[None]] | None:
+        """While some of `entries` parse, the others' stored facts decoded for the program
+        loaded next (taken only while the store's rows are unchanged; behind the prefilter
+        by the rule workers forked later: families.run_groups)."""
+        files = [e.file for e in entries]
+        return (lambda parsing: session.store.prefetch([f for f in files if f not in parsing])
+                ) if decode else None
+
     if not prefilter_on(args, session):
-        # while the changed TUs parse, the others' stored facts are decoded for the
-        # program the rules will need (kept only while the store's rows are unchanged)
-        files = [e.file for e in session.entries]
         stats = index_entries(session.entries, session.store, session.config, args.jobs,
                               timeout, progress, scheduler=address,
                               remember=not session.from_store,
-                              background=lambda parsing: session.store.prefetch(
-                                  [f for f in files if f not in parsing]))
+                              background=ahead(session.entries))
         print(stats.summary(), file=sys.stderr)
         return stats
     from kmeminit.analyzer.prefilter import prefilter_index
@@ -269,14 +276,10 @@ def index(session: Session, args: argparse.Namespace) -> IndexStats:
     hashes = HashCache()  # the prefilter's key hashes what the store check then reads
 
     def index_batch(entries: list[CompileEntry]) -> None:
-        # the batch's other TUs decoded while its changed ones parse, as below (the rule
-        # workers forked later take them: families.run_groups)
-        files = [e.file for e in entries]
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address,
                                 remember=not session.from_store, hashes=hashes,
-                                background=lambda parsing: session.store.prefetch(
-                                    [f for f in files if f not in parsing])))
+                                background=ahead(entries)))
 
     session.prefiltered = len(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
