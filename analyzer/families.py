@@ -291,13 +291,19 @@ def run_shared(program: Any, config: Any, checkers: list[Any], jobs: int,
 
 
 def _shared_worker(program: Any, config: Any, groups: list[Group], send: Any) -> None:
-    """A child of `run_shared`: its groups' rules over the inherited program, the outcome
-    as `_worker` sends it, and out without the interpreter's teardown."""
+    """A child of `run_shared`: its groups' rules over the inherited program."""
+    _answer(send, lambda: run_bin(lambda _: None, config, groups, [], (program, {})))
+
+
+def _answer(send: Any, outcome: Callable[[], Outcome]) -> None:
+    """A worker's end: what `outcome()` gives, sent as JSON data, then out without the
+    interpreter's teardown (freeing a program object by object takes seconds).  Nothing
+    is sent when it fails: the parent runs the work again and reports what fails there."""
     status = 1
     try:
-        send.send(_encode(run_bin(lambda _: None, config, groups, [], (program, {}))))
+        send.send(_encode(outcome()))
         status = 0
-    except BaseException:  # the parent runs the rules again and reports what fails there
+    except BaseException:  # noqa: BLE001 - any failure: the parent's run reports it
         pass
     finally:
         try:
@@ -478,29 +484,19 @@ def _release_free_memory() -> None:
 
 def _worker(store_path: Path, config: Any, groups: list[Group], order: list[str],
             send: Any, ahead: Any = None) -> None:
-    """A worker: its bin, then the outcome as JSON data, and out without the
-    interpreter's teardown (freeing a program object by object takes seconds)."""
-    status = 1
-    try:
+    """A worker: its bin over the program it loads from the store (`_answer`)."""
+
+    def outcome() -> Outcome:
         from kmeminit.analyzer.program import Program
         from kmeminit.analyzer.store import FactStore
 
         store = FactStore(store_path)
         if ahead is not None:
             store.use_decoded(ahead)
+        return run_bin(lambda files: Program.from_store(store, files).apply_config(config),
+                       config, groups, order)
 
-        def load(files: list[str]) -> Any:
-            return Program.from_store(store, files).apply_config(config)
-
-        send.send(_encode(run_bin(load, config, groups, order)))
-        status = 0
-    except BaseException:  # the parent runs the bin again and reports what fails there
-        pass
-    finally:
-        try:
-            send.close()
-        finally:
-            os._exit(status)
+    _answer(send, outcome)
 
 
 def _encode(outcome: Outcome) -> list[Any]:
