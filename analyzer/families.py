@@ -217,13 +217,14 @@ def run_shared(program: Any, config: Any, checkers: list[Any], jobs: int,
     the program and its call graph, built first (every rule needs it), and send back
     their rules' results.  A 6.12 slice's program (208 TUs, `kmeminit diff` without the
     prefilter) runs its seven rules in 0.52 s after its 0.2 s graph; spread over two
-    processes, in the dearest half of it.  `seconds` (each rule's, as measured before)
-    balance the spread; without, a rule counts one.  A child that fails costs only time:
-    its rules run here.  Nothing is forked under `debug` (a checker's exception must
-    reach the caller), or when this process and a whole copy of it per child would take
-    more than `memory` bytes, or the copies more than half of the memory available
-    (copy-on-write: a rule's walk over the program copies what it touches; the whole
-    6.12 vmlinux's program of 2 GiB, spread so, took 3.8 GiB for no gain in time)."""
+    processes, in 0.38 s (each copies the pages of the program it touches).  `seconds`
+    (each rule's, as measured before) balance the spread; without, a rule counts one.
+    A child that fails costs only time: its rules run here.  Nothing is forked under
+    `debug` (a checker's exception must reach the caller), or when this process and a
+    whole copy of it per child would take more than `memory` bytes, or the copies more
+    than half of the memory available (copy-on-write: a rule's walk over the program
+    copies what it touches; the whole 6.12 vmlinux's program of 2 GiB, spread so, took
+    3.8 GiB for no gain in time)."""
     from kmeminit.analyzer.rules import rule_label, run_rules
 
     by_family: dict[Any, list[Any]] = {}
@@ -324,6 +325,7 @@ def _room_to_fork(children: int, memory: int) -> bool:
     except (OSError, ValueError, IndexError, StopIteration):
         return False
     return (children + 1) * rss <= memory and children * rss <= available // 2
+
 
 def asked(groups: list[Group]) -> list[list[Any]]:
     """Groups as a worker is asked to run them: each group's TUs and its rules' ids."""

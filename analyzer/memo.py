@@ -220,6 +220,7 @@ def _run_shared(store: FactStore, program: Program, config: Config, checkers: li
     notes = [n for c in checkers for n in results[c.id][1]]
     return findings, notes
 
+
 class RuleParts:
     """Each rule's result kept by the facts of its own TUs (memo `rule:<ID>`, by the
     rule's code, the config and the content of its TUs, so any earlier run serves: the

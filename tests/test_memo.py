@@ -391,6 +391,7 @@ def test_run_shared_gives_each_rule_what_run_rules_gives_it(tree: Path) -> None:
     with pytest.raises(RuntimeError):
         run_shared(program, config, everything, 2, debug=True)
 
+
 def test_spread_by_measured_cost_makes_the_slowest_bin_as_fast_as_it_can_be() -> None:
     """Counting TUs puts the two dear rules together; the measured costs part them, and
     every assignment is tried: no bin is dearer than the best split's."""
