@@ -450,6 +450,34 @@ def test_signal_mid_run_leaves_consistent_store_and_no_partial_output(
     assert "1 parsed, 1 from cache, 0 parsed with errors, 0 failed" in rerun.stderr
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_in_a_just_forked_worker_never_runs_the_command_again(signum: int) -> None:
+    """A worker forked by a command inherits its signal handlers and, until its own code
+    runs, a copy of its stack: a signal then (an early worker stopped as soon as it was
+    started) must end the worker, not unwind into the command's code in the worker.  In
+    the command's own process the handler raises, as before."""
+    from kmeminit.analyzer.cli import app
+
+    app._owner[0] = os.getpid()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker, still in the parent's code
+        try:
+            app._terminate(signum, None)
+            os.write(write, b"returned")
+        except BaseException:  # noqa: BLE001 - what must not happen: back into the code
+            os.write(write, b"raised")
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    said = os.read(read, 100)
+    os.close(read)
+    assert said == b"" and os.WEXITSTATUS(status) == 128 + signum
+    expected = KeyboardInterrupt if signum == signal.SIGINT else app.Terminated
+    with pytest.raises(expected):
+        app._terminate(signum, None)
+
+
 # ---------------------------------------------------------------------------------------
 # Determinism
 

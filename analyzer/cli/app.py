@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import signal
 import sys
 
@@ -63,7 +64,20 @@ class Terminated(KeyboardInterrupt):
     rolled back, no partial output file."""
 
 
+# the process that installed the handlers: a worker forked from it inherits them
+_owner = [0]
+
+
 def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT) in the command's process: Terminated (KeyboardInterrupt).
+    In a process forked from it (a parse or rule worker) the signal may come before the
+    worker's own code runs, while its stack is still a copy of the parent's: an
+    exception there would unwind into the parent's code and run the rest of the command
+    a second time.  Such a process exits at once instead."""
+    if os.getpid() != _owner[0]:
+        os._exit(128 + signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
@@ -81,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if isinstance(sys.stdout, io.TextIOWrapper):  # non-UTF-8 file names: their bytes
         sys.stdout.reconfigure(errors="surrogateescape")
+    _owner[0] = os.getpid()
     previous = signal.signal(signal.SIGTERM, _terminate)
+    interrupt = signal.signal(signal.SIGINT, _terminate)
     try:
         try:
             return args.run(args)
@@ -110,3 +126,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
