@@ -339,7 +339,7 @@ class Speculation:
     a TU of every rule family (kbuild's `make C=1` of mm/memremap.c, then `report`) the
     same bins come back, and their programs are ready when the rules are: the half second
     of the parent's checks is no longer spent before the workers start.  A worker no bin
-    takes is terminated; one that fails costs only time (its bin runs in the parent).
+    takes is killed; one that fails costs only time (its bin runs in the parent).
 
     A worker that has its program before it is asked runs the groups its bin ran last
     time (`expected`, as `asked` gives them) meanwhile, and answers with that outcome
@@ -396,10 +396,10 @@ class Speculation:
 
     def close(self) -> None:
         """Stop the workers no bin took (one may still be loading: it reads the store
-        only, and is terminated)."""
+        only, and is killed: no handler of its own runs, wherever it is)."""
         for _, conn, worker in self.workers:
             conn.close()
-            worker.terminate()
+            worker.kill()
             worker.join()
         self.workers = []
 
