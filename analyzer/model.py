@@ -20,7 +20,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -278,6 +278,29 @@ class TUFacts(msgspec.Struct, frozen=True, gc=False):
 # JSON round trip.  Kept generic so that adding a field to a record or dataclass needs no
 # code here.
 
+
+def references(fn: Function | None, stores: Iterable[FnPtrStore] = ()) -> Iterator[str]:
+    """The USRs a function (or a file-scope initialiser) calls, stores or hands on as a
+    value: the header functions that are walked with it (analyzer/frontend), and that a
+    program made of its TU holds (Program.from_tus).  A header's other inline functions
+    are declarations its TU merely saw."""
+    yield from (s.target_usr for s in stores if s.target_usr)
+    if fn is None:
+        return
+    values: list[Value] = []
+    for call in fn.calls:
+        if call.callee_usr:
+            yield call.callee_usr
+        values.extend(call.args)
+    values.extend(v for a in fn.assigns for v in (a.target, a.value))
+    values.extend(r.value for r in fn.returns if r.value is not None)
+    while values:
+        v = values.pop()
+        if v.usr:
+            yield v.usr
+        values.extend(v.args)
+        if v.base is not None:
+            values.append(v.base)
 
 def replace(record: Any, **changes: Any) -> Any:
     """A copy of a record with `changes` (dataclasses.replace for these Structs)."""

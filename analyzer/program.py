@@ -42,6 +42,7 @@ from kmeminit.analyzer.model import (
     TUFacts,
     Value,
     ValueKind,
+    references,
 )
 
 if TYPE_CHECKING:
@@ -191,21 +192,38 @@ class Program:
     @classmethod
     def from_tus(cls, tus: Iterable[TUFacts], headers: Iterable[Function],
                  partial: bool = False) -> Program:
-        """The program made of these TUs' facts and header functions (a header function
-        whose USR is already defined, or seen earlier in `headers`, is skipped).  `partial`:
-        the TUs are a view of a larger program (see `outside_callers`)."""
+        """The program made of these TUs' facts and the header functions they reach (a
+        header function whose USR is already defined, or seen earlier in `headers`, is
+        skipped).  Reached: called, stored or handed on as a value by a TU's function or
+        a reached header function, as the frontend walks them (`references`); a store's
+        other header functions, walked for TUs that are not these or for an older text of
+        one, are not part of this program.  `partial`: the TUs are a view of a larger
+        program (see `outside_callers`)."""
         program = cls(partial=partial)
+        todo: list[str] = []
         for tu in tus:
             program.tus.append(tu.file)
             for fn in tu.functions:
                 program.add(fn)
+                todo.extend(references(fn))
+            todo.extend(references(None, tu.fp_stores))
             program.fp_stores.extend(tu.fp_stores)
             program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
             program.tu_parts[tu.file] = (tuple(fn.usr for fn in tu.functions),
                                          tuple(tu.suppressions))
         program._fp_cache = None
+        offered: dict[str, Function] = {}
         for fn in headers:
             if fn.usr not in program.functions:
+                offered.setdefault(fn.usr, fn)
+        reached: set[str] = set()
+        while todo:
+            usr = todo.pop()
+            if usr not in reached and usr in offered:
+                reached.add(usr)
+                todo.extend(references(offered[usr]))
+        for usr, fn in offered.items():
+            if usr in reached:
                 program.add(fn)
         return program
 

@@ -28,7 +28,14 @@ from kmeminit.analyzer.frontend.libclang import (
     tree,
 )
 from kmeminit.analyzer.frontend.tu import TU
-from kmeminit.analyzer.model import GLOBAL_FP, FnPtrStore, Function, Level, Notification, Value
+from kmeminit.analyzer.model import (
+    GLOBAL_FP,
+    FnPtrStore,
+    Function,
+    Level,
+    Notification,
+    references,
+)
 
 
 def walk_declarations(x: TU) -> tuple[list[Function], list[FnPtrStore]]:
@@ -51,7 +58,7 @@ def walk_declarations(x: TU) -> tuple[list[Function], list[FnPtrStore]]:
             pending[c.data[0]] = (i, c)
         elif lib.clang_isCursorDefinition(c):
             _walk(x, i, c, False, walked)
-    todo = [usr for _, fn, stores in walked for usr in _references(fn, stores)]
+    todo = [usr for _, fn, stores in walked for usr in references(fn, stores)]
     while todo:
         usr = todo.pop()
         if usr in x.task.skip_usrs:
@@ -60,7 +67,7 @@ def walk_declarations(x: TU) -> tuple[list[Function], list[FnPtrStore]]:
         if decl in pending:
             i, c = pending.pop(decl)
             if _walk(x, i, c, True, walked):
-                todo.extend(_references(walked[-1][1], walked[-1][2]))
+                todo.extend(references(walked[-1][1], walked[-1][2]))
     walked.sort(key=lambda w: w[0])
     return ([fn for _, fn, _ in walked if fn is not None],
             [store for _, _, stores in walked for store in stores])
@@ -72,29 +79,6 @@ def _walk(x: TU, i: int, c: ci.Cursor, header: bool,
     if result is not None:
         walked.append((i, result[0], result[1]))
     return result is not None
-
-
-def _references(fn: Function | None, stores: list[FnPtrStore]) -> Iterator[str]:
-    """The USRs a function (or a file-scope initialiser) calls, stores or hands on as a
-    value: the header functions that must be walked with it.  A header's other inline
-    functions are declarations this TU merely saw."""
-    yield from (s.target_usr for s in stores if s.target_usr)
-    if fn is None:
-        return
-    values: list[Value] = []
-    for call in fn.calls:
-        if call.callee_usr:
-            yield call.callee_usr
-        values.extend(call.args)
-    values.extend(v for a in fn.assigns for v in (a.target, a.value))
-    values.extend(r.value for r in fn.returns if r.value is not None)
-    while values:
-        v = values.pop()
-        if v.usr:
-            yield v.usr
-        values.extend(v.args)
-        if v.base is not None:
-            values.append(v.base)
 
 
 def _guarded(x: TU, extract: Callable[[ci.Cursor], Any], c: ci.Cursor, fallback: Any) -> Any:
