@@ -449,7 +449,8 @@ def _estimate(measured: Any, parts: Mapping[str, TUPart]
               ) -> Callable[[list[Any]], float] | None:
     """The seconds a bin of groups should take (analyzer/families.py's `spread`), from
     the last measurement: a program's seconds per function loaded (its TUs' functions, as
-    their stored parts count them, and every header function) and each rule's seconds.
+    their stored parts count them, and the header functions a program reached) and each
+    rule's seconds.
     None without a usable measurement."""
     try:
         per_function = float(measured["per_function"])

@@ -138,3 +138,39 @@ def test_two_indexers_on_one_store(tree: Path) -> None:
     store = FactStore(tree / ".kmeminit" / "facts.db")
     assert sorted(Path(f).name for f in store.tu_files()) == ["a.c", "b.c", "c.c"]
     assert store.counts() == {"tus": 3, "header_functions": 1}
+
+
+def test_a_program_holds_the_header_functions_its_tus_reach_whatever_the_store_saw(
+        tmp_path: Path) -> None:
+    """The store keeps a header inline an older text of a TU called; a program of the TUs
+    as they are now leaves it out, as a fresh store's does.  Inlines reached through
+    another inline, or handed on as a value, are in."""
+    header = ("#ifndef H_H\n#define H_H\n"
+              "static inline int deep(int x) { return x + 4; }\n"
+              "static inline int via(int x) { return deep(x) + 3; }\n"
+              "static inline int taken(int x) { return x + 5; }\n"
+              "static inline int old_one(int x) { return x + 6; }\n"
+              "#endif\n")
+    first = ('#include "h.h"\nint (*hook)(int);\n'
+             "int a(int p) { hook = taken; return via(p) + old_one(p); }\n")
+    now = ('#include "h.h"\nint (*hook)(int);\n'
+           "int a(int p) { hook = taken; return via(p); }\n")
+
+    def tree(where: Path, text: str) -> Path:
+        (where / "include").mkdir(parents=True, exist_ok=True)
+        (where / "include" / "h.h").write_text(header)
+        (where / "a.c").write_text(text)
+        (where / "compile_commands.json").write_text(json.dumps([{
+            "directory": str(where), "file": "a.c",
+            "arguments": ["gcc", "-I./include", "-c", "a.c"]}]))
+        return where
+
+    old = tree(tmp_path / "old", first)
+    _index(old)
+    stats, store = _index(tree(old, now))
+    assert stats.parsed == 1
+    assert "old_one" in {fn.name for fn in store.header_functions()}  # still stored
+    names = {fn.name for fn in Program.from_store(store).functions.values()}
+    assert names == {"a", "via", "deep", "taken"}
+    _, fresh = _index(tree(tmp_path / "fresh", now))
+    assert {fn.name for fn in Program.from_store(fresh).functions.values()} == names

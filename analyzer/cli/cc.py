@@ -55,7 +55,7 @@ kbuild's CHECK program: make C=1 CHECK=kmeminit-cc [CF=--kmeminit-NAME=VALUE] mm
 
 Takes the arguments kbuild passes to sparse: sparse's CHECKFLAGS are dropped, gcc's
 c_flags are sanitised as a compile database's are, the TU is indexed into the fact store
-and the findings of this TU (with the header functions the store holds) are printed on
+and the findings of this TU (with the store's header functions it calls) are printed on
 stderr, gcc-style.  Cross-TU findings: `kmeminit report` after the build.
 
 kmeminit options (in CF, each --kmeminit-NAME=VALUE):
