@@ -168,3 +168,35 @@ def test_only_commands_that_load_the_program_decode_ahead(
     assert main(["check", *common, "--fail-on", "none"]) == 0
     assert asked == [["a.c", "b.c"]]
     capsys.readouterr()
+
+
+def test_the_background_decodes_what_does_not_parse_then_imports_networkx(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' background work (session.work_ahead): the stored facts of the TUs
+    that are not parsing, then, as its last step, the import of networkx that the call
+    graph would otherwise make after the parse."""
+    import builtins
+
+    from kmeminit.analyzer.cli.session import work_ahead
+
+    _index(tree)
+    store = FactStore(tree / ".kmeminit" / "facts.db")
+    files = sorted(store.tu_files())
+    imported: list[str] = []
+    real = builtins.__import__
+
+    def recorded(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        imported.append(name)
+        return real(name, *args, **kwargs)
+
+    steps = work_ahead(store, files)({files[0]})
+    monkeypatch.setattr(builtins, "__import__", recorded)
+    for _ in steps:
+        assert "networkx" not in imported  # a step ends where it imported it
+        if store.decoded_ahead() and len(store.decoded_ahead()[1]) == len(
+                store.header_usrs()):
+            break
+    assert set(store.decoded_ahead()[0]) == set(files[1:])
+    assert "networkx" not in imported
+    assert next(steps, "end") is None and "networkx" in imported
+    assert next(steps, "end") == "end"

@@ -65,3 +65,23 @@ def test_both_commands_set_the_collector_for_a_long_lived_heap() -> None:
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines()[-1] == str(COLLECTOR_THRESHOLDS), mod
+
+
+def test_a_stored_result_is_reported_without_the_graph_libclang_or_sarif_om(
+        tmp_path: Path) -> None:
+    """`check` whose result the store holds loads no program (networkx), parses nothing
+    (libclang) and, but for a SARIF output, does not load sarif-om (40 ms): a text or JSON
+    report of `report`, `check` or `diff` is written without it."""
+    from kmeminit.analyzer.cli import main
+    from tests.test_prefilter import SOURCES, _tree
+
+    _tree(tmp_path, SOURCES)
+    common = ["check", "-p", str(tmp_path / "compile_commands.json"), "--store",
+              str(tmp_path / "facts.db"), "--no-progress", "--fail-on", "none", "-o",
+              str(tmp_path / "out")]
+    assert main([*common, "--format", "json"]) == 0  # parsed, every rule run
+    run = "from kmeminit.analyzer.cli import main\nassert main({}) == 0"
+    for fmt in ("json", "text", "sarif"):
+        loaded = {m.split(".")[0] for m in _loaded(run.format([*common, "--format", fmt]))
+                  if not m.startswith("kmeminit")}
+        assert loaded == ({"sarif_om"} if fmt == "sarif" else set()), fmt
