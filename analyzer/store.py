@@ -26,6 +26,7 @@ from kmeminit.analyzer.model import (
     TUFacts,
     from_json,
     from_json_bytes,
+    references,
     replace,
     to_json,
     typed_json,
@@ -602,12 +603,17 @@ class FactStore:
         self._early_tus.clear()
         self._early_headers.clear()
 
-    def header_functions_called(self, roots: list[Function]) -> list[Function]:
-        """The header functions `roots` reach through direct calls (by callee USR): a
-        one-TU program without decoding every header function of a large store."""
+    def header_functions_reached(self, tus: list[TUFacts]) -> list[Function]:
+        """The header functions a program of `tus` holds (Program.from_tus): those their
+        functions and file-scope initialisers call, store or hand on as a value, and so
+        on from each one found (`model.references`), fetched by USR without decoding
+        every header function of a large store (kmeminit-cc's one-TU program)."""
         found: dict[str, Function] = {}
-        todo = {c.callee_usr for fn in roots for c in fn.calls if c.callee_usr}
-        asked: set[str] = set()
+        defined = {fn.usr for tu in tus for fn in tu.functions}
+        todo = {usr for tu in tus for fn in (*tu.functions, None)
+                for usr in references(fn, tu.fp_stores if fn is None else ())}
+        todo -= defined
+        asked: set[str] = set(defined)
         while todo:
             batch = sorted(todo)[:500]
             todo.difference_update(batch)
@@ -618,8 +624,7 @@ class FactStore:
                     [_sql(u) for u in batch]):
                 fn = from_json_bytes(Function, unpack(blob))
                 found[fn.usr] = fn
-                todo.update(c.callee_usr for c in fn.calls
-                            if c.callee_usr and c.callee_usr not in asked)
+                todo.update(u for u in references(fn) if u not in asked)
         return [found[u] for u in sorted(found)]
 
     def counts(self) -> dict[str, int]:

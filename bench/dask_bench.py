@@ -54,7 +54,7 @@ def transfer_sizes(store_path: Path) -> list[int]:
     store = FactStore(store_path)
     sizes = []
     for tu in store.iter_tus():
-        headers = store.header_functions_called(list(tu.functions))
+        headers = store.header_functions_reached([tu])
         sent = TUFacts(tu.file, tu.functions + tuple(headers), tu.fp_stores, tu.includes,
                        tu.notifications, tu.parse_seconds)
         sizes.append(len(pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL)))

@@ -174,3 +174,8 @@ def test_a_program_holds_the_header_functions_its_tus_reach_whatever_the_store_s
     assert names == {"a", "via", "deep", "taken"}
     _, fresh = _index(tree(tmp_path / "fresh", now))
     assert {fn.name for fn in Program.from_store(fresh).functions.values()} == names
+    # kmeminit-cc's one-TU program fetches the same ones by USR, not every stored one
+    tus = list(store.iter_tus())
+    assert {fn.name for fn in store.header_functions_reached(tus)} == names - {"a"}
+    assert Program.from_tus(tus, store.header_functions_reached(tus)).functions == \
+        Program.from_store(store).functions

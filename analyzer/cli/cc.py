@@ -317,7 +317,8 @@ def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: C
                   cwd: str, shown_key: str, notes: list[Notification] | None = None
                   ) -> dict:
     """Run the rules over the program made of this TU and the store's header functions
-    it calls; what is printed (`shown`) is cached in the store with the TU's facts."""
+    it reaches (as a whole program's, Program.from_tus); what is printed (`shown`) is
+    cached in the store with the TU's facts."""
     from kmeminit.analyzer.paths import SourceTree
     from kmeminit.analyzer.program import Program
     from kmeminit.analyzer.rules import run_rules
@@ -329,7 +330,7 @@ def _check_parsed(entry: CompileEntry, store: FactStore, config: Config, opts: C
         notes = list(store.notifications) + store.tu_notifications(entry.file)
     checkers, load_notes = load_rules(selected_rules(opts.rules), config)
     tus = list(store.iter_tus([entry.file]))
-    headers = store.header_functions_called([fn for tu in tus for fn in tu.functions])
+    headers = store.header_functions_reached(tus)
     # One TU is a partial view: callers, callees and ops-table implementations may lie in
     # other TUs, so only what holds whatever they do is printed; the rest is in `report`.
     program = Program.from_tus(tus, headers, partial=True)
