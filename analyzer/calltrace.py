@@ -246,6 +246,19 @@ class _Csr:
             return None
         return self.values[self.offsets[i]:self.offsets[i + 1]]
 
+    def as_dict(self) -> dict[int, Iterable[int]]:
+        """Every row with a value, by position (`get` for each, in one pass)."""
+        # lists of ints made once: an array's items are made anew at each iteration
+        rows, offsets, values = self.rows.tolist(), self.offsets.tolist(), self.values.tolist()
+        out: dict[int, Iterable[int]] = {
+            row: values[offsets[i]:offsets[i + 1]] for i, row in enumerate(rows)}
+        for row, changed in self.changed.items():
+            if changed is None:
+                out.pop(row, None)
+            else:
+                out[row] = changed
+        return out
+
     def positions(self) -> set[int]:
         """Every row with a value."""
         return {row for row in self.rows if self.changed.get(row, ()) is not None} | \
@@ -533,13 +546,19 @@ class StoredTrace:
                 unsure[1].add(py)
 
         def step(side: int, position: int) -> Iterable[int] | None:
-            found = answers[side].get(position)  # None: the index never gave it
-            if found is None or position in unsure[side]:
-                return None
-            more, less = extra[side].get(position), gone[side].get(position)
-            if more is None and less is None:
-                return found
-            return (set(found) | (more or set())) - (less or set())
+            return _changed_answer(answers[side], extra[side], gone[side], unsure[side],
+                                   position)
+
+        tables: list[dict[int, Iterable[int]] | None] = [None, None]
+
+        def table(side: int) -> dict[int, Iterable[int]]:
+            """`step`'s answers of a side as a dict, built once: a walk again looks up
+            each of its keys (170,000 lookups after a removal on a whole kernel)."""
+            found = tables[side]
+            if found is None:
+                found = tables[side] = _changed_answers(answers[side], extra[side],
+                                                        gone[side], unsure[side])
+            return found
 
         for w in sorted(affected):
             old = walks[w]
@@ -548,14 +567,16 @@ class StoredTrace:
                 return None  # which keys it enters or walks from is not known
             todo: deque[int] = deque()
             if rewalk and w in rewalk and old.ordered:
-                walked = self._sorted_walk(old, step)
+                walked = self._sorted_walk(old, lambda side, k: table(side).get(k))
                 if walked is None:
                     return None
                 walks[w] = walked
                 continue
             if rewalk and w in rewalk:
-                levels = {k: 0 for k, level in old.levels.items() if level == 0}
-                todo.extend(sorted(levels))
+                levels = dict.fromkeys(sorted(k for k, level in old.levels.items()
+                                              if level == 0), 0)
+                if not self._breadth_first(old, levels, table(side).get):
+                    return None
             else:
                 levels = dict(old.levels)
                 for a, b in steps[side]:
@@ -612,6 +633,35 @@ class StoredTrace:
         new.__dict__.update(old.__dict__)
         new.levels, new.before, new.depth = levels, before, level
         return new
+
+    def _breadth_first(self, walk: _Walk, levels: dict[int, int],
+                       answer: Callable[[int], Iterable[int] | None]) -> bool:
+        """The relaxation from keys all at level 0 (`levels`, in order), level by level:
+        a key's first level is its least, so it is what `_lower` over a queue gives, with
+        the keys met in the same order, without a comparison and a call per step (a walk
+        of a whole kernel's answers takes 170,000 steps).  False when the trace cannot
+        tell whether the walk enters a key, or an answer is unknown."""
+        bound, plain = walk.bound, walk.predicate == ""
+        frontier, level = list(levels), 0
+        while frontier and level < bound:
+            nxt: list[int] = []
+            for k in frontier:
+                found = answer(k)
+                if found is None:
+                    return False  # a key whose answer the index never gave
+                for c in found:
+                    if c in levels:
+                        continue
+                    if not plain:
+                        refused = self._refuses(walk, c)
+                        if refused is None:
+                            return False
+                        if refused:
+                            continue
+                    levels[c] = level + 1
+                    nxt.append(c)
+            frontier, level = nxt, level + 1
+        return True
 
     def _lower(self, walk: _Walk, levels: dict[int, int], todo: deque[int], level: int,
                key: int) -> bool:
@@ -849,6 +899,33 @@ def _unb64(text: str, kind: str) -> array:
     values = array(kind)
     values.frombytes(base64.b64decode(text))
     return values
+
+
+def _changed_answer(answers: _Csr, extra: dict[int, set[int]], gone: dict[int, set[int]],
+                    unsure: set[int], position: int) -> Iterable[int] | None:
+    """A recorded answer with the `extra` steps and without the `gone` ones; None when
+    the index never gave it, or a removal it may still hold is `unsure`."""
+    found = answers.get(position)
+    if found is None or position in unsure:
+        return None
+    more, less = extra.get(position), gone.get(position)
+    if more is None and less is None:
+        return found
+    return (set(found) | (more or set())) - (less or set())
+
+
+def _changed_answers(answers: _Csr, extra: dict[int, set[int]], gone: dict[int, set[int]],
+                     unsure: set[int]) -> dict[int, Iterable[int]]:
+    """Every `_changed_answer` that is not None, by position, built in one pass."""
+    found = answers.as_dict()
+    for position in extra.keys() | gone.keys():
+        row = found.get(position)
+        if row is not None:
+            found[position] = (set(row) | extra.get(position, set())) - \
+                gone.get(position, set())
+    for position in unsure:
+        found.pop(position, None)
+    return found
 
 
 def _csr(rows: dict[int, list[int]]) -> list[str]:

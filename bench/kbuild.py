@@ -104,9 +104,11 @@ CALL_EDITS = {
                       b"\tint error, is_ram;\n\n\tlru_add_drain_all();\n"
                       b"\tif (WARN_ONCE(pgmap_altmap(pgmap)"),
 }
-# a call removed on those paths: the call trace does not follow removals (another
-# definition, or a call through a field, may still make the call), so the demand is
-# computed again
+# a call removed on those paths: the demand is updated from the removed call when nothing
+# else may still make it (one definition of each, no call through a field or variable),
+# the walks it set levels in walked again (analyzer/calltrace.py); otherwise computed
+# again.  In a run of every edit this one follows the added call's restore, so the store's
+# trace differs from it by two removed calls
 REMOVED_CALLS = {
     "mm/memremap.c": (b"\t\terror = kasan_add_zero_shadow(__va(range->start), "
                       b"range_len(range));", b"\t\terror = 0;"),

@@ -5,6 +5,7 @@ changed index gives the same, and it does say so for changes that leave the walk
 from __future__ import annotations
 
 import random
+from array import array
 from typing import Any
 
 from kmeminit.analyzer.calltrace import CallTrace, StoredTrace, _unb64
@@ -399,3 +400,82 @@ def test_a_removed_call_another_definition_may_make_is_not_stepped_through() -> 
             assert _meaning(patched.trace) == _meaning(_encode(again))
         outcomes.append(patched is not None)
     assert outcomes == [True, False]
+
+
+def test_a_walk_again_from_level_zero_is_the_queued_relaxation() -> None:
+    """`StoredTrace._breadth_first` (a removal's walk again, level by level) against the
+    relaxation over a queue that `_lower` makes, from the same keys at level 0: the same
+    levels in the same order, or both refused (an unknown answer), on random answers,
+    bounds and keys that take a struct page, with and without the walkers' predicate."""
+    from collections import deque
+
+    from kmeminit.analyzer.calltrace import PAGE
+
+    rng = random.Random(5)
+    trace = StoredTrace(_encode(_demand(_kernel_like(random.Random(3)))[1]))
+    walks = {w.predicate: w for w in trace.walks if w.predicate in ("", "follow:page")}
+    assert set(walks) == {"", "follow:page"}
+    size = len(trace.keys)
+    outcomes = {"same levels": 0, "refused": 0, "a key refused by the predicate": 0}
+    for _ in range(400):
+        walk = walks[rng.choice(["", "follow:page"])]
+        walk.bound = rng.randrange(1, 8)
+        trace._flags = array("B", (PAGE if rng.random() < 0.6 else 0 for _ in range(size)))
+        answers = {k: [c for c in rng.sample(range(size), rng.randrange(0, 5)) if c != k]
+                   for k in range(size) if rng.random() < 0.95}
+        seeds = sorted(rng.sample(range(size), rng.randrange(1, 4)))
+
+        answer = answers.get
+        queued: dict[int, int] | None = dict.fromkeys(seeds, 0)
+        todo = deque(seeds)
+        while todo and queued is not None:
+            k = todo.popleft()
+            if queued[k] >= walk.bound:
+                continue
+            found = answer(k)
+            if found is None:
+                queued = None
+                break
+            for c in found:
+                if not trace._lower(walk, queued, todo, queued[k], c):
+                    queued = None
+                    break
+        levels = dict.fromkeys(seeds, 0)
+        walked = trace._breadth_first(walk, levels, answer)
+        assert walked == (queued is not None)
+        if queued is None:
+            outcomes["refused"] += 1
+            continue
+        assert list(levels.items()) == list(queued.items())
+        outcomes["same levels"] += 1
+        outcomes["a key refused by the predicate"] += walk.predicate != "" and any(
+            trace._refuses(walk, c) for k in levels for c in answers.get(k, ()))
+    assert min(outcomes.values()) > 20, outcomes
+
+
+def test_the_changed_answers_built_at_once_are_each_one_looked_up() -> None:
+    """`_changed_answers` (what a walk again looks keys up in) against `_changed_answer`
+    for every position: rows recorded, replaced or dropped since, steps added and gone,
+    and keys a removal may still be in (unsure)."""
+    from kmeminit.analyzer.calltrace import _changed_answer, _changed_answers, _Csr, _csr
+
+    rng = random.Random(11)
+    for _ in range(300):
+        size = rng.randrange(5, 40)
+        rows = {k: sorted(rng.sample(range(size), rng.randrange(0, 5)))
+                for k in range(size) if rng.random() < 0.7}
+        changed: dict[int, list[int] | None] = {
+            k: None if rng.random() < 0.3 else rng.sample(range(size), 2)
+            for k in rng.sample(range(size), rng.randrange(0, 4))}
+        answers = _Csr(_csr(rows), changed)
+
+        extra, gone = ({k: set(rng.sample(range(size), rng.randrange(1, 3)))
+                        for k in rng.sample(range(size), rng.randrange(0, 4))}
+                       for _ in range(2))
+        unsure = set(rng.sample(range(size), rng.randrange(0, 3)))
+        built = _changed_answers(answers, extra, gone, unsure)
+        for position in range(size + 2):
+            one = _changed_answer(answers, extra, gone, unsure, position)
+            assert (position in built) == (one is not None)
+            if one is not None:
+                assert list(built[position]) == list(one), position
