@@ -34,10 +34,10 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kmeminit.analyzer import package_digest
 from kmeminit.analyzer.model import Level, Notification, SourceSuppression, from_json, to_json
 
 if TYPE_CHECKING:
@@ -51,29 +51,10 @@ if TYPE_CHECKING:
 # worker's groups (as families.asked gives them: [TUs, rule ids] per group)
 Spread = tuple[list[list[str]], list[str], list[list[list[Any]]]]
 
-# the packages whose code decides a result (the frontend's is in the facts themselves)
-_CODE = ("analyzer", "checkers", "config")
-
-
-@cache
-def _package_digest() -> str:
-    """kmeminit's own code: an editable install changes it without changing the version."""
-    root = Path(__file__).resolve().parent.parent
-    digest = hashlib.blake2b(digest_size=16)
-    for package in _CODE:
-        base = root / package
-        if not base.is_dir():  # installed as kmeminit/analyzer, …: the same layout
-            continue
-        for path in sorted(base.rglob("*")):
-            if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0")
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
-
 
 def code_digest(checkers: Iterable[Any]) -> str:
     """kmeminit's code and every rule's: the built-in ones and plugins, by their source."""
-    digest = hashlib.blake2b(_package_digest().encode(), digest_size=16)
+    digest = hashlib.blake2b(package_digest().encode(), digest_size=16)
     for checker in sorted(checkers, key=lambda c: (c.id, type(c).__qualname__)):
         cls = type(checker)
         digest.update(f"{cls.__module__}.{cls.__qualname__}:{checker.id}:"

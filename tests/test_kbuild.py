@@ -484,3 +484,31 @@ def test_kmeminit_cc_prepares_the_check_while_the_tu_parses(
     assert prepared == [1]
     assert run(argvs["walker.c"]) == 0
     assert prepared == [1] and capsys.readouterr().err == first
+
+
+def test_kmeminit_cc_checks_a_cached_tu_again_after_its_code_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """The lines printed for a TU are kept with its facts under kmeminit's code: after a
+    checkout or an upgrade to another commit (the version unchanged, the rules maybe
+    not), an unchanged TU is checked again over its stored facts, not shown as the older
+    code found it."""
+    import kmeminit.analyzer as analyzer
+    from kmeminit.analyzer.cli import cc as cc_module
+
+    src, argvs = _skip_tree(tmp_path)
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("KMEMINIT_STORE", str(tmp_path / "kbuild.db"))
+    checked: list[int] = []
+    real = cc_module._check_parsed
+    monkeypatch.setattr(cc_module, "_check_parsed",
+                        lambda *a, **k: checked.append(1) or real(*a, **k))
+    assert run(argvs["walker.c"]) == 0  # parsed and checked
+    first = capsys.readouterr().err
+    assert run(argvs["walker.c"]) == 0  # the lines kept
+    assert len(checked) == 1 and capsys.readouterr().err == first
+    monkeypatch.setattr(analyzer, "package_digest", lambda: "another commit")
+    assert run(argvs["walker.c"]) == 0
+    assert len(checked) == 2 and capsys.readouterr().err == first
+    assert run(argvs["walker.c"]) == 0  # kept again, under the new code
+    assert len(checked) == 2

@@ -301,15 +301,18 @@ def _prepare_check() -> None:
 
 
 def _shown_key(key: str, config: Config, opts: CcOptions, cwd: str) -> str:
-    """What the printed findings of a TU depend on besides its facts (`key`): the config,
-    the rules selected and installed, and the directory paths are shown relative to."""
+    """What the printed findings of a TU depend on besides its facts (`key`): kmeminit's
+    code (a checkout or a pin to a commit changes the rules without changing the
+    version), the config, the rules selected and installed, and the directory paths
+    are shown relative to."""
     from importlib.metadata import entry_points
 
+    from kmeminit.analyzer import package_digest
     from kmeminit.analyzer.rules import ENTRY_POINT_GROUP
     from kmeminit.analyzer.store import args_digest
 
     plugins = sorted(f"{e.name}={e.value}" for e in entry_points(group=ENTRY_POINT_GROUP))
-    return args_digest((key, cwd, opts.rules or "", *plugins),
+    return args_digest((key, cwd, opts.rules or "", package_digest(), *plugins),
                        json.dumps(config.data, sort_keys=True, default=str))
 
 
