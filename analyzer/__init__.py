@@ -28,7 +28,7 @@ _CODE = ("analyzer", "checkers", "config")
 def package_digest() -> str:
     """kmeminit's own code (analyzer, checkers, config): an editable install, or one
     pinned to a commit, changes it without changing the version.  Results kept in the
-    store are keyed by it (analyzer/memo.py, kmeminit-cc's printed lines); 3 ms."""
+    store are keyed by it (analyzer/memo.py, kmeminit-cc's printed lines); 3-7 ms."""
     import hashlib
     from pathlib import Path
 
