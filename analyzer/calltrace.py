@@ -916,15 +916,15 @@ def _changed_answer(answers: _Csr, extra: dict[int, set[int]], gone: dict[int, s
 
 def _changed_answers(answers: _Csr, extra: dict[int, set[int]], gone: dict[int, set[int]],
                      unsure: set[int]) -> dict[int, Iterable[int]]:
-    """Every `_changed_answer` that is not None, by position, built in one pass."""
+    """Every `_changed_answer` that is not None, by position: the recorded rows in one
+    pass, the few positions the changes name one by one."""
     found = answers.as_dict()
-    for position in extra.keys() | gone.keys():
-        row = found.get(position)
-        if row is not None:
-            found[position] = (set(row) | extra.get(position, set())) - \
-                gone.get(position, set())
-    for position in unsure:
-        found.pop(position, None)
+    for position in extra.keys() | gone.keys() | unsure:
+        one = _changed_answer(answers, extra, gone, unsure, position)
+        if one is None:
+            found.pop(position, None)
+        else:
+            found[position] = one
     return found
 
 

@@ -512,3 +512,9 @@ def test_kmeminit_cc_checks_a_cached_tu_again_after_its_code_changed(
     assert len(checked) == 2 and capsys.readouterr().err == first
     assert run(argvs["walker.c"]) == 0  # kept again, under the new code
     assert len(checked) == 2
+    # a TU that mentions nothing configured prints nothing: the code is not hashed
+    hashed: list[int] = []
+    monkeypatch.setattr(analyzer, "package_digest", lambda: hashed.append(1) or "x")
+    for _ in range(2):  # recorded, then skipped unchanged
+        assert run(argvs["other.c"]) == 0
+    assert not hashed and len(checked) == 2

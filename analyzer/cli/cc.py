@@ -223,8 +223,8 @@ def _check_tu(entry: CompileEntry, store: FactStore, config: Config, opts: CcOpt
 
     hashes = HashCache()
     key = tu_key(entry, frontend_key(config))
-    shown_key = _shown_key(key, config, opts, cwd)
     if store.is_current(entry.file, key, hashes):
+        shown_key = _shown_key(key, config, opts, cwd)
         cached = store.tu_findings(entry.file, shown_key)
         if cached is not None:
             return _print_shown(json.loads(cached), opts)
@@ -236,7 +236,7 @@ def _check_tu(entry: CompileEntry, store: FactStore, config: Config, opts: CcOpt
         return EXIT_OK  # skipped before, and nothing it is judged by has changed
     if not _record_lexical(entry, store, config, lex_key):
         return EXIT_OK  # mentions no configured symbol: `kmeminit report` decides
-    shown = _parse(entry, store, config, opts, cwd, shown_key)
+    shown = _parse(entry, store, config, opts, cwd, _shown_key(key, config, opts, cwd))
     return _print_shown(shown, opts) if shown is not None else EXIT_OK
 
 
