@@ -291,8 +291,9 @@ class StoredTrace:
         self._flags: array | None = None  # decoded when a predicate asks
 
     def _flag(self, position: int | None, flag: int) -> bool | None:
-        """Whether the key at `position` has `flag` (None: a key the trace cannot name)."""
-        if position is None:
+        """Whether the key at `position` has `flag` (None: a key the trace cannot name,
+        or one past its keys: `_relax`'s unnamed keys)."""
+        if position is None or position >= len(self.keys):
             return None
         if self._flags is None:
             self._flags = _unb64(self.data["flags"], "B")
@@ -522,10 +523,20 @@ class StoredTrace:
         if answers is None:
             return None  # not kept (see `_answers`)
         steps: list[list[tuple[int, int]]] = [[], []]  # along callees, along callers
+        unnamed: dict[str, int] = {}
+
+        def place(key: str) -> int:
+            """A key's position; for a key no answer named, one past the trace's keys:
+            its answer and flags are unknown, so a walk that would enter it cannot be
+            followed (its answer is None, `_refuses` cannot tell), while an added call
+            no walk reaches is no obstacle."""
+            position = self._position(key)
+            if position is None:
+                position = unnamed.setdefault(key, len(self.keys) + len(unnamed))
+            return position
+
         for x, y in added:
-            px, py = self._position(x), self._position(y)
-            if px is None or py is None:
-                return None  # a key no answer named: its own answers are unknown
+            px, py = place(x), place(y)
             steps[0].append((px, py))
             steps[1].append((py, px))
         extra: list[dict[int, set[int]]] = [{}, {}]
@@ -683,8 +694,9 @@ class StoredTrace:
         """The recorded answers with the added calls and without the removed ones.  A
         removed call may still be in the index (another definition of the caller, or a
         call through a field or variable, may make it: `_gone`): the answers of its ends
-        are then as if never given (`patch` refuses to walk them).  None when they
-        cannot be kept."""
+        are then as if never given (`patch` refuses to walk them), and so is the answer
+        an added call to a key the trace cannot name would change.  None when they
+        cannot be kept (no answers recorded)."""
         tables = self._tables()
         if tables is None:
             return None
@@ -698,9 +710,9 @@ class StoredTrace:
                 found = None if pa is None else _row(table, changed, pa)
                 if found is None:
                     continue  # an answer the index never gave
-                if pb is None:
-                    return None  # a key the trace cannot name
-                changed[pa] = sorted(found | {pb})
+                # a key the trace cannot name: the answer is no longer known (a walk
+                # that needs it is computed again)
+                changed[pa] = None if pb is None else sorted(found | {pb})
             for x, y in removed:
                 a, b = (y, x) if flip else (x, y)
                 pa, pb = self._position(a), self._position(b)

@@ -226,20 +226,47 @@ def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> Non
     """prefilter's demand over random call graphs: after added calls, the demand the
     trace keeps, or updates (StoredTrace.patch), is the one computed again over the new
     calls; and so is the next one, from the updated trace."""
+    counts, _ = _added_rounds(random.Random(11), outsiders=False)
+    assert min(counts.values()) > 40, counts
+
+
+def test_an_added_call_to_a_function_the_demand_never_met_leaves_the_rest_followed() -> None:
+    """The same where the graphs also hold functions the demand never met (`o0`..: no
+    walk reaches them, no answer names them), and each edit adds, besides random calls,
+    a call between one of them and a demanded function: a walk that would enter such a
+    function cannot be followed (its own calls were never asked for), but when none
+    would, the calls the walks follow still update the demand from the trace."""
+    counts, unnamed = _added_rounds(random.Random(5), outsiders=True)
+    assert min(counts.values()) > 40, counts
+    # (before calltrace's unnamed keys, an update that named one was never made)
+    assert min(unnamed.values()) > 5, unnamed
+
+
+def _added_rounds(rng: random.Random, outsiders: bool
+                  ) -> tuple[dict[str, int], dict[str, int]]:
+    """Rounds of added calls over 500 random graphs, each demand kept, updated or
+    computed again checked against the demand computed again; the counts, and with
+    `outsiders` those of the rounds whose added calls named an outsider."""
     from kmeminit.analyzer import prefilter
 
-    rng = random.Random(11)
     vocabulary = prefilter.vocabulary(load_config())
     counts = {"kept": 0, "updated": 0, "computed again": 0}
+    unnamed = dict.fromkeys(counts, 0)
     for _ in range(500):
         calls = _kernel_like(rng)
+        outside = [f"o{i}" for i in range(4)] if outsiders else []
+        for i, name in enumerate(outside):  # calling each other only
+            calls[name] = {outside[(i + 1) % len(outside)]}
         stored, lex = _demand(calls)
         data, asked, files = _encode(lex), set(lex.queried or ()), dict(lex.files)
         for _round in range(4):
-            names = sorted(calls)
+            names = sorted(k for k in calls if k not in outside)
             wanted = {(a, b) for a, b in ((rng.choice(names), rng.choice(names))
                                           for _ in range(rng.randrange(1, 3)))
                       if a != b and b not in calls[a]}
+            if outside:
+                one, other = rng.choice(names), rng.choice(outside)
+                wanted.add((one, other) if rng.random() < 0.7 else (other, one))
             if not wanted:
                 break
             calls = {k: set(c) | {b for a, b in wanted if a == k} for k, c in calls.items()}
@@ -254,8 +281,10 @@ def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> Non
                 added |= changes[0]
             else:
                 trace = StoredTrace(data)
+                named = not any(trace._position(k) is None for pair in added for k in pair)
                 if trace.keeps(added, set(), prefilter.CHAIN_SLACK):
                     counts["kept"] += 1
+                    unnamed["kept"] += not named
                     assert truth == stored, (calls, wanted)
                     carried = trace.carried(added, set())
                     files = dict(again.files)
@@ -271,6 +300,7 @@ def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> Non
                 patched = trace.patch(added, set(), prefilter.CHAIN_SLACK)
                 if patched is not None:
                     counts["updated"] += 1
+                    unnamed["updated"] += not named
                     assert prefilter._patched_demand(patched) == truth, (calls, wanted)
                     fresh = _encode(again)
                     assert _meaning(patched.trace) == _meaning(fresh), (calls, wanted)
@@ -278,10 +308,11 @@ def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> Non
                     stored, data, files = truth, patched.trace, dict(again.files)
                     asked |= {k for pair in added for k in pair}
                     continue
+                unnamed["computed again"] += not named
             counts["computed again"] += 1
             stored, data = truth, _encode(again)
             asked, files = set(again.queried or ()), dict(again.files)
-    assert min(counts.values()) > 40, counts
+    return counts, unnamed
 
 
 def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> None:
