@@ -21,15 +21,15 @@ the report's "fixpoint after N call levels".  To update the demand it also holds
 answers the index gave (callees and callers by key), reserved_demand's chain slices,
 sites and witness walks, each family's keys, the TUs to parse for each key, each
 family's TUs by mention, and each key's flags: whether a definition takes a struct page
-(PAGE, the walkers' predicate), whether its calls may come from elsewhere than one
-definition's calls by name (MULTI), and whether it may be called other than by name
-(HELD).
+(PAGE, the walkers' predicate), whether its definitions lie in more than one file
+(MULTI), and whether it may be called other than by name (HELD).
 
 A change is a set of added and of removed (caller, callee) pairs of keys, as the files'
 scans name them (prefilter.call_changes).  `StoredTrace.keeps` says whether the demand
 stays; `patch` updates it from added calls and from removed ones the index no longer has
-(the caller has one definition and calls through no field, the callee is called by name
-alone: a removed call may otherwise still be made).  Both over-approximate: a pair the
+(the callee is called by name alone, and no other file can name it so: it is a static
+function of the edited file, or every definition of the caller is there; a removed call
+may otherwise still be made).  Both over-approximate: a pair the
 index resolves to nothing is taken as changed, and an answer they would need but the
 index never gave makes the demand computed again.
 """
@@ -47,9 +47,8 @@ from typing import Any, NamedTuple
 Levels = dict[str, tuple[int, "str | None"]]
 ABSENT = 0xFFFF  # a key a walk did not meet (levels are 16 bits)
 PAGE = 1  # a key's flag: a definition of it takes a struct page
-# a key's flag: its callees may come from more than one definition's calls by name (it
-# has several definitions, or calls through struct fields): a call its edited definition
-# no longer makes may still be made
+# a key's flag: its definitions lie in more than one file, so a call by name that an
+# edit of one of them no longer makes may still be made by another
 MULTI = 2
 # a key's flag: it may be called other than by name (stored in a struct field, held in a
 # variable): a caller that no longer names it may still call it
@@ -336,12 +335,16 @@ class StoredTrace:
         return i < len(side) and side[i] == position
 
     def _gone(self, caller: str, callee: str) -> bool:
-        """Whether the index no longer has the call `caller` → `callee` once the one
-        definition that made it no longer does: the caller has no other definition and
-        calls through no field, and the callee is called by name alone (MULTI, HELD)."""
-        multi = self._flag(self._position(caller), MULTI)
-        held = self._flag(self._position(callee), HELD)
-        return multi is False and held is False
+        """Whether the index no longer has the call `caller` → `callee` once the edited
+        file's scan no longer makes it (no definition there calls it by name: scans are
+        compared file by file, prefilter.call_changes).  The callee must be called by
+        name alone (not HELD: a call through a field or variable holding it may remain),
+        and no other file may name it so: a static function of a .c file (`name@file`)
+        is named by that file's scan alone, any other callee by the files defining the
+        caller, which must then be that one file (not MULTI)."""
+        if self._flag(self._position(callee), HELD) is not False:
+            return False
+        return "@" in callee or self._flag(self._position(caller), MULTI) is False
 
     def _rewalks(self, w: int, walk: _Walk) -> bool:
         """Whether `patch` can walk this walk again from its keys at level 0: a walk

@@ -631,7 +631,8 @@ def key_flags(lex: LexIndex) -> Callable[[str], int]:
     HELD for removed calls), asking nothing (see LexIndex.queried)."""
     def flags(key: str) -> int:
         out = PAGE if lex.page_param(key) else 0
-        if lex.definitions.get(key, 0) != 1 or lex.fields_called.get(key):
+        # (a call through a field or variable reaches only callees stored there: HELD)
+        if len({fn.file for fn in lex.defs.get(key, ())}) != 1:
             out |= MULTI
         if lex.held_in.get(key) or lex.stored_in.get(key):
             out |= HELD

@@ -148,16 +148,26 @@ def _kernel_like(rng: random.Random) -> dict[str, set[str]]:
     return calls
 
 
+def _file_of(name: str, statics: dict[str, str] | None) -> str:
+    """The file defining a function of `_demand`'s model."""
+    return f"/src/{(statics or {}).get(name, name)}.c"
+
+
 def _demand(calls: dict[str, set[str]], twins: dict[str, set[str]] | None = None,
             stored: set[str] | frozenset[str] = frozenset(),
             field_callers: set[str] | frozenset[str] = frozenset(),
-            held: set[str] | frozenset[str] = frozenset()
+            held: set[str] | frozenset[str] = frozenset(),
+            statics: dict[str, str] | None = None,
+            arms: dict[str, set[str]] | None = None
             ) -> tuple[dict[str, Any], LexIndex]:
     """The demand over these calls (each function defined in its own file), and its
     index.  `twins`: functions with a second definition in another file, making those
     calls; `stored`: functions stored into the struct field `op` (in /src/ops.c), which
     the `field_callers` call through; `held`: functions the file-scope variable `cb`
-    holds (in /src/ops.c), which the functions calling `cb` call."""
+    holds (in /src/ops.c), which the functions calling `cb` call; `statics`: functions
+    defined `static` in the file of another (helper → host: the host's file names it
+    `helper@file`); `arms`: functions with a second definition in their own file (an
+    #ifdef's other arm), making those calls."""
     from kmeminit.analyzer import prefilter
     from kmeminit.analyzer.compdb import CompileEntry
 
@@ -166,17 +176,23 @@ def _demand(calls: dict[str, set[str]], twins: dict[str, set[str]] | None = None
                    vocabulary=prefilter.vocabulary(config))
     assert lex.vocabulary is not None
     files = []
-    for path, name, called in sorted([(f"/src/{n}.c", n, c) for n, c in calls.items()]
+    by_file: dict[str, list[LexFunction]] = {}
+    for path, name, called in sorted([(_file_of(n, statics), n, c) for n, c in calls.items()]
+                                     + [(f"/src/{n}.c", n, c)
+                                        for n, c in (arms or {}).items()]
                                      + [(f"/src/twin_{n}.c", n, c)
                                         for n, c in (twins or {}).items()]):
         words = frozenset(called) & lex.vocabulary  # as a stored scan keeps them
         # some take a struct page (the walkers' callees they hand one to), two are
         # __init (the walkers' caller chains stop at them)
         page = "pfn_to_page" in called or name[-1:] in ("1", "4", "7")
-        fn = LexFunction(name, path, 0, False, name in ("g2", "g9"), page, frozenset(),
-                         frozenset(called),
-                         frozenset({"op"}) if name in field_callers else frozenset(), words)
-        lex.add_scan(path, LexFile(path, (fn,), words, ()))
+        by_file.setdefault(path, []).append(LexFunction(
+            name, path, 0, name in (statics or {}), name in ("g2", "g9"), page, frozenset(),
+            frozenset(called), frozenset({"op"}) if name in field_callers else frozenset(),
+            words))
+    for path, fns in sorted(by_file.items()):
+        words = frozenset().union(*(fn.mentions for fn in fns))
+        lex.add_scan(path, LexFile(path, tuple(fns), words, ()))
         files.append(path)
     if stored or held:
         lex.add_scan("/src/ops.c", LexFile("/src/ops.c", (), frozenset(),
@@ -317,26 +333,41 @@ def _added_rounds(rng: random.Random, outsiders: bool
 
 def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> None:
     """The same with calls removed (and some added) in each round, over call graphs
-    where some functions have a second definition (`twins`: a call one definition no
-    longer makes the other may still make) or are called through a struct field: a
-    removed call that set a level is followed only when the index no longer has it."""
+    where some functions have a second definition (`twins`, in another file: a call one
+    definition no longer makes the other may still make; `arms`, in the same file),
+    static helpers, or are called through a struct field: a removed call that set a
+    level is followed only when the index no longer has it."""
     from kmeminit.analyzer import prefilter
 
     rng = random.Random(13)
     vocabulary = prefilter.vocabulary(load_config())
     counts = {"kept": 0, "updated": 0, "updated, levels raised": 0, "computed again": 0,
-              "refused: still made elsewhere": 0}
+              "refused: still made elsewhere": 0,
+              "updated, a call gone although the caller has two definitions": 0}
     for _ in range(500):
         calls = _kernel_like(rng)
+        statics = {}  # static helpers, each called by the function of its file
+        for i in range(rng.randrange(0, 3)):
+            host = rng.choice(sorted(calls)[2:])
+            statics[f"h{i}"] = host
+            calls[host].add(f"h{i}")
+            calls[f"h{i}"] = {c for c in sorted(calls)[2:] if rng.random() < 0.15
+                              and c != host and not c.startswith("h")}
         names = sorted(calls)
+        # second definitions: in another file (a call one no longer makes the other may
+        # still make), or in the same file (an #ifdef's other arm: that file's scan
+        # says whether either still makes it)
         twins = {n: {c for c in calls[n] if rng.random() < 0.6}
-                 for n in rng.sample(names, rng.randrange(0, 3))}
+                 for n in rng.sample([*statics.values(), *statics.values(), *names],
+                                     rng.randrange(0, 3)) if n not in statics}
+        arms = {n: {c for c in calls[n] if rng.random() < 0.5}
+                for n in rng.sample(names, rng.randrange(0, 3)) if n not in statics}
         stored = set(rng.sample(names, rng.randrange(0, 2)))
         callers = set(rng.sample(names, 1)) if stored else set()
         held = set(rng.sample(names, rng.randrange(0, 2)))
         for name in rng.sample(names, 2 if held else 0):  # they call what `cb` holds
             calls[name].add("cb")
-        model = (twins, stored, callers, held)
+        model = (twins, stored, callers, held, statics, arms)
         before, lex = _demand(calls, *model)
         data, asked, files = _encode(lex), set(lex.queried or ()), dict(lex.files)
         for _round in range(3):
@@ -350,7 +381,7 @@ def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> N
             truth, again = _demand(calls, *model)
             added: set[tuple[str, str]] = set()
             removed: set[tuple[str, str]] = set()
-            for path in sorted({f"/src/{a}.c" for a, _ in gone | new}):
+            for path in sorted({_file_of(a, statics) for a, _ in gone | new}):
                 changes = prefilter.call_changes(asked, vocabulary, path, None, False,
                                                  files[path], again.files[path])
                 if changes is None:
@@ -382,6 +413,8 @@ def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> N
                                  if any(v.levels.get(k, 0) < w.levels.get(k, 1 << 20)
                                         for k in v.levels))
                     counts["updated, levels raised"] += raised
+                    counts["updated, a call gone although the caller has two definitions"] \
+                        += any(x in arms or "@" in y and x in twins for x, y in removed)
                     assert prefilter._patched_demand(patched) == truth, (calls, gone, new,
                                                                           model)
                     fresh = _encode(again)
