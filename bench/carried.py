@@ -17,7 +17,8 @@ asked about against the demand's trace, analyzer/calltrace.py, which may also up
 demand from added calls), and when the test would carry or update the demand it computes
 the demand again over the edited index and compares the TUs chosen, each family's TUs, and
 the levels the growth reports.
-Prints every carried trial and the counts; exits 1 if a carried demand differed.
+Prints every trial and the counts (and those computed again by kind of edit); exits 1 if
+a carried or updated demand differed.
 """
 
 from __future__ import annotations
@@ -95,13 +96,16 @@ def main() -> int:
             if base.files.get(path) and base.files[path].functions and args.under in path]
     names = sorted(base.defs)
     carried = recomputed = wrong = by_trace = updated = 0
+    kinds = ("call", "near", "uncall", "new", "drop")
+    tried = dict.fromkeys(kinds, 0)  # trials by kind of edit, and those computed again
+    again_by = dict.fromkeys(kinds, 0)
     for trial in range(args.trials):
         path, owner, header = random.choice(rows)
         old = base.files[path]
         fns = list(old.functions)
         key = keys_of(path, old, owner, header)
         on_paths = [j for j, fn in enumerate(fns) if key(fn.name) in asked]
-        kind = random.choice(["call", "near", "uncall", "new", "drop"])
+        kind = random.choice(kinds)
         i = random.choice(on_paths) if on_paths and kind in ("call", "near", "uncall") \
             else random.randrange(len(fns))
         if kind == "call":
@@ -123,6 +127,7 @@ def main() -> int:
         else:
             fns.pop(i)
         new = dataclasses.replace(old, functions=tuple(fns))
+        tried[kind] += 1
         calls = prefilter.call_changes(asked, vocabulary, path, owner, header, old, new)
         if calls is not None:  # as prefilter._carried takes them
             calls = (prefilter.index_steps(calls[0], config),
@@ -135,6 +140,8 @@ def main() -> int:
                 calls = None
         if calls is None:
             recomputed += 1
+            again_by[kind] += 1
+            print(f"{trial:3} {kind:6} {path}: computed again", flush=True)
             continue
         carried += patched is None
         updated += patched is not None
@@ -154,6 +161,8 @@ def main() -> int:
     print(f"{args.trials} trials: carried {carried} ({by_trace} by the calls' trace), "
           f"updated from the trace {updated}, computed again {recomputed}, carried or "
           f"updated but different {wrong}")
+    print("computed again, by kind of edit: " + ", ".join(
+        f"{kind} {again_by[kind]} of {tried[kind]}" for kind in kinds))
     return 1 if wrong else 0
 
 
