@@ -29,9 +29,9 @@ scans name them (prefilter.call_changes).  `StoredTrace.keeps` says whether the 
 stays; `patch` updates it from added calls and from removed ones the index no longer has
 (the callee is called by name alone, and no other file can name it so: it is a static
 function of the edited file, or every definition of the caller is there; a removed call
-may otherwise still be made).  Both over-approximate: a pair the
-index resolves to nothing is taken as changed, and an answer they would need but the
-index never gave makes the demand computed again.
+may otherwise still be made).  Both over-approximate: a pair the index resolves to
+nothing is taken as changed, and an answer they would need but the index never gave
+makes the demand computed again.
 """
 
 from __future__ import annotations
@@ -579,7 +579,6 @@ class StoredTrace:
             side = int(old.up)
             if old.predicate not in ("", "follow:page"):
                 return None  # which keys it enters or walks from is not known
-            todo: deque[int] = deque()
             if rewalk and w in rewalk and old.ordered:
                 walked = self._sorted_walk(old, lambda side, k: table(side).get(k))
                 if walked is None:
@@ -591,21 +590,22 @@ class StoredTrace:
                                               if level == 0), 0)
                 if not self._breadth_first(old, levels, table(side).get):
                     return None
-            else:
+            else:  # lowered from the added steps on, over a queue
                 levels = dict(old.levels)
+                todo: deque[int] = deque()
                 for a, b in steps[side]:
                     if not self._lower(old, levels, todo, levels.get(a, ABSENT), b):
                         return None
-            while todo:
-                k = todo.popleft()
-                if levels[k] >= old.bound:
-                    continue
-                found = step(side, k)
-                if found is None:
-                    return None  # a key whose answer the index never gave
-                for c in found:
-                    if not self._lower(old, levels, todo, levels[k], c):
-                        return None
+                while todo:
+                    k = todo.popleft()
+                    if levels[k] >= old.bound:
+                        continue
+                    found = step(side, k)
+                    if found is None:
+                        return None  # a key whose answer the index never gave
+                    for c in found:
+                        if not self._lower(old, levels, todo, levels[k], c):
+                            return None
             deepest = max(levels.values())
             if deepest + 1 >= old.bound:
                 return None  # at the bound: the walk would stop there
