@@ -302,6 +302,15 @@ def references(fn: Function | None, stores: Iterable[FnPtrStore] = ()) -> Iterat
         if v.base is not None:
             values.append(v.base)
 
+
+def tu_references(tu: TUFacts) -> Iterator[str]:
+    """`references` of every function of a TU and of its file-scope initialisers: where
+    the header functions a program of the TU holds are reached from."""
+    yield from references(None, tu.fp_stores)
+    for fn in tu.functions:
+        yield from references(fn)
+
+
 def replace(record: Any, **changes: Any) -> Any:
     """A copy of a record with `changes` (dataclasses.replace for these Structs)."""
     return msgspec.structs.replace(record, **changes)

@@ -43,6 +43,7 @@ from kmeminit.analyzer.model import (
     Value,
     ValueKind,
     references,
+    tu_references,
 )
 
 if TYPE_CHECKING:
@@ -205,8 +206,7 @@ class Program:
             program.tus.append(tu.file)
             for fn in tu.functions:
                 program.add(fn)
-                todo.extend(references(fn))
-            todo.extend(references(None, tu.fp_stores))
+            todo.extend(tu_references(tu))
             program.fp_stores.extend(tu.fp_stores)
             program.suppressions.update(((c.file, c.line), c) for c in tu.suppressions)
             program.tu_parts[tu.file] = (tuple(fn.usr for fn in tu.functions),

@@ -29,6 +29,7 @@ from kmeminit.analyzer.model import (
     references,
     replace,
     to_json,
+    tu_references,
     typed_json,
 )
 from kmeminit.analyzer.results import Finding
@@ -610,9 +611,7 @@ class FactStore:
         every header function of a large store (kmeminit-cc's one-TU program)."""
         found: dict[str, Function] = {}
         defined = {fn.usr for tu in tus for fn in tu.functions}
-        todo = {usr for tu in tus for fn in (*tu.functions, None)
-                for usr in references(fn, tu.fp_stores if fn is None else ())}
-        todo -= defined
+        todo = {usr for tu in tus for usr in tu_references(tu)} - defined
         asked: set[str] = set(defined)
         while todo:
             batch = sorted(todo)[:500]
