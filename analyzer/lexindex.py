@@ -621,8 +621,30 @@ class LexIndex:
         return set(self._walk(keys, False, accept=follow, use=use, predicate=predicate))
 
     def page_param(self, key: str) -> bool:
-        """Whether a definition of `key` takes a struct page (or folio) parameter."""
-        return any(fn.page_param for fn in self.defs.get(key, ()))
+        """Whether a definition of `key` takes a struct page (or folio) parameter, or `key`
+        is a macro calling a function that does: a page handed to `__free_page(page)`
+        reaches `__free_pages()`, which the macro expands to.  (A macro's parameters have
+        no types.)  Asking it of a macro asks about its callees too (see `queried`)."""
+        callees = self._page_through(key)
+        if callees and self.queried is not None:
+            self.queried |= callees
+        return self.takes_page(key)
+
+    def takes_page(self, key: str) -> bool:
+        """page_param, asking nothing (the trace's flags)."""
+        fns = self.defs.get(key, ())
+        if any(fn.page_param for fn in fns):
+            return True
+        return any(fn.page_param for c in self._page_through(key)
+                   for fn in self.defs.get(c, ()) if not fn.macro)
+
+    def _page_through(self, key: str) -> frozenset[str] | set[str]:
+        """The callees a page handed to `key` may reach when `key` is a macro (one level:
+        a wrapper of a function), else nothing."""
+        fns = self.defs.get(key, ())
+        if not any(fn.macro for fn in fns):
+            return frozenset()
+        return self.calls.get(key, frozenset())
 
     def levels(self, keys: Iterable[str], up: bool = False, limit: int | None = None,
                paths: bool = True, use: str = "levels"

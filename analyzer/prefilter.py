@@ -630,7 +630,7 @@ def key_flags(lex: LexIndex) -> Callable[[str], int]:
     """A key's flags for the trace (calltrace.PAGE for the walks' predicates; MULTI and
     HELD for removed calls), asking nothing (see LexIndex.queried)."""
     def flags(key: str) -> int:
-        out = PAGE if lex.page_param(key) else 0
+        out = PAGE if lex.takes_page(key) else 0
         # (a call through a field or variable reaches only callees stored there: HELD)
         if len({fn.file for fn in lex.defs.get(key, ())}) != 1:
             out |= MULTI
@@ -757,7 +757,8 @@ def call_changes(asked: set[str], vocabulary: frozenset[str], path: str,
     before = contribution(path, old, owner, header)
     after = contribution(path, new, owner, header)
     changed = before ^ after
-    # a definition whose calls alone changed: its call items say what changed
+    # a definition whose calls alone changed: its call items say what changed (not a
+    # macro's: whether it takes a page is whether a function it calls does)
     defs: dict[str, list[Item]] = {}
     for item in changed:
         if item.kind == "def":
@@ -765,6 +766,7 @@ def call_changes(asked: set[str], vocabulary: frozenset[str], path: str,
     calls_only = set()
     for items in defs.values():
         if len(items) == 2 and items[0].fn is not None and items[1].fn is not None and \
+                not items[0].fn.macro and \
                 _without_calls(items[0].fn) == _without_calls(items[1].fn):
             calls_only.update(items)
     added: set[tuple[str, str]] = set()

@@ -79,3 +79,30 @@ def test_each_rule_over_its_familys_tus_finds_what_it_finds_over_all(
             expected[checker.id], checker.id
     assert sum(map(len, expected.values())) > 0
     assert min(sizes.values()) < len(files), sizes
+
+
+UNITS = Path(__file__).resolve().parent.parent / "bench" / "units.py"
+
+
+def test_each_walker_over_its_own_demand_finds_what_the_family_finds(
+        kernel_tree: Path, kernel_store: Path, tmp_path: Path) -> None:
+    """The walkers' demand walker by walker (bench/units.py): KMI003 over each pfn walker's
+    own TUs (its callers up to caller_levels, a chain to a root, the callees it hands its
+    page to) finds in that walker what it finds over the whole family.  A page handed to
+    a wrapper macro (`__free_page()`) reaches the function it wraps; before the demand
+    followed it, one finding of the whole vmlinux held only because that function's TU
+    was chosen for other reasons.  About ten seconds."""
+    import shutil
+
+    store = tmp_path / "units.db"  # the session's store, which the bench may extend
+    shutil.copy(kernel_store, store)
+    if Path(f"{kernel_store}-wal").exists():
+        shutil.copy(f"{kernel_store}-wal", f"{store}-wal")
+    proc = subprocess.run([sys.executable, str(UNITS), "--compdb",
+                           str(kernel_tree / "compile_commands.json"), "--store", str(store)],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    found = re.search(r"(\d+) walkers by name.*?: (\d+) findings \(.*?\): (\d+) findings; "
+                      r"identical", proc.stdout, re.S)
+    assert found, proc.stdout
+    assert int(found[1]) > 10 and found[2] == found[3] and int(found[2]) > 0

@@ -299,6 +299,37 @@ def test_walker_demand_holds_every_caller_up_to_caller_levels(tmp_path: Path) ->
     assert {"second.c", "third.c"} <= set(kept) and "fourth.c" not in kept
 
 
+def test_walker_demand_follows_a_page_through_a_wrapper_macro(tmp_path: Path) -> None:
+    """A walker that hands its page to a macro wrapping a function (`__free_page(page)` is
+    `__free_pages(page, 0)`) reads the page in that function: the prefilter parses the
+    TU defining it although it mentions nothing configured, and the finding through it is
+    the one a run over every TU gives."""
+    from kmeminit.analyzer.cli import main
+
+    sources = dict(SOURCES)
+    sources["inc/mm.h"] += "int put_it(struct page *page, int order);\n" \
+                           "#define release_page(page) put_it((page), 0)\n"
+    sources["walker.c"] = sources["walker.c"].replace("page_ok(pfn_to_page(pfn))",
+                                                      "release_page(pfn_to_page(pfn))")
+    # reads the page, mentions nothing configured: parsed only for the walker's sake
+    sources["putter.c"] = "#include <mm.h>\nint put_it(struct page *page, int order)\n{\n" \
+                          "\treturn page_count(page) + order;\n}\n"
+    config = load_config()
+    entries = _tree(tmp_path, sources)
+    kept, _, _ = _run(entries, FactStore(tmp_path / "facts.db"), config)
+    assert "putter.c" in kept
+    found = {}
+    for flag in ("--no-prefilter", "--prefilter"):
+        out = tmp_path / f"{flag}.json"
+        main(["check", "-p", str(tmp_path), "--source-root", str(tmp_path / "src"), flag,
+              "--store", str(tmp_path / f"{flag}.db"), "--format", "json", "-o", str(out),
+              "--fail-on", "none", "--no-progress"])
+        found[flag] = sorted(f["message"] for f in json.loads(out.read_text())["findings"]
+                             if f["rule"] == "KMI003")
+    assert found["--prefilter"] == found["--no-prefilter"]
+    assert any("put_it()" in m for m in found["--prefilter"]), found
+
+
 def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
         tree: tuple[Path, list], monkeypatch: pytest.MonkeyPatch) -> None:
     """The demand memo (analyzer/memo.py): the same choice as a fresh store after each
