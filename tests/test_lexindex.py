@@ -131,3 +131,24 @@ def test_seed_maps_and_unordered_levels_answer_as_the_scans_and_walks(
                 if before is not None:
                     step = lex.callers_of if up else lex.callees_of
                     assert k in step(before)
+
+
+def test_a_macro_takes_a_page_when_the_function_it_wraps_does() -> None:
+    """`#define release_page(page) put_it((page), 0)`: a page handed to the macro reaches
+    put_it().  Asking it asks about the wrapped name as well (an edit that defines or
+    changes put_it() then changes what the demand asked), and the trace's flags ask
+    nothing."""
+    index = LexIndex()
+    index.add("inc/mm.h", b"#define release_page(page) put_it((page), 0)\n"
+                          b"#define NOTHING(x) other(x)\n", header=True)
+    index.queried = set()
+    assert not index.page_param("release_page")  # put_it() is not defined yet
+    assert "put_it" in index.queried
+    index.add("put.c", b"int put_it(struct page *page, int order)\n{\n"
+                       b"\treturn order;\n}\n")
+    index.queried = set()
+    assert index.page_param("release_page") and index.takes_page("release_page")
+    assert not index.page_param("NOTHING") and "other" in index.queried
+    index.queried = set()
+    assert index.takes_page("release_page") and not index.queried
+    assert index.page_param("put_it") and not index.page_param("other")
