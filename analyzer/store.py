@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmeminit.analyzer.blobs import pack, unpack
 from kmeminit.analyzer.model import (
@@ -33,6 +33,9 @@ from kmeminit.analyzer.model import (
     typed_json,
 )
 from kmeminit.analyzer.results import Finding
+
+if TYPE_CHECKING:
+    from kmeminit.analyzer.compdb import CompileEntry
 
 SCHEMA_VERSION = 5  # 4: CallSite.param and FnPtrStore.table; 5: TUFacts.suppressions
 
@@ -135,6 +138,14 @@ class StoredCommand:
     arguments: tuple[str, ...]
     clang_args: tuple[str, ...]
     arch: str
+
+    def entry(self) -> CompileEntry:
+        """The command as a compile database's entry (what `report`, the prefilter and the
+        benches take a kbuild store's TUs as)."""
+        from kmeminit.analyzer.compdb import CompileEntry
+
+        return CompileEntry(self.file, self.directory, self.arguments, self.clang_args, (),
+                            self.arch)
 
 
 _DDL = """

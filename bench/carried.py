@@ -33,7 +33,7 @@ from typing import Any
 from kmeminit.analyzer import prefilter
 from kmeminit.analyzer.calltrace import CallTrace, StoredTrace
 from kmeminit.analyzer.cli.session import tune_collector
-from kmeminit.analyzer.compdb import CompileEntry, load_entries
+from kmeminit.analyzer.compdb import load_entries
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.lexindex import LexFile, LexFunction, keys_of
 from kmeminit.analyzer.store import FactStore
@@ -72,8 +72,7 @@ def main() -> int:
         store = FactStore(args.scans or args.compdb.parent / ".kmeminit" / "facts.db")
     else:
         store = FactStore(args.store)
-        entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
-                   for c in store.commands()]
+        entries = [c.entry() for c in store.commands()]
     scans = prefilter.StoredScans(store, config)
     vocabulary = scans.vocabulary
 

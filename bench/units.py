@@ -37,7 +37,7 @@ from pathlib import Path
 
 from kmeminit.analyzer import prefilter
 from kmeminit.analyzer.cli.session import tune_collector
-from kmeminit.analyzer.compdb import CompileEntry, load_entries
+from kmeminit.analyzer.compdb import load_entries
 from kmeminit.analyzer.config import load_config
 from kmeminit.analyzer.index import index_entries
 from kmeminit.analyzer.kernel import kernel_facts
@@ -61,8 +61,7 @@ def main() -> int:
     if args.compdb:
         entries = load_entries(args.compdb, config)[0]
     else:
-        entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
-                   for c in store.commands()]
+        entries = [c.entry() for c in store.commands()]
     if not entries:
         print(f"units: no compile commands in {args.compdb or args.store}", file=sys.stderr)
         return 2
@@ -93,16 +92,15 @@ def main() -> int:
     checker = next(c for c in build_rules(None, config)[0] if c.id == "KMI003")
     start = time.perf_counter()
     whole = Program.from_store(store, [f for f in order if f in family]).apply_config(config)
-    expected = [json.dumps(f, sort_keys=True) for f in to_json(list(checker.check(whole,
-                                                                                 config)))]
+    found = to_json(list(checker.check(whole, config)))
+    expected = [json.dumps(f, sort_keys=True) for f in found]
     family_s = time.perf_counter() - start
     pfn = kernel_facts(whole, config).pfn
     converting = {fn.name for fn in whole.functions.values()
                   if fn.blocks and next(iter(pfn.conversions(fn)), None) is not None}
     hidden = sorted(converting - set(units))
     del whole, pfn
-    outside = [f for f in json.loads(f"[{','.join(expected)}]")
-               if f.get("function") not in units]
+    outside = [f for f in found if f.get("function") not in units]
 
     got: list[str] = []
     start = time.perf_counter()

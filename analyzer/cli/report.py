@@ -85,7 +85,7 @@ def open_report_store(args: argparse.Namespace) -> FactStore:
 def open_report_session(args: argparse.Namespace, config: Config | None = None,
                         store: FactStore | None = None) -> Session:
     """The session over every TU `store` (else `open_report_store`'s) remembers."""
-    from kmeminit.analyzer.compdb import CompileEntry, guess_source_root, wanted
+    from kmeminit.analyzer.compdb import guess_source_root, wanted
 
     config = config if config is not None else load_config(args.config)
     store = store if store is not None else open_report_store(args)
@@ -97,8 +97,7 @@ def open_report_session(args: argparse.Namespace, config: Config | None = None,
     root = (os.path.realpath(args.source_root) if args.source_root
             else guess_source_root([(c.file, c.directory) for c in commands]))
     exclude = list(config.get("compdb", "exclude", default=[]) or [])
-    entries = [CompileEntry(c.file, c.directory, c.arguments, c.clang_args, (), c.arch)
-               for c in commands if wanted(c.file, root, [], exclude)]
+    entries = [c.entry() for c in commands if wanted(c.file, root, [], exclude)]
     if args.paths and not any(wanted(e.file, root, args.paths, []) for e in entries):
         raise UsageError(f"{path}: no stored TU under {' '.join(args.paths)}")
     # every stored TU is context; the paths only choose where findings are reported
