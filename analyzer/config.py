@@ -53,7 +53,7 @@ SCHEMA: dict[str, Any] = {
     "rule_workers": {"memory_mib": int},
     "kbuild": {"sparse_flags": _STR_LIST, "sparse_prefixes": _STR_LIST},
     "prefilter": {"min_tus": int, "max_rounds": int, "max_fanout": int, "symbols": _STR_LIST,
-                  "ignore": _STR_LIST},
+                  "ignore": _STR_LIST, "walkers": _STR_LIST},
     "aliases": {"*": _STR_LIST},
     "events": {"*": _STR_LIST},
     "event_stores": {"*": _STR_LIST},

@@ -31,14 +31,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kmeminit.analyzer.model import Notification, SourceSuppression, from_json, to_json
+from kmeminit.analyzer.model import (
+    Level,
+    Notification,
+    SourceSuppression,
+    from_json,
+    to_json,
+)
 
 # a TU's part of a program: the USRs it defines, its suppression comments
 TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
 # one group: the TUs of a program and the rules that run over it
 Group = tuple[list[str], list[Any]]
 # what running a bin gives: per rule (findings, notifications), each TU's part, and what
-# it cost (Costs)
+# it cost (Costs; and under "subjects" the names a rule with `subjects` judged)
 Outcome = tuple[dict[str, tuple[list[Any], list[Notification]]], dict[str, TUPart],
                 dict[str, Any]]
 # assignments of groups to bins tried at most when spreading by cost (4 workers and 7
@@ -128,17 +134,21 @@ def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
             order: list[str], loaded: tuple[Any, dict[str, Any]] | None = None) -> Outcome:
     """Load one program over the groups' TUs (in `order`), unless `loaded` is it (see
     `load_bin`), and run their rules over it; with what it cost (`load_bin`'s, and each
-    rule's seconds)."""
+    rule's seconds) and the names each rule that tells them judged (`subjects`: the
+    prefilter learns walkers from them, analyzer/prefilter.py)."""
     from kmeminit.analyzer.rules import run_rules
 
     files = bin_files(groups, order)
     program, costs = loaded if loaded is not None else load_bin(load, files)
-    costs = dict(costs, rules={})
+    costs = dict(costs, rules={}, subjects={})
     found = {}
     for _, checkers in groups:
         for c in checkers:
             began = time.perf_counter()
             found[c.id] = run_rules([c], program, config)
+            if hasattr(c, "subjects") and not any(
+                    n.level is Level.ERROR for n in found[c.id][1]):
+                costs["subjects"][c.id] = sorted(c.subjects(program, config))
             costs["rules"][c.id] = time.perf_counter() - began
     parts = {f: program.tu_parts.get(f, ((), ())) for f in files}
     return found, parts, costs

@@ -33,7 +33,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +97,9 @@ class Analysis:
     reused: bool
     _program: Program | None
     _load: Callable[..., Program]
+    # rule → the names of the functions it judged, for the rules that ran and tell them
+    # (`subjects`: analyzer/prefilter.py learns walkers from KMI003's)
+    subjects: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def program(self) -> Program:
@@ -171,8 +174,12 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
         program = load()
         findings, notes = _run_shared(store, program, config, checkers, jobs, debug,
                                       progress)
+        # behind the prefilter (with --debug): what the walkers' demand learns from
+        subjects = {c.id: frozenset(c.subjects(program, config)) for c in checkers
+                    if scopes is not None and hasattr(c, "subjects")}
         result = Analysis(findings, notes, len(program.functions),
-                          tuple(program.suppressions.values()), False, program, load)
+                          tuple(program.suppressions.values()), False, program, load,
+                          subjects)
     if not any(n.level is Level.ERROR for n in result.notes):
         store.put_memo("analysis", key, result.encode())
     return result
@@ -284,6 +291,7 @@ class RuleParts:
         wanted |= {f for f in self.files if f not in parts}
         whole = len(wanted) == len(self.files)
         program = None
+        subjects: dict[str, frozenset[str]] = {}
         groups = groups_of(run, lambda c: self.scope[c.id], self.files)
         if wanted and jobs > 1 and len(groups) > 1 and str(self.store.path) != ":memory:":
             # the groups spread over workers, each worker over a program of its groups'
@@ -302,6 +310,8 @@ class RuleParts:
                 results.update(found)
                 parts.update(own)
                 spent.append(costs)
+                subjects.update((rule, frozenset(str(n) for n in names))
+                                for rule, names in dict(costs.get("subjects") or {}).items())
                 bins.append(list(own))
                 ran.append(asked(chosen))
             self.spread = (bins, [c.id for c in run], ran)
@@ -314,6 +324,9 @@ class RuleParts:
             for checker in run:
                 results[checker.id] = run_rules([checker], program, self.config,
                                                 progress=progress)
+                if hasattr(checker, "subjects") and not any(
+                        n.level is Level.ERROR for n in results[checker.id][1]):
+                    subjects[checker.id] = frozenset(checker.subjects(program, self.config))
             for file in wanted:  # a TU without usable facts has an empty part
                 parts[file] = program.tu_parts.get(file, ((), ()))
         for checker in run:
@@ -348,7 +361,7 @@ class RuleParts:
             usrs.update(defined)
             comments.update(((c.file, c.line), c) for c in own)
         return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
-                        program if whole else None, load)
+                        program if whole else None, load, subjects)
 
 
 COSTS_KEY = "seconds"  # memo `rule-costs`: the latest measurement of rules spread by TUs

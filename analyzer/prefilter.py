@@ -31,7 +31,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from kmeminit.analyzer.calltrace import HELD, MULTI, PAGE, CallTrace, Patched, StoredTrace
@@ -222,10 +222,70 @@ def reserved_demand(lex: LexIndex, config: Config, entries: set[str], bits: set[
 
 def walkers(lex: LexIndex, config: Config) -> set[str]:
     """Functions (not macros) that convert pfns with a conversion that is not an online
-    check."""
+    check, and those named in `prefilter.walkers` (conversions the lexical index cannot
+    see: see `walker_names`)."""
     unsafe = (config_names(config, "pfn", "converters")
               - config_names(config, "pfn", "online_guards"))
-    return {k for k in _mentioning(lex, unsafe) if not any(fn.macro for fn in lex.defs[k])}
+    named = lex.keys_named(config_names(config, "prefilter", "walkers"))
+    return {k for k in _mentioning(lex, unsafe) | named
+            if not any(fn.macro for fn in lex.defs.get(k, ()))}
+
+
+def walker_names(lex: LexIndex, config: Config) -> frozenset[str]:
+    """The names the walkers' demand treats as pfn walkers: the lexical walkers and every
+    name of `prefilter.walkers`, defined or not.  A function the rules find converting
+    pfns under another name is a walker the demand did not know (see `learn_walkers`)."""
+    return frozenset({k.split("@", 1)[0] for k in walkers(lex, config)}
+                     | config_names(config, "prefilter", "walkers"))
+
+
+# -- walkers the lexical index cannot see ------------------------------------------------
+#
+# A function that converts pfns only through a helper (`pfn_folio()`, a static inline of a
+# header) or a macro (`pfn_to_nid()`) names no converter, so the demand does not hold its
+# callers, and without them KMI003 may take the top of a caller chain for an uncalled
+# root, or miss a caller's guarantee.  The rule tells which functions convert once it has
+# run; the names the demand did not know are kept in the store (memo `pfn-walkers`, by the
+# config and kmeminit's code) and join `prefilter.walkers` from then on, and the run that
+# found them computes its demand again with them (cli/session.py: a second round).
+
+def _learned_key(config: Config) -> str:
+    from kmeminit.analyzer import version
+    from kmeminit.analyzer.memo import code_digest
+
+    head = json.dumps([version(), code_digest(()), config.data], sort_keys=True,
+                      default=str)
+    return hashlib.blake2b(head.encode(), digest_size=16).hexdigest()
+
+
+def learned_walkers(store: FactStore, config: Config) -> frozenset[str]:
+    """The walkers earlier runs found that the lexical index cannot see."""
+    stored = store.memo("pfn-walkers", _learned_key(config))
+    if not isinstance(stored, list) or not all(isinstance(n, str) for n in stored):
+        return frozenset()
+    return frozenset(stored)
+
+
+def learn_walkers(store: FactStore, config: Config, names: set[str] | frozenset[str]
+                  ) -> frozenset[str]:
+    """Keep these names with the walkers learned before; returns them all."""
+    learned = learned_walkers(store, config) | frozenset(names)
+    store.put_memo("pfn-walkers", _learned_key(config), sorted(learned))
+    return learned
+
+
+def demand_config(config: Config, store: FactStore) -> Config:
+    """The config the demand is computed with: `prefilter.walkers` with the walkers learned
+    in this store added (the rules' own config stays as it is: what they find does not
+    depend on the TUs' choice, only on the TUs chosen)."""
+    learned = learned_walkers(store, config)
+    if not learned:
+        return config
+    data = dict(config.data)
+    section = dict(data.get("prefilter") or {})
+    section["walkers"] = sorted(set(section.get("walkers") or []) | learned)
+    data["prefilter"] = section
+    return replace(config, data=data)
 
 
 def walker_demand(lex: LexIndex, config: Config, keys: set[str]) -> set[str]:
@@ -512,6 +572,8 @@ class PrefilterReport:
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     carried: int = 0  # files edited since the last demand, which their edits cannot change
     updated: bool = False  # ... or whose changed calls it was updated from (calltrace.py)
+    # the names its walkers' demand treated as pfn walkers (walker_names)
+    walkers: frozenset[str] = frozenset()
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
@@ -564,6 +626,7 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
             order = list(stored["chosen"])
             report.scopes = {str(family): frozenset(order[int(i)] for i in indices)
                              for family, indices in stored["scopes"].items()}
+            report.walkers = frozenset(str(n) for n in stored["walkers"])
     except (KeyError, TypeError, ValueError, IndexError):  # a damaged row: computed again
         store.forget_memo("demand", key)
         chosen, report.carried = None, 0
@@ -648,7 +711,8 @@ def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:
     return {"chosen": order, "initial": report.initial, "added": report.added,
             "levels": report.levels, "bounded": report.bounded,
             "scopes": {family: sorted(at[f] for f in files)
-                       for family, files in report.scopes.items()}}
+                       for family, files in report.scopes.items()},
+            "walkers": sorted(report.walkers)}
 
 
 def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Config
@@ -708,7 +772,8 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
                 patched = recorded.patch(added, removed, CHAIN_SLACK)
                 if patched is None:
                     return None
-                previous, trace, updated = _patched_demand(patched), patched.trace, True
+                previous, trace, updated = (_patched_demand(patched, previous["walkers"]),
+                                            patched.trace, True)
             else:
                 return None
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # damaged
@@ -728,10 +793,11 @@ def index_steps(calls: set[tuple[str, str]], config: Config) -> set[tuple[str, s
             if x.split("@", 1)[0] not in leaves and y.split("@", 1)[0] not in leaves}
 
 
-def _patched_demand(patched: Patched) -> dict[str, Any]:
+def _patched_demand(patched: Patched, walkers: list[str]) -> dict[str, Any]:
     """The demand memo's row for a demand updated from the calls' trace: _demand's
-    growth, over the families' keys the trace gives."""
-    report = PrefilterReport(0)
+    growth, over the families' keys the trace gives, and the previous row's `walkers`
+    (a change of calls alone changes no mention: call_changes)."""
+    report = PrefilterReport(0, walkers=frozenset(str(n) for n in walkers))
     scopes = {family: set(files) for family, files in patched.initial.items()}
     chosen = set().union(*scopes.values())
     report.initial = len(chosen)
@@ -809,6 +875,7 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
         scopes[why] |= files
     report.levels, report.bounded = lex.deepest, lex.bounded
     report.scopes = {family: frozenset(files) for family, files in scopes.items()}
+    report.walkers = walker_names(lex, config)
     return chosen
 
 

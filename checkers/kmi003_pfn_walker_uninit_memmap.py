@@ -156,6 +156,15 @@ class PfnWalkerUninitMemmap:
                 if finding is not None:
                     yield finding
 
+    def subjects(self, program: Program, config: Config) -> set[str]:
+        """The names of the functions converting pfns that this rule judges (those quiet
+        as boot-only or hotplug-owned included: that verdict depends on their callers).
+        The prefilter demands the callers of each (analyzer/prefilter.py `walkers`); a
+        conversion hidden in a helper or macro is found here first."""
+        pfn = kernel_facts(program, config).pfn
+        return {fn.name for fn in program.functions.values()
+                if fn.blocks and next(iter(pfn.conversions(fn)), None) is not None}
+
     def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int,
                           replacement: str | None) -> Finding | None:
         origin = pfn.origin(fn, conv.pfn)

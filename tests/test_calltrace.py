@@ -317,7 +317,8 @@ def _added_rounds(rng: random.Random, outsiders: bool
                 if patched is not None:
                     counts["updated"] += 1
                     unnamed["updated"] += not named
-                    assert prefilter._patched_demand(patched) == truth, (calls, wanted)
+                    assert prefilter._patched_demand(patched, stored["walkers"]) == truth, \
+                        (calls, wanted)
                     fresh = _encode(again)
                     assert _meaning(patched.trace) == _meaning(fresh), (calls, wanted)
                     assert _answers_agree(patched.trace, fresh)
@@ -415,8 +416,8 @@ def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> N
                     counts["updated, levels raised"] += raised
                     counts["updated, a call gone although the caller has two definitions"] \
                         += any(x in arms or "@" in y and x in twins for x, y in removed)
-                    assert prefilter._patched_demand(patched) == truth, (calls, gone, new,
-                                                                          model)
+                    assert prefilter._patched_demand(patched, before["walkers"]) == truth, \
+                        (calls, gone, new, model)
                     fresh = _encode(again)
                     assert _meaning(patched.trace) == _meaning(fresh), (calls, gone, new,
                                                                         model)
@@ -445,7 +446,7 @@ def test_a_removed_call_another_definition_may_make_is_not_stepped_through() -> 
     after = dict(calls, add_memory={"g1", "g6", "g4"}, g4=set())
     outcomes = []
     for twins in ({}, {"g4": set()}):
-        _, lex = _demand(calls, twins)
+        before, lex = _demand(calls, twins)
         truth, again = _demand(after, twins)
         asked = set(lex.queried or ())
         added, removed = set(), set()
@@ -460,7 +461,7 @@ def test_a_removed_call_another_definition_may_make_is_not_stepped_through() -> 
         assert not trace.keeps(added, removed, prefilter.CHAIN_SLACK)
         patched = trace.patch(added, removed, prefilter.CHAIN_SLACK)
         if patched is not None:
-            assert prefilter._patched_demand(patched) == truth
+            assert prefilter._patched_demand(patched, before["walkers"]) == truth
             assert _meaning(patched.trace) == _meaning(_encode(again))
         outcomes.append(patched is not None)
     assert outcomes == [True, False]

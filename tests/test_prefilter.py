@@ -671,3 +671,56 @@ def test_the_lexical_index_is_kept_until_a_worker_is_forked(tree: tuple[Path, li
     assert traces() == 2
     program.release_spared()
     assert not program._spared and not program._last
+
+
+def test_a_conversion_hidden_in_a_helper_demands_its_callers_in_a_second_round(
+        tmp_path: Path) -> None:
+    """A function that converts pfns only through a header helper (as `pfn_folio()` does)
+    is not a lexical walker: its callers are not demanded before the rules have run.
+    Here its only caller chain ends in an `__init` function, so it is boot-only and the
+    whole run reports nothing; a run that did not parse that root would take the chain's
+    top for an uncalled root and report the walk.  The rule's subjects that the lexical
+    demand did not know are learned, the demand is computed again with them, and the
+    findings equal the run over every TU; the next run knows them from the start."""
+
+    sources = dict(SOURCES)
+    sources["inc/mm.h"] += ("static inline int pfn_count(unsigned long pfn)\n{\n"
+                            "\treturn page_count(pfn_to_page(pfn));\n}\n"
+                            "#define __init __attribute__((__section__(\".init.text\")))\n")
+    # the helper's own caller, a root: the helper's shortest chain to a root
+    sources["direct.c"] = "#include <mm.h>\nint one_pfn(void)\n{\n\treturn pfn_count(7);\n}\n"
+    # the hidden walker (mentions pfn_valid: relevant by text), its caller, and an
+    # __init root two levels above it that nothing configured names
+    sources["hidden.c"] = ("#include <mm.h>\nint walk_hidden(unsigned long start, "
+                           "unsigned long end)\n{\n\tunsigned long pfn;\n\tint n = 0;\n\n"
+                           "\tfor (pfn = start; pfn < end; pfn++)\n"
+                           "\t\tif (pfn_valid(pfn))\n\t\t\tn += pfn_count(pfn);\n"
+                           "\treturn n;\n}\n")
+    sources["middle.c"] = ("int walk_hidden(unsigned long start, unsigned long end);\n"
+                           "int walk_middle(unsigned long s)\n{\n"
+                           "\treturn walk_hidden(s, s + 64);\n}\n")
+    sources["boot.c"] = ("#include <mm.h>\nint walk_middle(unsigned long s);\n"
+                         "int __init boot_walk(void)\n{\n\treturn walk_middle(0);\n}\n")
+    _tree(tmp_path, sources)
+    found, logs = {}, {}
+    for run in ("--no-prefilter", "--prefilter", "again"):
+        out = tmp_path / f"{run}.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "kmeminit.analyzer.cli", "check", "-p", str(tmp_path),
+             "--source-root", str(tmp_path / "src"), run.replace("again", "--prefilter"),
+             "--store", str(tmp_path / f"{run.replace('again', '--prefilter')}.db"),
+             "--format", "json", "-o", str(out), "--fail-on", "none", "--no-progress"],
+            capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        found[run] = sorted((f["rule"], f["message"]) for f in
+                            json.loads(out.read_text())["findings"])
+        logs[run] = done.stderr
+    assert found["--prefilter"] == found["--no-prefilter"]
+    assert any("walk_hidden" in m for _, m in found["--no-prefilter"]) is False
+    # one_pfn() converts through the helper too (a constant pfn: no finding)
+    assert "2 functions convert pfns through a helper or macro (one_pfn(), walk_hidden())" \
+        in logs["--prefilter"], logs["--prefilter"]
+    assert logs["--prefilter"].count("TUs analysed") == 2  # boot.c in the second round
+    # the store keeps what the rules found: the next run's demand holds the callers at once
+    assert found["again"] == found["--no-prefilter"]
+    assert "through a helper or macro" not in logs["again"]

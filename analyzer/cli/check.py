@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     stats = index(session, args)
     if not checkers:
         print("kmeminit: no checkers are registered; indexing only", file=sys.stderr)
-    analysis = session.analyse(args, checkers)
+    analysis = session.analyse(args, checkers, stats=stats)
     findings, run_notes = analysis.findings, analysis.notes
     if session.successful(stats) and not run_notes:
         _remember_head(session, selected, checkers, findings)

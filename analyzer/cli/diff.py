@@ -79,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
     build = (session.entries, session.store, facts, session.config, args.jobs, timeout)
     head_sources: dict[str, bytes] = {}
     if head is None:  # the working tree: as `check` would analyse it, through the memo
-        analysis = session.analyse(args, checkers, load=facts.program, progress=False)
+        analysis = session.analyse(args, checkers, load=facts.program, progress=False,
+                                   stats=stats)
+        if [e.file for e in session.entries] != facts.files:  # the prefilter's next round
+            facts = Facts(session.store, [e.file for e in session.entries])
+            build = (session.entries, session.store, facts, session.config, args.jobs,
+                     timeout)
     else:
         at_head = program_at(top, head, *build)
         head_sources = at_head.sources

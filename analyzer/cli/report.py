@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             early.close()
             early = None
         notes = list(session.notifications) + load_notes + stats.notifications
-        analysis = session.analyse(args, checkers, early=early)
+        analysis = session.analyse(args, checkers, early=early, stats=stats)
     finally:
         if early is not None:
             early.close()

@@ -122,6 +122,10 @@ class Session:
     # the entries are the store's commands (`report`), without their original arguments:
     # they are not remembered again
     from_store: bool = False
+    # behind the prefilter: the TUs it chose from, and the names its walkers' demand took
+    # for pfn walkers (prefilter.walker_names)
+    selected: list[CompileEntry] | None = None
+    walkers: frozenset[str] | None = None
 
     def program(self, files: list[str] | None = None) -> Program:
         """The selected TUs' program (or that of `files` among them), with the config's
@@ -133,27 +137,74 @@ class Session:
 
     def analyse(self, args: argparse.Namespace, checkers: list,
                 load: Callable[[], Program] | None = None, progress: bool = True,
-                early: Speculation | None = None) -> Analysis:
+                early: Speculation | None = None, stats: IndexStats | None = None
+                ) -> Analysis:
         """The rules over the session's TUs (analyzer/memo.py: the stored result of the same
         inputs unless --recompute or --debug, or of the rules whose TUs are unchanged),
         with the rule phase's progress.  `load(files)` builds the program of those TUs (all
         when None) when rules must run (default: `program`); `early` workers may hold some
-        of those programs already (memo.early_workers)."""
+        of those programs already (memo.early_workers).
+
+        Behind the prefilter, when the walkers' rules find pfn walkers the lexical demand
+        could not see, the demand is computed again with them (`_again`), the TUs it adds
+        are parsed (counted into `stats`) and the rules run again, at most WALKER_ROUNDS
+        times."""
         from kmeminit.analyzer.memo import analyse
 
         bar = rule_progress(args, checkers) if progress else None
         build = load or self.program
         try:
-            return analyse(self.store, [e.file for e in self.entries], self.config, checkers,
-                           lambda files=None: build(files).apply_config(self.config),
-                           debug=args.debug, progress=bar,
-                           say=lambda m: print(m, file=sys.stderr),
-                           reuse=not getattr(args, "recompute", False), scopes=self.scopes,
-                           jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
-                           early=early)
+            analysis = analyse(self.store, [e.file for e in self.entries], self.config,
+                               checkers, lambda files=None: build(files).apply_config(
+                                   self.config),
+                               debug=args.debug, progress=bar,
+                               say=lambda m: print(m, file=sys.stderr),
+                               reuse=not getattr(args, "recompute", False),
+                               scopes=self.scopes,
+                               jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
+                               early=early)
         finally:
             if bar is not None:
                 bar.close()
+        for _ in range(WALKER_ROUNDS):
+            hidden = self.unknown_walkers(analysis, checkers)
+            if not hidden:
+                break
+            analysis = self._again(args, checkers, hidden, progress, stats)
+        return analysis
+
+    def unknown_walkers(self, analysis: Analysis, checkers: list) -> set[str]:
+        """Behind the prefilter: the functions the walkers' rules found converting pfns
+        that the demand did not take for walkers (a conversion in a helper or macro)."""
+        if self.scopes is None or self.walkers is None:
+            return set()
+        found: set[str] = set()
+        for checker in checkers:
+            if "walkers" in (getattr(checker, "demand", None) or ()):
+                found |= analysis.subjects.get(checker.id, frozenset())
+        return found - self.walkers
+
+    def _again(self, args: argparse.Namespace, checkers: list, hidden: set[str],
+               progress: bool, stats: IndexStats | None) -> Analysis:
+        """The prefilter's next round: the demand computed again with the walkers the
+        rules found (kept in the store: the next run knows them from the start), the TUs
+        it adds parsed, and the rules run again (those whose TUs are unchanged come from
+        the store)."""
+        from kmeminit.analyzer.prefilter import learn_walkers
+
+        assert self.selected is not None
+        learn_walkers(self.store, self.config, hidden)
+        shown = ", ".join(f"{n}()" for n in sorted(hidden)[:4])
+        print(f"kmeminit: prefilter: {len(hidden)} function{'s' if len(hidden) > 1 else ''} "
+              f"convert{'' if len(hidden) > 1 else 's'} pfns through a helper or macro "
+              f"({shown}{', ...' if len(hidden) > 4 else ''}): the demand again, with "
+              "their callers", file=sys.stderr)
+        done = {e.file for e in self.entries}
+        self.entries = list(self.selected)
+        more = index(self, args, skip=done)
+        if stats is not None:
+            stats.add(more)
+        return self.analyse(args, checkers, progress=progress, stats=stats)
 
     def reported(self, findings: list[Finding]) -> list[Finding]:
         """The findings located under the positional paths (all when none were given)."""
@@ -242,11 +293,13 @@ def default_store(cwd: str) -> Path:
     return Path(env) if env else Path(cwd) / ".kmeminit" / "facts.db"
 
 
-def index(session: Session, args: argparse.Namespace, decode: bool = True) -> IndexStats:
+def index(session: Session, args: argparse.Namespace, decode: bool = True,
+          skip: set[str] | None = None) -> IndexStats:
     """Bring the store up to date for the session's TUs (through the prefilter when it is
     on, which narrows `session.entries`); prints the summary line.  With `decode` (a
     command that loads the program next), the stored facts of the TUs that need no parse
-    are decoded while the others parse (FactStore.prefetch)."""
+    are decoded while the others parse (FactStore.prefetch).  `skip`: TUs this run
+    indexed already (the prefilter's next round, Session._again)."""
     from kmeminit.analyzer.index import index_entries
     from kmeminit.analyzer.index_task import IndexStats
 
@@ -264,26 +317,34 @@ def index(session: Session, args: argparse.Namespace, decode: bool = True) -> In
                               background=ahead(session.entries))
         print(stats.summary(), file=sys.stderr)
         return stats
-    from kmeminit.analyzer.prefilter import prefilter_index
+    from kmeminit.analyzer.prefilter import demand_config, prefilter_index
     from kmeminit.analyzer.store import HashCache
 
     stats = IndexStats()
     hashes = HashCache()  # the prefilter's key hashes what the store check then reads
 
     def index_batch(entries: list[CompileEntry]) -> None:
+        entries = [e for e in entries if e.file not in (skip or ())]
         stats.add(index_entries(entries, session.store, session.config, args.jobs, timeout,
                                 progress, scheduler=address,
                                 remember=not session.from_store, hashes=hashes,
                                 background=ahead(entries)))
 
     session.prefiltered = len(session.entries)
+    session.selected = list(session.entries)
     session.entries, report = prefilter_index(session.entries, session.store,
-                                              session.config, index_batch,
+                                              demand_config(session.config, session.store),
+                                              index_batch,
                                               reuse=not getattr(args, "recompute", False),
                                               hashes=hashes, defer=True)
-    session.scopes = report.scopes
+    session.scopes, session.walkers = report.scopes, report.walkers
     print(stats.summary(), file=sys.stderr)
     return stats
+
+
+# the prefilter's rounds at most after the first (Session.analyse): a round's new TUs may
+# hold further walkers only the rules can see
+WALKER_ROUNDS = 3
 
 
 def work_ahead(store: FactStore, files: list[str]) -> Callable[[set[str]], Iterator[None]]:
