@@ -111,7 +111,8 @@ class Analysis:
 
     def encode(self) -> dict[str, Any]:
         return {"findings": to_json(list(self.findings)), "notes": to_json(list(self.notes)),
-                "functions": self.functions, "suppressions": to_json(list(self.suppressions))}
+                "functions": self.functions, "suppressions": to_json(list(self.suppressions)),
+                "subjects": {rule: sorted(names) for rule, names in self.subjects.items()}}
 
 
 def analyse(store: FactStore, files: list[str], config: Config, checkers: list[Any],
@@ -158,7 +159,8 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
                               [from_json(Notification, n) for n in stored["notes"]],
                               int(stored["functions"]),
                               tuple(from_json(SourceSuppression, s)
-                                    for s in stored["suppressions"]), True, None, load)
+                                    for s in stored["suppressions"]), True, None, load,
+                              _subjects(stored))
         except (KeyError, TypeError, ValueError):  # a damaged row: computed again
             store.forget_memo("analysis", key)
         else:
@@ -245,7 +247,10 @@ class RuleParts:
         return digest.hexdigest()
 
     def _stored_rule(self, checker: Any, key: str
-                     ) -> tuple[list[Finding], list[Notification]] | None:
+                     ) -> tuple[list[Finding], list[Notification], frozenset[str] | None
+                                ] | None:
+        """The rule's stored findings, notifications and subjects (None for a rule that
+        tells none)."""
         from kmeminit.analyzer.results import Finding
 
         stored = self.store.memo(f"rule:{checker.id}", key)
@@ -253,7 +258,9 @@ class RuleParts:
             return None
         try:
             return ([from_json(Finding, f) for f in stored["findings"]],
-                    [from_json(Notification, n) for n in stored["notes"]])
+                    [from_json(Notification, n) for n in stored["notes"]],
+                    _subjects({"subjects": {checker.id: stored["subjects"]}}).get(
+                        checker.id) if "subjects" in stored else None)
         except (KeyError, TypeError, ValueError):  # a damaged row: run again
             self.store.forget_memo(f"rule:{checker.id}", key)
             return None
@@ -280,10 +287,13 @@ class RuleParts:
 
         keys = {c.id: self.key(c) for c in self.checkers}
         results: dict[str, tuple[list[Finding], list[Notification]]] = {}
+        subjects: dict[str, frozenset[str]] = {}
         for checker in self.checkers if reuse else ():
             stored = self._stored_rule(checker, keys[checker.id])
             if stored is not None:
-                results[checker.id] = stored
+                results[checker.id] = stored[:2]
+                if stored[2] is not None:
+                    subjects[checker.id] = stored[2]
         kept = len(results)
         parts = self._stored_parts() if reuse else {}
         run = [c for c in self.checkers if c.id not in results]
@@ -291,7 +301,6 @@ class RuleParts:
         wanted |= {f for f in self.files if f not in parts}
         whole = len(wanted) == len(self.files)
         program = None
-        subjects: dict[str, frozenset[str]] = {}
         groups = groups_of(run, lambda c: self.scope[c.id], self.files)
         if wanted and jobs > 1 and len(groups) > 1 and str(self.store.path) != ":memory:":
             # the groups spread over workers, each worker over a program of its groups'
@@ -332,8 +341,10 @@ class RuleParts:
         for checker in run:
             findings, notes = results[checker.id]
             if not any(n.level is Level.ERROR for n in notes):
-                self.store.put_memo(f"rule:{checker.id}", keys[checker.id], {
-                    "findings": to_json(findings), "notes": to_json(notes)})
+                row = {"findings": to_json(findings), "notes": to_json(notes)}
+                if checker.id in subjects:
+                    row["subjects"] = sorted(subjects[checker.id])
+                self.store.put_memo(f"rule:{checker.id}", keys[checker.id], row)
         if wanted:
             self.store.put_memo("tu-parts", self.parts_key, {
                 file: [self.tus[file], list(usrs), to_json(list(comments))]
@@ -362,6 +373,16 @@ class RuleParts:
             comments.update(((c.file, c.line), c) for c in own)
         return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
                         program if whole else None, load, subjects)
+
+
+def _subjects(stored: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """A stored row's subjects by rule (none in a row that has none)."""
+    out = {}
+    for rule, names in dict(stored.get("subjects") or {}).items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"subjects of {rule}")
+        out[str(rule)] = frozenset(names)
+    return out
 
 
 COSTS_KEY = "seconds"  # memo `rule-costs`: the latest measurement of rules spread by TUs

@@ -681,7 +681,10 @@ def test_a_conversion_hidden_in_a_helper_demands_its_callers_in_a_second_round(
     whole run reports nothing; a run that did not parse that root would take the chain's
     top for an uncalled root and report the walk.  The rule's subjects that the lexical
     demand did not know are learned, the demand is computed again with them, and the
-    findings equal the run over every TU; the next run knows them from the start."""
+    findings equal the run over every TU; the next run knows them from the start, and a
+    store that lost them learns them again from its stored results."""
+    from kmeminit.analyzer import prefilter
+
 
     sources = dict(SOURCES)
     sources["inc/mm.h"] += ("static inline int pfn_count(unsigned long pfn)\n{\n"
@@ -703,14 +706,18 @@ def test_a_conversion_hidden_in_a_helper_demands_its_callers_in_a_second_round(
                          "int __init boot_walk(void)\n{\n\treturn walk_middle(0);\n}\n")
     _tree(tmp_path, sources)
     found, logs = {}, {}
-    for run in ("--no-prefilter", "--prefilter", "again"):
+    for run in ("--no-prefilter", "--prefilter", "again", "forgotten"):
+        flag = "--no-prefilter" if run == "--no-prefilter" else "--prefilter"
+        if run == "forgotten":  # the learned names lost: the stored results still tell
+            store = FactStore(tmp_path / "--prefilter.db")
+            store.forget_memo("pfn-walkers", prefilter._learned_key(load_config()))
+            assert not prefilter.learned_walkers(store, load_config())
         out = tmp_path / f"{run}.json"
         done = subprocess.run(
             [sys.executable, "-m", "kmeminit.analyzer.cli", "check", "-p", str(tmp_path),
-             "--source-root", str(tmp_path / "src"), run.replace("again", "--prefilter"),
-             "--store", str(tmp_path / f"{run.replace('again', '--prefilter')}.db"),
-             "--format", "json", "-o", str(out), "--fail-on", "none", "--no-progress"],
-            capture_output=True, text=True)
+             "--source-root", str(tmp_path / "src"), flag, "--store",
+             str(tmp_path / f"{flag}.db"), "--format", "json", "-o", str(out),
+             "--fail-on", "none", "--no-progress"], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         found[run] = sorted((f["rule"], f["message"]) for f in
                             json.loads(out.read_text())["findings"])
@@ -724,3 +731,6 @@ def test_a_conversion_hidden_in_a_helper_demands_its_callers_in_a_second_round(
     # the store keeps what the rules found: the next run's demand holds the callers at once
     assert found["again"] == found["--no-prefilter"]
     assert "through a helper or macro" not in logs["again"]
+    assert "the stored result" in logs["forgotten"] and \
+        "2 functions convert pfns" in logs["forgotten"], logs["forgotten"]
+    assert found["forgotten"] == found["--no-prefilter"]
