@@ -69,13 +69,21 @@ def code_digest(checkers: Iterable[Any]) -> str:
 
 
 def _whole_key(tus: dict[str, str], headers: str, files: list[str], config: Config,
-               checkers: list[Any]) -> str:
+               checkers: list[Any],
+               scopes: Mapping[str, frozenset[str]] | None = None) -> str:
     """What the rules' result over these stored TUs depends on (`tus`, `headers`: the
-    store's facts_digests)."""
+    store's facts_digests), and behind the prefilter each rule family's TUs among them:
+    a result is a whole run's only while every family's are complete, so one computed
+    before the prefilter's next round (cli/session.py) is not taken for the result over
+    the same TUs after it."""
     digest = hashlib.blake2b(_inputs(config, checkers).encode(), digest_size=16)
     digest.update(headers.encode())
     for file in files:
         digest.update(os.fsencode(file) + b"\0" + tus[file].encode() + b"\0")
+    if scopes is not None:
+        at = {file: i for i, file in enumerate(files)}
+        digest.update(json.dumps({family: sorted(at[f] for f in chosen if f in at)
+                                  for family, chosen in sorted(scopes.items())}).encode())
     return digest.hexdigest()
 
 
@@ -151,7 +159,7 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
     from kmeminit.analyzer.results import Finding
 
     tus, headers = store.facts_digests(files)
-    key = _whole_key(tus, headers, files, config, checkers)
+    key = _whole_key(tus, headers, files, config, checkers, scopes)
     stored = store.memo("analysis", key) if reuse and not debug else None
     if stored is not None:
         try:
