@@ -147,7 +147,7 @@ def main() -> int:
         by_trace += bool(calls[0] or calls[1]) and patched is None
         lex, again, again_report = demand(Swapped(scans, path, new))
         if patched is not None:
-            same = prefilter._patched_demand(patched) == \
+            same = prefilter._patched_demand(patched, sorted(report.walkers)) == \
                 prefilter._stored_demand(again, again_report)
         else:
             same = again == chosen and \
