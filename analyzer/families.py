@@ -44,7 +44,8 @@ TUPart = tuple[tuple[str, ...], tuple[SourceSuppression, ...]]
 # one group: the TUs of a program and the rules that run over it
 Group = tuple[list[str], list[Any]]
 # what running a bin gives: per rule (findings, notifications), each TU's part, and what
-# it cost (Costs; and under "subjects" the names a rule with `subjects` judged)
+# it cost (Costs; and under "subjects" the names a rule with `subjects` judged, under
+# "owners" the USR each finding of a rule with `owners` is in)
 Outcome = tuple[dict[str, tuple[list[Any], list[Notification]]], dict[str, TUPart],
                 dict[str, Any]]
 # assignments of groups to bins tried at most when spreading by cost (4 workers and 7
@@ -140,15 +141,17 @@ def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
 
     files = bin_files(groups, order)
     program, costs = loaded if loaded is not None else load_bin(load, files)
-    costs = dict(costs, rules={}, subjects={})
+    costs = dict(costs, rules={}, subjects={}, owners={})
     found = {}
     for _, checkers in groups:
         for c in checkers:
             began = time.perf_counter()
             found[c.id] = run_rules([c], program, config)
-            if hasattr(c, "subjects") and not any(
-                    n.level is Level.ERROR for n in found[c.id][1]):
-                costs["subjects"][c.id] = sorted(c.subjects(program, config))
+            if not any(n.level is Level.ERROR for n in found[c.id][1]):
+                if hasattr(c, "subjects"):
+                    costs["subjects"][c.id] = sorted(c.subjects(program, config))
+                if isinstance(getattr(c, "owners", None), list):
+                    costs["owners"][c.id] = list(c.owners)
             costs["rules"][c.id] = time.perf_counter() - began
     parts = {f: program.tu_parts.get(f, ((), ())) for f in files}
     return found, parts, costs

@@ -127,7 +127,8 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
             load: Callable[..., Program], debug: bool = False, progress: Any = None,
             say: Callable[[str], None] | None = None, reuse: bool = True,
             scopes: Mapping[str, frozenset[str]] | None = None, jobs: int = 1,
-            early: Speculation | None = None) -> Analysis:
+            early: Speculation | None = None,
+            units: Mapping[str, frozenset[str]] | None = None) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load()` builds it,
     `load(some_files)` the program of some of them): from the store when an earlier
     complete run had the same inputs (unless `reuse` is false or `debug` re-raises checker
@@ -140,10 +141,12 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
     reaches the edited TU, not every rule.  With `jobs` > 1 the rules that run are spread
     over worker processes by their TUs, each group over its own program
     (analyzer/families.py); `early` workers (see `early_workers`) may have loaded some of
-    those programs already, and are stopped when none is needed."""
+    those programs already, and are stopped when none is needed.  With `units` (the
+    prefilter's TUs of each pfn walker), a rule that keeps its findings walker by walker
+    (`units`) runs again only over the TUs of the walkers whose TUs changed (`Units`)."""
     try:
         return _analyse(store, files, config, checkers, load, debug, progress, say, reuse,
-                        scopes, jobs, early)
+                        scopes, jobs, early, units)
     finally:
         if early is not None:
             early.close()
@@ -155,7 +158,8 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
              load: Callable[..., Program], debug: bool, progress: Any,
              say: Callable[[str], None] | None, reuse: bool,
              scopes: Mapping[str, frozenset[str]] | None, jobs: int,
-             early: Speculation | None) -> Analysis:
+             early: Speculation | None,
+             units: Mapping[str, frozenset[str]] | None = None) -> Analysis:
     from kmeminit.analyzer.results import Finding
 
     tus, headers = store.facts_digests(files)
@@ -177,7 +181,7 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
             _remember_run(store, files, tus, scopes, None)
             return reused
     if scopes is not None and not debug:
-        parts = RuleParts(store, files, config, checkers, tus, headers, scopes)
+        parts = RuleParts(store, files, config, checkers, tus, headers, scopes, units)
         result = parts.analyse(load, progress, say, reuse, jobs, early)
         _remember_run(store, files, tus, scopes, parts.spread)
     else:
@@ -229,8 +233,10 @@ class RuleParts:
 
     def __init__(self, store: FactStore, files: list[str], config: Config,
                  checkers: list[Any], tus: dict[str, str], headers: str,
-                 scopes: Mapping[str, frozenset[str]]) -> None:
+                 scopes: Mapping[str, frozenset[str]],
+                 units: Mapping[str, frozenset[str]] | None = None) -> None:
         self.store, self.files, self.config, self.checkers = store, files, config, checkers
+        self.units = units
         self.tus, self.headers = tus, headers
         self.parts_key = hashlib.blake2b(json.dumps(files).encode(),
                                          digest_size=16).hexdigest()
@@ -305,11 +311,21 @@ class RuleParts:
         kept = len(results)
         parts = self._stored_parts() if reuse else {}
         run = [c for c in self.checkers if c.id not in results]
-        wanted = set().union(*(self.scope[c.id] for c in run))
+        # a rule kept walker by walker runs over the TUs of the walkers whose TUs changed
+        plans = {c.id: Units(self, c) for c in run if reuse and self.units is not None
+                 and getattr(c, "units", None) == "walkers"}
+        scope = dict(self.scope)
+        for rule, plan in plans.items():
+            scope[rule] = plan.files
+        for checker in [c for c in run if c.id in plans and not plans[c.id].files]:
+            results[checker.id] = plans.pop(checker.id).merge([], [], [], frozenset())
+            run.remove(checker)
+        owners: dict[str, list[str]] = {}
+        wanted = set().union(*(scope[c.id] for c in run))
         wanted |= {f for f in self.files if f not in parts}
         whole = len(wanted) == len(self.files)
         program = None
-        groups = groups_of(run, lambda c: self.scope[c.id], self.files)
+        groups = groups_of(run, lambda c: scope[c.id], self.files)
         if wanted and jobs > 1 and len(groups) > 1 and str(self.store.path) != ":memory:":
             # the groups spread over workers, each worker over a program of its groups'
             # TUs alone (analyzer/families.py)
@@ -329,6 +345,8 @@ class RuleParts:
                 spent.append(costs)
                 subjects.update((rule, frozenset(str(n) for n in names))
                                 for rule, names in dict(costs.get("subjects") or {}).items())
+                owners.update((rule, [str(u) for u in usrs])
+                              for rule, usrs in dict(costs.get("owners") or {}).items())
                 bins.append(list(own))
                 ran.append(asked(chosen))
             self.spread = (bins, [c.id for c in run], ran)
@@ -341,11 +359,20 @@ class RuleParts:
             for checker in run:
                 results[checker.id] = run_rules([checker], program, self.config,
                                                 progress=progress)
-                if hasattr(checker, "subjects") and not any(
-                        n.level is Level.ERROR for n in results[checker.id][1]):
-                    subjects[checker.id] = frozenset(checker.subjects(program, self.config))
+                if not any(n.level is Level.ERROR for n in results[checker.id][1]):
+                    if hasattr(checker, "subjects"):
+                        subjects[checker.id] = frozenset(checker.subjects(program,
+                                                                          self.config))
+                    if isinstance(getattr(checker, "owners", None), list):
+                        owners[checker.id] = list(checker.owners)
             for file in wanted:  # a TU without usable facts has an empty part
                 parts[file] = program.tu_parts.get(file, ((), ()))
+        for rule, plan in plans.items():
+            found, notes = results[rule]
+            merged = plan.merge(found, notes, owners.get(rule), subjects.get(rule))
+            if merged is None:  # a walker the units do not know: over the family's TUs
+                merged, subjects[rule] = plan.whole(load)
+            results[rule] = merged
         for checker in run:
             findings, notes = results[checker.id]
             if not any(n.level is Level.ERROR for n in notes):
@@ -365,6 +392,10 @@ class RuleParts:
             say(f"kmeminit: rules: {kept} of {len(self.checkers)} from the store (the facts "
                 f"of their TUs are unchanged); {len(run)} ran over {len(wanted)} of "
                 f"{len(self.files)} TUs")
+        if say is not None:
+            for rule, plan in plans.items():
+                if plan.kept:
+                    say(f"kmeminit: rules: {rule} {plan.summary()}")
         if say is not None and early is not None and early.taken:
             say(f"kmeminit: rules: {early.taken} program{'s' if early.taken > 1 else ''} "
                 "loaded while the store was checked (the last run's)")
@@ -381,6 +412,98 @@ class RuleParts:
             comments.update(((c.file, c.line), c) for c in own)
         return Analysis(findings, notes, len(usrs), tuple(comments.values()), not run,
                         program if whole else None, load, subjects)
+
+
+class Units:
+    """A rule's findings kept walker by walker (memo `units:<ID>`: one row per rule code,
+    config and header functions, holding each walker's findings by the facts of its
+    TUs).  Each pfn walker's verdicts depend on its own part of the walkers' demand alone
+    (prefilter.walker_units, by name), so after an edit only the walkers whose TUs
+    include the edited one run again, over the program of their TUs; the TUs of the
+    rule's family that no walker needs form one more part (""), loaded when they changed:
+    a function there that an edit made a walker is found by the run.  The findings are
+    put in the order a run over the whole family gives (by the USR of the function each
+    is in: the rule's `owners`).  When the run finds a walker the units do not name, its
+    result is not used: the rule runs over its family's TUs (`whole`), and the prefilter
+    learns the walker (cli/session.py)."""
+
+    def __init__(self, parts: RuleParts, checker: Any) -> None:
+        assert parts.units is not None
+        self.parts, self.checker = parts, checker
+        self.family = parts.scope[checker.id]
+        self.units = {str(name): files & self.family for name, files in parts.units.items()}
+        self.units[""] = self.family - frozenset().union(*self.units.values())
+        inputs = f"{_inputs(parts.config, [checker])}\0{checker.id}\0{parts.headers}"
+        self.row_key = hashlib.blake2b(inputs.encode(), digest_size=16).hexdigest()
+        self.keys = {}
+        for name, files in self.units.items():
+            digest = hashlib.blake2b(f"{inputs}\0{name}\0".encode(), digest_size=16)
+            for file in sorted(files):
+                digest.update(os.fsencode(file) + b"\0" + parts.tus[file].encode() + b"\0")
+            self.keys[name] = digest.hexdigest()
+        self.stored: dict[str, list[Any]] = {}
+        row = parts.store.memo(f"units:{checker.id}", self.row_key)
+        if isinstance(row, dict):
+            for name, key in self.keys.items():
+                entries = row.get(key)
+                if isinstance(entries, list):
+                    self.stored[name] = entries
+        self.run = [name for name in self.units if name not in self.stored]
+        self.files = frozenset().union(*(self.units[name] for name in self.run))
+
+    def merge(self, found: list[Finding], notes: list[Notification],
+              owners: list[str] | None, subjects: frozenset[str] | None
+              ) -> tuple[list[Finding], list[Notification]] | None:
+        """The rule's findings: the stored ones of the walkers that did not run, and those
+        of the run (`found`, each in the function `owners` names) in the walkers that
+        did; None when the run cannot be used (a walker the units do not name, or no
+        owners); a crash's notifications as they are."""
+        from kmeminit.analyzer.results import Finding
+
+        if any(n.level is Level.ERROR for n in notes):
+            return found, notes
+        names = set(self.units) - {""}
+        if owners is None or len(owners) != len(found) or subjects is None or \
+                not subjects <= names:
+            return None
+        new: dict[str, list[list[Any]]] = {name: [] for name in self.run}
+        for finding, usr in zip(found, owners, strict=True):
+            if finding.function in new:
+                new[finding.function].append([usr, to_json(finding)])
+        try:
+            entries = [(str(usr), from_json(Finding, data)) for name in self.units
+                       for usr, data in (new[name] if name in new else self.stored[name])]
+        except (TypeError, ValueError, KeyError):  # a damaged row: over the family's TUs
+            self.parts.store.forget_memo(f"units:{self.checker.id}", self.row_key)
+            return None
+        entries.sort(key=lambda entry: entry[0])  # stable: a function's in their order
+        self.parts.store.put_memo(f"units:{self.checker.id}", self.row_key, {
+            self.keys[name]: new[name] if name in new else self.stored[name]
+            for name in self.units})
+        return [finding for _, finding in entries], notes
+
+    def whole(self, load: Callable[..., Program]
+              ) -> tuple[tuple[list[Finding], list[Notification]], frozenset[str]]:
+        """The rule over its family's TUs, and the functions it judged."""
+        from kmeminit.analyzer.rules import run_rules
+
+        program = load([f for f in self.parts.files if f in self.family])
+        result = run_rules([self.checker], program, self.parts.config)
+        subjects = frozenset(self.checker.subjects(program, self.parts.config)) \
+            if hasattr(self.checker, "subjects") else frozenset()
+        self.run, self.files = list(self.units), self.family
+        return result, subjects
+
+    @property
+    def kept(self) -> int:
+        """The walkers whose findings came from the store."""
+        return len(self.units) - 1 - len([n for n in self.run if n])
+
+    def summary(self) -> str:
+        walkers = len(self.units) - 1
+        return (f"{self.kept} of {walkers} walkers from the store (the facts of their TUs "
+                f"are unchanged), {walkers - self.kept} over {len(self.files)} of the "
+                f"{len(self.family)} TUs of its family")
 
 
 def _subjects(stored: dict[str, Any]) -> dict[str, frozenset[str]]:

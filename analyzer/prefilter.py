@@ -231,6 +231,26 @@ def walkers(lex: LexIndex, config: Config) -> set[str]:
             if not any(fn.macro for fn in lex.defs.get(k, ()))}
 
 
+def walker_units(lex: LexIndex, config: Config, known: set[str]
+                 ) -> dict[str, frozenset[str]]:
+    """Each walker's own part of the walkers' demand (by name, the functions of that name
+    together): the TUs of `known` defining it and what `walker_demand` needs for it alone.
+    KMI003's verdicts on a walker read only these (bench/units.py checks it on a whole
+    kernel), so a run keeps the findings of each walker whose TUs are unchanged
+    (analyzer/memo.py).  Each walk asks the index only what the family's walks asked, and
+    is not part of the demand's trace."""
+    by_name: dict[str, set[str]] = {}
+    for key in walkers(lex, config):
+        by_name.setdefault(key.split("@", 1)[0], set()).add(key)
+    trace, lex.trace = lex.trace, None
+    try:
+        return {name: frozenset(lex.files_defining(walker_demand(lex, config, keys) | keys)
+                                & known)
+                for name, keys in sorted(by_name.items())}
+    finally:
+        lex.trace = trace
+
+
 def walker_names(lex: LexIndex, config: Config) -> frozenset[str]:
     """The names the walkers' demand treats as pfn walkers: the lexical walkers and every
     name of `prefilter.walkers`, defined or not.  A function the rules find converting
@@ -574,6 +594,9 @@ class PrefilterReport:
     updated: bool = False  # ... or whose changed calls it was updated from (calltrace.py)
     # the names its walkers' demand treated as pfn walkers (walker_names)
     walkers: frozenset[str] = frozenset()
+    # each of them → the TUs its own demand needs (walker_units; None when the demand was
+    # updated or carried over changed calls: then no walker's are known)
+    units: dict[str, frozenset[str]] | None = None
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
@@ -618,6 +641,8 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         if carried is not None:
             stored, queried, trace, report.updated, carried_calls = carried
             report.carried = len({path for path, *_ in demand.changed})
+            if carried_calls:  # a walker's own demand may have changed with them
+                stored = dict(stored, units=None)
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
         if stored is not None:
@@ -627,6 +652,9 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
             report.scopes = {str(family): frozenset(order[int(i)] for i in indices)
                              for family, indices in stored["scopes"].items()}
             report.walkers = frozenset(str(n) for n in stored["walkers"])
+            report.units = None if stored["units"] is None else {
+                str(name): frozenset(order[int(i)] for i in indices)
+                for name, indices in stored["units"].items()}
     except (KeyError, TypeError, ValueError, IndexError):  # a damaged row: computed again
         store.forget_memo("demand", key)
         chosen, report.carried = None, 0
@@ -712,7 +740,10 @@ def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:
             "levels": report.levels, "bounded": report.bounded,
             "scopes": {family: sorted(at[f] for f in files)
                        for family, files in report.scopes.items()},
-            "walkers": sorted(report.walkers)}
+            "walkers": sorted(report.walkers),
+            "units": None if report.units is None else {
+                name: sorted(at[f] for f in files if f in at)
+                for name, files in sorted(report.units.items())}}
 
 
 def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Config
@@ -797,7 +828,7 @@ def _patched_demand(patched: Patched, walkers: list[str]) -> dict[str, Any]:
     """The demand memo's row for a demand updated from the calls' trace: _demand's
     growth, over the families' keys the trace gives, and the previous row's `walkers`
     (a change of calls alone changes no mention: call_changes)."""
-    report = PrefilterReport(0, walkers=frozenset(str(n) for n in walkers))
+    report = PrefilterReport(0, walkers=frozenset(str(n) for n in walkers), units=None)
     scopes = {family: set(files) for family, files in patched.initial.items()}
     chosen = set().union(*scopes.values())
     report.initial = len(chosen)
@@ -876,6 +907,7 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
     report.levels, report.bounded = lex.deepest, lex.bounded
     report.scopes = {family: frozenset(files) for family, files in scopes.items()}
     report.walkers = walker_names(lex, config)
+    report.units = walker_units(lex, config, known)
     return chosen
 
 

@@ -140,8 +140,17 @@ class PfnWalkerUninitMemmap:
             "caller hands them a range it has proven online.")
     config_keys = ("caller_levels",)
     demand = ("walkers",)  # the prefilter families its verdicts depend on
+    # its verdicts on a walker (a finding's `function`) depend on that walker's own part
+    # of the demand alone (prefilter.walker_units): a run may keep them walker by walker
+    units = "walkers"
+
+    def __init__(self) -> None:
+        # the USR of the function each finding of the last check is in, in order: a run
+        # that keeps findings walker by walker puts them in this order (analyzer/memo.py)
+        self.owners: list[str] = []
 
     def check(self, program: Program, config: Config) -> Iterator[Finding]:
+        self.owners = []
         facts = kernel_facts(program, config)
         pfn = facts.pfn
         levels = int(rule_config(config, self.id).get("caller_levels", 2))
@@ -154,6 +163,7 @@ class PfnWalkerUninitMemmap:
             for conv in pfn.conversions(fn):
                 finding = self._check_conversion(pfn, fn, conv, levels, replacement)
                 if finding is not None:
+                    self.owners.append(usr)
                     yield finding
 
     def subjects(self, program: Program, config: Config) -> set[str]:

@@ -389,6 +389,7 @@ def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
     ]
     first = _run(entries, store, load_config())[0]
     assert built == [1] and _run(entries, store, load_config())[0] == first
+    units_carried = 0
     assert built == [1]
     for number, (name, text, recomputed, *how) in enumerate(edits):
         path = src / name
@@ -403,11 +404,17 @@ def test_a_stored_demand_is_reused_only_while_every_scan_is_unchanged(
         assert bool(built) is recomputed, name
         cold = _run(entries, FactStore(tmp / f"cold{number}.db"), load_config())[:2]
         assert warm[0] == cold[0] and \
-            dict(vars(warm[1]), carried=0, updated=False) == \
-            dict(vars(cold[1]), carried=0, updated=False), name
+            dict(vars(warm[1]), carried=0, updated=False, units=None) == \
+            dict(vars(cold[1]), carried=0, updated=False, units=None), name
+        # each walker's own TUs as computed again, unless changed calls made them unknown
+        # (then a rule kept walker by walker runs over its family's TUs)
+        assert warm[1].units == cold[1].units or \
+            warm[1].units is None and warm[1].carried, name
+        units_carried += bool(warm[1].carried and warm[1].units is not None)
         assert warm[1].carried == (0 if recomputed or name == "other.c" and number < 2
                                    else 1), name
         assert warm[1].updated is (how == ["updated"]), name
+    assert units_carried >= 3
     built.clear()
     _run(entries, store, load_config())
     assert not built
@@ -745,3 +752,54 @@ def test_a_conversion_hidden_in_a_helper_demands_its_callers_in_a_second_round(
     assert "the stored result" in logs["forgotten"] and \
         "2 functions convert pfns" in logs["forgotten"], logs["forgotten"]
     assert found["forgotten"] == found["--no-prefilter"]
+
+
+def test_findings_kept_walker_by_walker_equal_a_run_on_an_empty_store(tmp_path: Path) -> None:
+    """KMI003 keeps its findings walker by walker (analyzer/memo.py Units): an edit of one
+    walker's TU runs the rule over the TUs of the walkers that need it alone, and the
+    output equals a run on an empty store, findings in their order.  A walker that an
+    edit creates where no walker's TUs reach (behind a helper: the lexical index cannot
+    see it) is found by the run, which then runs over the family's TUs, and the prefilter
+    learns it."""
+    sources = dict(SOURCES)
+    sources["inc/mm.h"] += ("static inline int pfn_count(unsigned long pfn)\n{\n"
+                            "\treturn page_count(pfn_to_page(pfn));\n}\n")
+    # a second walker in a TU of its own, with its own caller
+    sources["second.c"] = sources["walker.c"].replace("count_pages", "count_more")
+    sources["more.c"] = ("int count_more(unsigned long start, unsigned long end);\n"
+                         "long more_read(void)\n{\n\treturn count_more(0, 64);\n}\n")
+    # mentions pfn_valid() (the walkers' family), but no walker needs it
+    sources["spans.c"] = ("#include <mm.h>\nint span_ok(unsigned long pfn)\n{\n"
+                          "\treturn pfn_valid(pfn);\n}\n")
+    _tree(tmp_path, sources)
+    src = tmp_path / "src"
+
+    def check(store: str) -> tuple[list, str]:
+        out = tmp_path / "out.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "kmeminit.analyzer.cli", "check", "-p", str(tmp_path),
+             "--source-root", str(src), "--prefilter", "--store", str(tmp_path / store),
+             "--format", "json", "-o", str(out), "--fail-on", "none", "--no-progress",
+             "-j", "1"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(out.read_text())["findings"], done.stderr
+
+    first, _ = check("warm.db")
+    assert sum(f["rule"] == "KMI003" for f in first) == 2
+    # one walker's TU: the other walker's finding comes from the store
+    walker = src / "walker.c"
+    walker.write_text(walker.read_text().replace("pfn < end", "pfn <= end"))
+    warm, err = check("warm.db")
+    # (the walkers: count_pages(), count_more() and the helper pfn_count())
+    assert "KMI003 2 of 3 walkers from the store" in err, err
+    assert warm == check("cold1.db")[0]
+    # a walker behind the helper where no walker's TUs reach
+    spans = src / "spans.c"
+    spans.write_text(spans.read_text() + (
+        "int walk_spans(unsigned long start, unsigned long end)\n{\n\tunsigned long pfn;\n"
+        "\tint n = 0;\n\n\tfor (pfn = start; pfn < end; pfn++)\n\t\tif (pfn_valid(pfn))\n"
+        "\t\t\tn += pfn_count(pfn);\n\treturn n;\n}\n"))
+    warm, err = check("warm.db")
+    assert "pfns through a helper or macro (walk_spans())" in err, err
+    assert any(f["function"] == "walk_spans" for f in warm)
+    assert warm == check("cold2.db")[0]

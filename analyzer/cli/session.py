@@ -126,6 +126,8 @@ class Session:
     # for pfn walkers (prefilter.walker_names)
     selected: list[CompileEntry] | None = None
     walkers: frozenset[str] | None = None
+    # and each walker's own TUs (prefilter.walker_units), when known
+    units: dict[str, frozenset[str]] | None = None
 
     def program(self, files: list[str] | None = None) -> Program:
         """The selected TUs' program (or that of `files` among them), with the config's
@@ -162,7 +164,7 @@ class Session:
                                reuse=not getattr(args, "recompute", False),
                                scopes=self.scopes,
                                jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
-                               early=early)
+                               early=early, units=self.units)
         finally:
             if bar is not None:
                 bar.close()
@@ -338,6 +340,7 @@ def index(session: Session, args: argparse.Namespace, decode: bool = True,
                                               reuse=not getattr(args, "recompute", False),
                                               hashes=hashes, defer=True)
     session.scopes, session.walkers = report.scopes, report.walkers
+    session.units = report.units
     print(stats.summary(), file=sys.stderr)
     return stats
 
