@@ -266,15 +266,13 @@ def walker_names(lex: LexIndex, config: Config) -> frozenset[str]:
 # callers, and without them KMI003 may take the top of a caller chain for an uncalled
 # root, or miss a caller's guarantee.  The rule tells which functions convert once it has
 # run; the names the demand did not know are kept in the store (memo `pfn-walkers`, by the
-# config and kmeminit's code) and join `prefilter.walkers` from then on, and the run that
+# config) and join `prefilter.walkers` from then on, and the run that
 # found them computes its demand again with them (cli/session.py: a second round).
 
 def _learned_key(config: Config) -> str:
-    from kmeminit.analyzer import version
-    from kmeminit.analyzer.memo import code_digest
-
-    head = json.dumps([version(), code_digest(()), config.data], sort_keys=True,
-                      default=str)
+    """By the config alone: the names stay learned across kmeminit's versions (a name
+    that no longer converts only demands a walker's TUs more)."""
+    head = json.dumps(config.data, sort_keys=True, default=str)
     return hashlib.blake2b(head.encode(), digest_size=16).hexdigest()
 
 
