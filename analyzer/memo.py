@@ -456,20 +456,24 @@ class Units:
               ) -> tuple[list[Finding], list[Notification]] | None:
         """The rule's findings: the stored ones of the walkers that did not run, and those
         of the run (`found`, each in the function `owners` names) in the walkers that
-        did; None when the run cannot be used (a walker the units do not name, or no
-        owners); a crash's notifications as they are."""
+        did; a run over the family's TUs as it is (each walker's findings kept from it);
+        None when a run over fewer TUs cannot be used (a walker the units do not name,
+        or no owners); a crash's notifications as they are."""
         from kmeminit.analyzer.results import Finding
 
         if any(n.level is Level.ERROR for n in notes):
             return found, notes
+        usable = owners is not None and len(owners) == len(found)
+        if self.files == self.family:  # what a run over the family gives
+            if usable:
+                assert owners is not None
+                self._keep(found, owners)
+            return found, notes
         names = set(self.units) - {""}
-        if owners is None or len(owners) != len(found) or subjects is None or \
-                not subjects <= names:
+        if not usable or subjects is None or not subjects <= names:
             return None
-        new: dict[str, list[list[Any]]] = {name: [] for name in self.run}
-        for finding, usr in zip(found, owners, strict=True):
-            if finding.function in new:
-                new[finding.function].append([usr, to_json(finding)])
+        assert owners is not None
+        new = self._keep(found, owners)
         try:
             entries = [(str(usr), from_json(Finding, data)) for name in self.units
                        for usr, data in (new[name] if name in new else self.stored[name])]
@@ -477,22 +481,36 @@ class Units:
             self.parts.store.forget_memo(f"units:{self.checker.id}", self.row_key)
             return None
         entries.sort(key=lambda entry: entry[0])  # stable: a function's in their order
+        return [finding for _, finding in entries], notes
+
+    def _keep(self, found: list[Finding], owners: list[str]) -> dict[str, list[list[Any]]]:
+        """Each walker that ran: its findings from `found` with their owners, kept in
+        the row with the stored ones of the others."""
+        new: dict[str, list[list[Any]]] = {name: [] for name in self.run}
+        for finding, usr in zip(found, owners, strict=True):
+            if finding.function in new:
+                new[finding.function].append([usr, to_json(finding)])
         self.parts.store.put_memo(f"units:{self.checker.id}", self.row_key, {
             self.keys[name]: new[name] if name in new else self.stored[name]
             for name in self.units})
-        return [finding for _, finding in entries], notes
+        return new
 
     def whole(self, load: Callable[..., Program]
               ) -> tuple[tuple[list[Finding], list[Notification]], frozenset[str]]:
-        """The rule over its family's TUs, and the functions it judged."""
+        """The rule over its family's TUs (each walker's findings kept from it), and the
+        functions it judged."""
         from kmeminit.analyzer.rules import run_rules
 
         program = load([f for f in self.parts.files if f in self.family])
-        result = run_rules([self.checker], program, self.parts.config)
+        found, notes = run_rules([self.checker], program, self.parts.config)
         subjects = frozenset(self.checker.subjects(program, self.parts.config)) \
             if hasattr(self.checker, "subjects") else frozenset()
+        owners = getattr(self.checker, "owners", None)
         self.run, self.files = list(self.units), self.family
-        return result, subjects
+        merged = self.merge(found, notes, list(owners) if isinstance(owners, list) else None,
+                            subjects)
+        assert merged is not None  # over the family's TUs
+        return merged, subjects
 
     @property
     def kept(self) -> int:

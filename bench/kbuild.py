@@ -197,6 +197,10 @@ def edited(tree: Path, edit: str, make: list[str], cc: str, env: dict[str, str],
             reused = ("reused" if "the stored result" in proc.stderr else
                       f"rules {partly[1]} from the store, the others over {partly[2]} TUs"
                       if partly else "every rule run")
+            units = re.search(r"rules: KMI003 (\d+ of \d+) walkers from the store .*, "
+                              r"\d+ over (\d+ of the \d+) TUs", proc.stderr)
+            if units:  # KMI003 kept walker by walker (analyzer/memo.py Units)
+                reused += f"; KMI003 over {units[2]} of its family (walkers {units[1]} kept)"
             if what != "a comment":
                 reused += ("; the demand carried" if "as before:" in proc.stderr else
                            "; the demand updated from the changed calls"

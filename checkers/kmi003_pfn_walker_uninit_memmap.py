@@ -118,6 +118,7 @@ from kmeminit.analyzer.kernel.pfn import (
     CallerCheck,
     Conversion,
     Guarantee,
+    Guards,
     PfnFacts,
 )
 from kmeminit.analyzer.model import Function, Level, Location
@@ -167,16 +168,24 @@ class PfnWalkerUninitMemmap:
                     yield finding
 
     def subjects(self, program: Program, config: Config) -> set[str]:
-        """The names of the functions converting pfns that this rule judges (those quiet
-        as boot-only or hotplug-owned included: that verdict depends on their callers).
-        The prefilter demands the callers of each (analyzer/prefilter.py `walkers`); a
-        conversion hidden in a helper or macro is found here first."""
+        """The names of the functions this rule's verdict on depends on their callers or
+        callees: with a conversion of an outside or span pfn that the function's own text
+        does not settle (`_unsettled`), quiet ones (boot-only, hotplug-owned: that is
+        their callers' doing) included.  The prefilter demands the callers of each
+        (analyzer/prefilter.py `walkers`); a conversion hidden in a helper or macro is
+        found here first."""
         pfn = kernel_facts(program, config).pfn
         return {fn.name for fn in program.functions.values()
-                if fn.blocks and next(iter(pfn.conversions(fn)), None) is not None}
+                if fn.blocks and fn.name not in pfn.know.init
+                and any(self._unsettled(pfn, fn, conv) is not None
+                        for conv in pfn.conversions(fn))}
 
-    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int,
-                          replacement: str | None) -> Finding | None:
+    @staticmethod
+    def _unsettled(pfn: PfnFacts, fn: Function, conv: Conversion
+                   ) -> tuple[tuple[str, Location] | None, Guards] | None:
+        """The weak guard and the guards of a conversion the function's own text leaves
+        open (an outside or span pfn, no online check or validator, a weak guard or a walk
+        over a span), else None."""
         origin = pfn.origin(fn, conv.pfn)
         if origin not in ("outside", "span"):
             return None
@@ -189,6 +198,14 @@ class PfnWalkerUninitMemmap:
             # walkers iterate over zone / node / section spans or user offsets, or test
             # pfn_valid() because they expect holes.
             return None
+        return guard, guards
+
+    def _check_conversion(self, pfn: PfnFacts, fn: Function, conv: Conversion, levels: int,
+                          replacement: str | None) -> Finding | None:
+        open_ = self._unsettled(pfn, fn, conv)
+        if open_ is None:
+            return None
+        guard, guards = open_
         read = (conv.read, conv.location) if conv.read else pfn.first_read(fn, conv)
         if read is None:
             return None
