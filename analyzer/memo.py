@@ -296,7 +296,7 @@ class RuleParts:
     def analyse(self, load: Callable[..., Program], progress: Any,
                 say: Callable[[str], None] | None, reuse: bool, jobs: int = 1,
                 early: Speculation | None = None) -> Analysis:
-        from kmeminit.analyzer.families import asked, groups_of, run_groups
+        from kmeminit.analyzer.families import asked, bin_files, groups_of, run_groups
         from kmeminit.analyzer.rules import run_rules
 
         keys = {c.id: self.key(c) for c in self.checkers}
@@ -314,6 +314,9 @@ class RuleParts:
         # a rule kept walker by walker runs over the TUs of the walkers whose TUs changed
         plans = {c.id: Units(self, c) for c in run if reuse and self.units is not None
                  and getattr(c, "units", None) == "walkers"}
+        if early is not None:  # the last run's programs, over each rule's family, are
+            for plan in plans.values():  # loading already: those are the cheapest
+                plan.widen()
         scope = dict(self.scope)
         for rule, plan in plans.items():
             scope[rule] = plan.files
@@ -347,8 +350,14 @@ class RuleParts:
                                 for rule, names in dict(costs.get("subjects") or {}).items())
                 owners.update((rule, [str(u) for u in usrs])
                               for rule, usrs in dict(costs.get("owners") or {}).items())
-                bins.append(list(own))
-                ran.append(asked(chosen))
+                # the bins and groups as over each rule's family: what the next run's
+                # early workers load (a rule kept walker by walker may run over fewer)
+                full = []
+                for g_files, checkers in chosen:
+                    over = set(g_files).union(*(self.scope[c.id] for c in checkers))
+                    full.append(([f for f in self.files if f in over], checkers))
+                bins.append(bin_files(full, self.files))
+                ran.append(asked(full))
             self.spread = (bins, [c.id for c in run], ran)
             self.store.put_memo("rule-costs", COSTS_KEY, _measured(measured, spent))
             if progress is not None:
@@ -443,6 +452,7 @@ class Units:
             self.keys[name] = digest.hexdigest()
         self.stored: dict[str, list[Any]] = {}
         row = parts.store.memo(f"units:{checker.id}", self.row_key)
+        self.row = row if isinstance(row, dict) else {}
         if isinstance(row, dict):
             for name, key in self.keys.items():
                 entries = row.get(key)
@@ -490,9 +500,13 @@ class Units:
         for finding, usr in zip(found, owners, strict=True):
             if finding.function in new:
                 new[finding.function].append([usr, to_json(finding)])
-        self.parts.store.put_memo(f"units:{self.checker.id}", self.row_key, {
-            self.keys[name]: new[name] if name in new else self.stored[name]
-            for name in self.units})
+        row = {self.keys[name]: new[name] if name in new else self.stored[name]
+               for name in self.units}
+        for key, entries in self.row.items():  # the states before, so that an edit undone
+            if len(row) >= 2 * len(self.units):  # finds its walkers' findings
+                break
+            row.setdefault(key, entries)
+        self.parts.store.put_memo(f"units:{self.checker.id}", self.row_key, row)
         return new
 
     def whole(self, load: Callable[..., Program]
@@ -506,11 +520,15 @@ class Units:
         subjects = frozenset(self.checker.subjects(program, self.parts.config)) \
             if hasattr(self.checker, "subjects") else frozenset()
         owners = getattr(self.checker, "owners", None)
-        self.run, self.files = list(self.units), self.family
+        self.widen()
         merged = self.merge(found, notes, list(owners) if isinstance(owners, list) else None,
                             subjects)
         assert merged is not None  # over the family's TUs
         return merged, subjects
+
+    def widen(self) -> None:
+        """Run over the family's TUs (every walker's findings kept from that run)."""
+        self.run, self.files = list(self.units), self.family
 
     @property
     def kept(self) -> int:
