@@ -315,6 +315,20 @@ class StoredTrace:
         return {self.keys[row]: frozenset(self.keys[v] for v in table.get(row) or ())
                 for row in table.positions()}
 
+    def tus_of(self, keys: Iterable[str]) -> set[str] | None:
+        """The TUs the demand parses for these keys (those defining them), or None when
+        the trace did not meet one of them."""
+        files_of = _Csr(self.data["files"])
+        tus = list(self.data["tus"])
+        out: set[str] = set()
+        for key in keys:
+            position = self._position(key)
+            row = files_of.get(position) if position is not None else None
+            if row is None:
+                return None
+            out.update(tus[t] for t in row)
+        return out
+
     def _position(self, key: str) -> int | None:
         i = bisect_left(self.keys, key)
         return i if i < len(self.keys) and self.keys[i] == key else None

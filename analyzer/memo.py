@@ -128,7 +128,7 @@ def analyse(store: FactStore, files: list[str], config: Config, checkers: list[A
             say: Callable[[str], None] | None = None, reuse: bool = True,
             scopes: Mapping[str, frozenset[str]] | None = None, jobs: int = 1,
             early: Speculation | None = None,
-            units: Mapping[str, frozenset[str]] | None = None) -> Analysis:
+            units: Mapping[str, frozenset[str] | None] | None = None) -> Analysis:
     """The rules over the program of the stored TUs `files` (`load()` builds it,
     `load(some_files)` the program of some of them): from the store when an earlier
     complete run had the same inputs (unless `reuse` is false or `debug` re-raises checker
@@ -159,7 +159,7 @@ def _analyse(store: FactStore, files: list[str], config: Config, checkers: list[
              say: Callable[[str], None] | None, reuse: bool,
              scopes: Mapping[str, frozenset[str]] | None, jobs: int,
              early: Speculation | None,
-             units: Mapping[str, frozenset[str]] | None = None) -> Analysis:
+             units: Mapping[str, frozenset[str] | None] | None = None) -> Analysis:
     from kmeminit.analyzer.results import Finding
 
     tus, headers = store.facts_digests(files)
@@ -234,7 +234,7 @@ class RuleParts:
     def __init__(self, store: FactStore, files: list[str], config: Config,
                  checkers: list[Any], tus: dict[str, str], headers: str,
                  scopes: Mapping[str, frozenset[str]],
-                 units: Mapping[str, frozenset[str]] | None = None) -> None:
+                 units: Mapping[str, frozenset[str] | None] | None = None) -> None:
         self.store, self.files, self.config, self.checkers = store, files, config, checkers
         self.units = units
         self.tus, self.headers = tus, headers
@@ -440,7 +440,9 @@ class Units:
         assert parts.units is not None
         self.parts, self.checker = parts, checker
         self.family = parts.scope[checker.id]
-        self.units = {str(name): files & self.family for name, files in parts.units.items()}
+        # (a walker whose own TUs a changed call may have changed: its family's)
+        self.units = {str(name): self.family if files is None else files & self.family
+                      for name, files in parts.units.items()}
         self.units[""] = self.family - frozenset().union(*self.units.values())
         inputs = f"{_inputs(parts.config, [checker])}\0{checker.id}\0{parts.headers}"
         self.row_key = hashlib.blake2b(inputs.encode(), digest_size=16).hexdigest()

@@ -232,13 +232,15 @@ def walkers(lex: LexIndex, config: Config) -> set[str]:
 
 
 def walker_units(lex: LexIndex, config: Config, known: set[str]
-                 ) -> dict[str, frozenset[str]]:
+                 ) -> dict[str, frozenset[str] | None]:
     """Each walker's own part of the walkers' demand (by name, the functions of that name
     together): the TUs of `known` defining it and what `walker_demand` needs for it alone.
     KMI003's verdicts on a walker read only these (bench/units.py checks it on a whole
     kernel), so a run keeps the findings of each walker whose TUs are unchanged
     (analyzer/memo.py).  Each walk asks the index only what the family's walks asked, and
-    is not part of the demand's trace."""
+    is not part of the demand's trace.  After changed calls (`_carried`) a walker whose
+    TUs define an end of one has None: its own demand may have changed, and the rule
+    takes its family's TUs for it until the demand is computed afresh."""
     by_name: dict[str, set[str]] = {}
     for key in walkers(lex, config):
         by_name.setdefault(key.split("@", 1)[0], set()).add(key)
@@ -592,9 +594,10 @@ class PrefilterReport:
     updated: bool = False  # ... or whose changed calls it was updated from (calltrace.py)
     # the names its walkers' demand treated as pfn walkers (walker_names)
     walkers: frozenset[str] = frozenset()
-    # each of them → the TUs its own demand needs (walker_units; None when the demand was
-    # updated or carried over changed calls: then no walker's are known)
-    units: dict[str, frozenset[str]] | None = None
+    # each of them → the TUs its own demand needs (walker_units); a walker's is None when
+    # a changed call may have changed it (its TUs define an end of one: see `_carried`),
+    # all of them when the changed calls' ends are not known
+    units: dict[str, frozenset[str] | None] | None = None
 
     def summary(self) -> str:
         grown = ", ".join(f"+{n} for {why}" for why, n in self.added.items() if n)
@@ -639,8 +642,6 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
         if carried is not None:
             stored, queried, trace, report.updated, carried_calls = carried
             report.carried = len({path for path, *_ in demand.changed})
-            if carried_calls:  # a walker's own demand may have changed with them
-                stored = dict(stored, units=None)
     try:  # every scan as when this demand was computed
         chosen = set(stored["chosen"]) if stored is not None else None
         if stored is not None:
@@ -651,7 +652,8 @@ def prefilter_index(entries: list[CompileEntry], store: FactStore, config: Confi
                              for family, indices in stored["scopes"].items()}
             report.walkers = frozenset(str(n) for n in stored["walkers"])
             report.units = None if stored["units"] is None else {
-                str(name): frozenset(order[int(i)] for i in indices)
+                str(name): None if indices is None else frozenset(order[int(i)]
+                                                                  for i in indices)
                 for name, indices in stored["units"].items()}
     except (KeyError, TypeError, ValueError, IndexError):  # a damaged row: computed again
         store.forget_memo("demand", key)
@@ -740,8 +742,30 @@ def _stored_demand(chosen: set[str], report: PrefilterReport) -> dict[str, Any]:
                        for family, files in report.scopes.items()},
             "walkers": sorted(report.walkers),
             "units": None if report.units is None else {
-                name: sorted(at[f] for f in files if f in at)
+                name: None if files is None else sorted(at[f] for f in files if f in at)
                 for name, files in sorted(report.units.items())}}
+
+
+def _units_after_calls(before: dict[str, Any], after: dict[str, Any],
+                       touched: set[str] | None) -> Any:
+    """The walker units of demand row `after`, from those of `before`, after changed
+    calls whose ends are defined in the TUs `touched` (None: not known).  A walker's own
+    demand can change with a call only where its walks met an end of it, and every key
+    those walks meet on a level walk or the chain they keep is in its demand
+    (walker_demand), so its TUs hold the TUs defining that end: the others stay as they
+    were.  A walker whose TUs hold one gets None (its family's TUs, until the demand is
+    computed afresh), and so does one whose TUs the new row no longer chooses."""
+    units = before.get("units")
+    if not isinstance(units, dict) or touched is None:
+        return None
+    was, now = before["chosen"], {f: i for i, f in enumerate(after["chosen"])}
+    out: dict[str, Any] = {}
+    for name, indices in units.items():
+        files = None if indices is None else [was[int(i)] for i in indices]
+        out[name] = None if files is None or any(f in touched or f not in now
+                                                 for f in files) \
+            else sorted(now[f] for f in files)
+    return out
 
 
 def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Config
@@ -767,12 +791,13 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
     in the walks from entries and PG_reserved holders, from the set and clear sites and
     the events' callers, updated from the recorded answers).  The result:
     the demand, what it asked (None: as before), its trace when the changed calls
-    changed it (else the previous one holds), whether it was updated, and whether calls
-    it asked about changed."""
+    changed it (else the previous one holds), whether it was updated, whether calls
+    it asked about changed (and then the walkers' units: `_units_after_calls`)."""
     previous = store.memo("demand", demand.previous)
     queried = store.memo("demand-queried", demand.previous)
     if previous is None or not isinstance(queried, list):
         return None
+    recorded_row = previous
     asked = set(queried)
     queried = None  # the same questions, unless changed calls' ends are new
     added: set[tuple[str, str]] = set()
@@ -789,12 +814,14 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
     added, removed = index_steps(added, config), index_steps(removed, config)
     trace = None
     updated = False
+    touched: set[str] | None = None
     if added or removed:
         data = store.memo("demand-trace", demand.previous)
         if data is None:
             return None
         try:
             recorded = StoredTrace(data)
+            touched = recorded.tus_of(set().union(*added, *removed))
             if recorded.keeps(added, removed, CHAIN_SLACK):
                 trace = recorded.carried(added, removed)  # None: none is kept
             elif previous.get("bounded") is False:
@@ -811,6 +838,7 @@ def _carried(store: FactStore, scans: StoredScans, demand: DemandKey, config: Co
         # the answers that changed hold the changed calls' ends now
         ends = set().union(*added, *removed)
         queried = None if ends <= asked else sorted(asked | ends)
+        previous = dict(previous, units=_units_after_calls(recorded_row, previous, touched))
     return previous, queried, trace, updated, bool(added or removed)
 
 

@@ -204,7 +204,29 @@ def _demand(calls: dict[str, set[str]], twins: dict[str, set[str]] | None = None
     lex.queried, lex.trace = set(), CallTrace()
     report = prefilter.PrefilterReport(len(entries))
     chosen = prefilter._demand(entries, lex, config, report)
-    return _row(prefilter._stored_demand(chosen, report)), lex
+    return prefilter._stored_demand(chosen, report), lex
+
+
+def _units_check(before: dict[str, Any], after: dict[str, Any], trace: StoredTrace,
+                 calls: set[tuple[str, str]], truth: dict[str, Any]) -> Any:
+    """The walker units `prefilter._carried` gives row `after` (from `before`'s, over the
+    changed calls' ends): each walker's as computed afresh (`truth`), or None."""
+    from kmeminit.analyzer import prefilter
+
+    units = prefilter._units_after_calls(before, after,
+                                         trace.tus_of(set().union(*calls)))
+    if units is not None:
+        assert units.keys() == truth["units"].keys()
+        chosen, fresh = after["chosen"], truth["chosen"]
+        for name, indices in units.items():
+            if indices is not None:
+                assert [chosen[i] for i in indices] == \
+                    [fresh[i] for i in truth["units"][name]], name
+                _UNITS_KEPT.append(name)
+    return units
+
+
+_UNITS_KEPT: list[str] = []
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:
@@ -247,9 +269,13 @@ def _answers_agree(data: dict[str, Any], fresh: dict[str, Any]) -> bool:
 def test_a_demand_updated_from_added_calls_is_the_demand_computed_again() -> None:
     """prefilter's demand over random call graphs: after added calls, the demand the
     trace keeps, or updates (StoredTrace.patch), is the one computed again over the new
-    calls; and so is the next one, from the updated trace."""
+    calls; and so is the next one, from the updated trace.  Each pfn walker's own TUs
+    (prefilter.walker_units) are those computed again, or unknown when its TUs define an
+    end of a changed call (prefilter._units_after_calls)."""
+    _UNITS_KEPT.clear()
     counts, _ = _added_rounds(random.Random(11), outsiders=False)
     assert min(counts.values()) > 40, counts
+    assert len(_UNITS_KEPT) > 50, len(_UNITS_KEPT)  # 96
 
 
 def test_an_added_call_to_a_function_the_demand_never_met_leaves_the_rest_followed() -> None:
@@ -307,7 +333,9 @@ def _added_rounds(rng: random.Random, outsiders: bool
                 if trace.keeps(added, set(), prefilter.CHAIN_SLACK):
                     counts["kept"] += 1
                     unnamed["kept"] += not named
-                    assert truth == stored, (calls, wanted)
+                    assert _row(truth) == _row(stored), (calls, wanted)
+                    stored = dict(stored, units=_units_check(stored, stored, trace, added,
+                                                             truth))
                     carried = trace.carried(added, set())
                     files = dict(again.files)
                     if carried is None:  # no trace to keep: the next one starts afresh
@@ -323,8 +351,9 @@ def _added_rounds(rng: random.Random, outsiders: bool
                 if patched is not None:
                     counts["updated"] += 1
                     unnamed["updated"] += not named
-                    assert _row(prefilter._patched_demand(patched, stored["walkers"])) == truth, \
-                        (calls, wanted)
+                    row = prefilter._patched_demand(patched, stored["walkers"])
+                    assert _row(row) == _row(truth), (calls, wanted)
+                    truth = dict(truth, units=_units_check(stored, row, trace, added, truth))
                     fresh = _encode(again)
                     assert _meaning(patched.trace) == _meaning(fresh), (calls, wanted)
                     assert _answers_agree(patched.trace, fresh)
@@ -399,7 +428,7 @@ def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> N
                 trace = StoredTrace(data)
                 if trace.keeps(added, removed, prefilter.CHAIN_SLACK):
                     counts["kept"] += 1
-                    assert truth == before, (calls, gone, new, model)
+                    assert _row(truth) == _row(before), (calls, gone, new, model)
                     carried = trace.carried(added, removed)
                     files = dict(again.files)
                     if carried is None:
@@ -422,8 +451,8 @@ def test_a_demand_updated_from_removed_calls_is_the_demand_computed_again() -> N
                     counts["updated, levels raised"] += raised
                     counts["updated, a call gone although the caller has two definitions"] \
                         += any(x in arms or "@" in y and x in twins for x, y in removed)
-                    assert _row(prefilter._patched_demand(patched, before["walkers"])) == truth, \
-                        (calls, gone, new, model)
+                    assert _row(prefilter._patched_demand(patched, before["walkers"])) == \
+                        _row(truth), (calls, gone, new, model)
                     fresh = _encode(again)
                     assert _meaning(patched.trace) == _meaning(fresh), (calls, gone, new,
                                                                         model)
@@ -467,7 +496,7 @@ def test_a_removed_call_another_definition_may_make_is_not_stepped_through() -> 
         assert not trace.keeps(added, removed, prefilter.CHAIN_SLACK)
         patched = trace.patch(added, removed, prefilter.CHAIN_SLACK)
         if patched is not None:
-            assert _row(prefilter._patched_demand(patched, before["walkers"])) == truth
+            assert _row(prefilter._patched_demand(patched, before["walkers"])) == _row(truth)
             assert _meaning(patched.trace) == _meaning(_encode(again))
         outcomes.append(patched is not None)
     assert outcomes == [True, False]

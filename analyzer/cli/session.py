@@ -127,7 +127,7 @@ class Session:
     selected: list[CompileEntry] | None = None
     walkers: frozenset[str] | None = None
     # and each walker's own TUs (prefilter.walker_units), when known
-    units: dict[str, frozenset[str]] | None = None
+    units: dict[str, frozenset[str] | None] | None = None
 
     def program(self, files: list[str] | None = None) -> Program:
         """The selected TUs' program (or that of `files` among them), with the config's
