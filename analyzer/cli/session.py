@@ -151,29 +151,32 @@ class Session:
         could not see, the demand is computed again with them (`_again`), the TUs it adds
         are parsed (counted into `stats`) and the rules run again, at most WALKER_ROUNDS
         times."""
-        from kmeminit.analyzer.memo import analyse
-
-        bar = rule_progress(args, checkers) if progress else None
-        build = load or self.program
-        try:
-            analysis = analyse(self.store, [e.file for e in self.entries], self.config,
-                               checkers, lambda files=None: build(files).apply_config(
-                                   self.config),
-                               debug=args.debug, progress=bar,
-                               say=lambda m: print(m, file=sys.stderr),
-                               reuse=not getattr(args, "recompute", False),
-                               scopes=self.scopes,
-                               jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
-                               early=early, units=self.units)
-        finally:
-            if bar is not None:
-                bar.close()
+        analysis = self._analyse_once(args, checkers, load, progress, early)
         for _ in range(WALKER_ROUNDS):
             hidden = self.unknown_walkers(analysis, checkers)
             if not hidden:
                 break
             analysis = self._again(args, checkers, hidden, progress, stats)
         return analysis
+
+    def _analyse_once(self, args: argparse.Namespace, checkers: list,
+                      load: Callable[[], Program] | None, progress: bool,
+                      early: Speculation | None) -> Analysis:
+        from kmeminit.analyzer.memo import analyse
+
+        bar = rule_progress(args, checkers) if progress else None
+        build = load or self.program
+        try:
+            return analyse(self.store, [e.file for e in self.entries], self.config,
+                           checkers, lambda files=None: build(files).apply_config(self.config),
+                           debug=args.debug, progress=bar,
+                           say=lambda m: print(m, file=sys.stderr),
+                           reuse=not getattr(args, "recompute", False), scopes=self.scopes,
+                           jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
+                           early=early, units=self.units)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def unknown_walkers(self, analysis: Analysis, checkers: list) -> set[str]:
         """Behind the prefilter: the functions the walkers' rules found converting pfns
@@ -206,7 +209,7 @@ class Session:
         more = index(self, args, skip=done)
         if stats is not None:
             stats.add(more)
-        return self.analyse(args, checkers, progress=progress, stats=stats)
+        return self._analyse_once(args, checkers, None, progress, None)
 
     def reported(self, findings: list[Finding]) -> list[Finding]:
         """The findings located under the positional paths (all when none were given)."""
