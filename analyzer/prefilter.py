@@ -227,8 +227,10 @@ def walkers(lex: LexIndex, config: Config) -> set[str]:
     unsafe = (config_names(config, "pfn", "converters")
               - config_names(config, "pfn", "online_guards"))
     named = lex.keys_named(config_names(config, "prefilter", "walkers"))
-    return {k for k in _mentioning(lex, unsafe) | named
-            if not any(fn.macro for fn in lex.defs.get(k, ()))}
+    # (a named function with a macro in another #ifdef arm is still one)
+    return {k for k in _mentioning(lex, unsafe) if not any(fn.macro for fn in lex.defs[k])} \
+        | {k for k in named if not all(fn.macro for fn in lex.defs.get(k, ())) or
+           not lex.defs.get(k)}
 
 
 def walker_units(lex: LexIndex, config: Config, known: set[str]
