@@ -809,3 +809,27 @@ def test_findings_kept_walker_by_walker_equal_a_run_on_an_empty_store(tmp_path: 
     assert "pfns through a helper or macro (walk_spans())" in err, err
     assert any(f["function"] == "walk_spans" for f in warm)
     assert warm == check("cold2.db")[0]
+
+
+def test_a_named_walker_with_a_macro_in_another_arm_is_a_walker(tmp_path: Path) -> None:
+    """`prefilter.walkers` (and the walkers a run learns) name functions: one that an
+    #ifdef's other arm defines as a macro is still judged by KMI003 as the function, so
+    the demand holds its callers and it has its own part (prefilter.walker_units)."""
+    from kmeminit.analyzer import prefilter
+
+    sources = dict(SOURCES)
+    sources["inc/mm.h"] += "#ifdef NO_SUCH_OPTION\n#define walk_x(s, e) 0\n#else\n" \
+                           "int walk_x(unsigned long s, unsigned long e);\n#endif\n"
+    sources["x.c"] = ("#include <mm.h>\nint walk_x(unsigned long s, unsigned long e)\n{\n"
+                      "\treturn (int)(e - s);\n}\n")
+    sources["xcaller.c"] = ("#include <mm.h>\nint use_x(void)\n{\n"
+                            "\treturn walk_x(0, 8);\n}\n")
+    entries = _tree(tmp_path, sources)
+    config = load_config()
+    lex = build_lexindex(entries, config)
+    assert "walk_x" not in prefilter.walkers(lex, config)
+    config.data["prefilter"]["walkers"] = ["walk_x"]
+    lex = build_lexindex(entries, config)
+    assert "walk_x" in prefilter.walkers(lex, config)
+    units = prefilter.walker_units(lex, config, {e.file for e in entries})
+    assert {Path(f).name for f in units["walk_x"] or ()} >= {"x.c", "xcaller.c"}
