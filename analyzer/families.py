@@ -131,14 +131,30 @@ def load_bin(load: Callable[[list[str]], Any], files: list[str]) -> tuple[Any, d
                      "rules": {}}
 
 
+def run_rule(checker: Any, program: Any, config: Any, progress: Any = None
+             ) -> tuple[tuple[list[Any], list[Notification]], frozenset[str] | None,
+                        list[str] | None]:
+    """One rule over a program: its findings and notifications (rules.run_rules), and
+    unless it crashed, for a rule that tells them, the names of the functions it judged
+    (`subjects`: the prefilter learns walkers from them, analyzer/prefilter.py) and the
+    USR of the function each finding is in (`owners`: memo.Units keeps the findings walker
+    by walker); None for what it does not tell."""
+    from kmeminit.analyzer.rules import run_rules
+
+    found = run_rules([checker], program, config, progress=progress)
+    if any(n.level is Level.ERROR for n in found[1]):
+        return found, None, None
+    subjects = frozenset(checker.subjects(program, config)) \
+        if hasattr(checker, "subjects") else None
+    owners = getattr(checker, "owners", None)
+    return found, subjects, list(owners) if isinstance(owners, list) else None
+
+
 def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
             order: list[str], loaded: tuple[Any, dict[str, Any]] | None = None) -> Outcome:
     """Load one program over the groups' TUs (in `order`), unless `loaded` is it (see
     `load_bin`), and run their rules over it; with what it cost (`load_bin`'s, and each
-    rule's seconds) and the names each rule that tells them judged (`subjects`: the
-    prefilter learns walkers from them, analyzer/prefilter.py)."""
-    from kmeminit.analyzer.rules import run_rules
-
+    rule's seconds) and each rule's subjects and owners (`run_rule`)."""
     files = bin_files(groups, order)
     program, costs = loaded if loaded is not None else load_bin(load, files)
     costs = dict(costs, rules={}, subjects={}, owners={})
@@ -146,12 +162,11 @@ def run_bin(load: Callable[[list[str]], Any], config: Any, groups: list[Group],
     for _, checkers in groups:
         for c in checkers:
             began = time.perf_counter()
-            found[c.id] = run_rules([c], program, config)
-            if not any(n.level is Level.ERROR for n in found[c.id][1]):
-                if hasattr(c, "subjects"):
-                    costs["subjects"][c.id] = sorted(c.subjects(program, config))
-                if isinstance(getattr(c, "owners", None), list):
-                    costs["owners"][c.id] = list(c.owners)
+            found[c.id], subjects, owners = run_rule(c, program, config)
+            if subjects is not None:
+                costs["subjects"][c.id] = sorted(subjects)
+            if owners is not None:
+                costs["owners"][c.id] = owners
             costs["rules"][c.id] = time.perf_counter() - began
     parts = {f: program.tu_parts.get(f, ((), ())) for f in files}
     return found, parts, costs

@@ -273,8 +273,7 @@ class RuleParts:
         try:
             return ([from_json(Finding, f) for f in stored["findings"]],
                     [from_json(Notification, n) for n in stored["notes"]],
-                    _subjects({"subjects": {checker.id: stored["subjects"]}}).get(
-                        checker.id) if "subjects" in stored else None)
+                    _names(stored["subjects"]) if "subjects" in stored else None)
         except (KeyError, TypeError, ValueError):  # a damaged row: run again
             self.store.forget_memo(f"rule:{checker.id}", key)
             return None
@@ -296,8 +295,13 @@ class RuleParts:
     def analyse(self, load: Callable[..., Program], progress: Any,
                 say: Callable[[str], None] | None, reuse: bool, jobs: int = 1,
                 early: Speculation | None = None) -> Analysis:
-        from kmeminit.analyzer.families import asked, bin_files, groups_of, run_groups
-        from kmeminit.analyzer.rules import run_rules
+        from kmeminit.analyzer.families import (
+            asked,
+            bin_files,
+            groups_of,
+            run_groups,
+            run_rule,
+        )
 
         keys = {c.id: self.key(c) for c in self.checkers}
         results: dict[str, tuple[list[Finding], list[Notification]]] = {}
@@ -366,14 +370,12 @@ class RuleParts:
         elif wanted or run:  # no TU at all: the rules still run, over no TU's functions
             program = load() if whole else load([f for f in self.files if f in wanted])
             for checker in run:
-                results[checker.id] = run_rules([checker], program, self.config,
-                                                progress=progress)
-                if not any(n.level is Level.ERROR for n in results[checker.id][1]):
-                    if hasattr(checker, "subjects"):
-                        subjects[checker.id] = frozenset(checker.subjects(program,
-                                                                          self.config))
-                    if isinstance(getattr(checker, "owners", None), list):
-                        owners[checker.id] = list(checker.owners)
+                results[checker.id], judged, at = run_rule(checker, program, self.config,
+                                                           progress)
+                if judged is not None:
+                    subjects[checker.id] = judged
+                if at is not None:
+                    owners[checker.id] = at
             for file in wanted:  # a TU without usable facts has an empty part
                 parts[file] = program.tu_parts.get(file, ((), ()))
         for rule, plan in plans.items():
@@ -515,18 +517,14 @@ class Units:
               ) -> tuple[tuple[list[Finding], list[Notification]], frozenset[str]]:
         """The rule over its family's TUs (each walker's findings kept from it), and the
         functions it judged."""
-        from kmeminit.analyzer.rules import run_rules
+        from kmeminit.analyzer.families import run_rule
 
         program = load([f for f in self.parts.files if f in self.family])
-        found, notes = run_rules([self.checker], program, self.parts.config)
-        subjects = frozenset(self.checker.subjects(program, self.parts.config)) \
-            if hasattr(self.checker, "subjects") else frozenset()
-        owners = getattr(self.checker, "owners", None)
+        (found, notes), subjects, owners = run_rule(self.checker, program, self.parts.config)
         self.widen()
-        merged = self.merge(found, notes, list(owners) if isinstance(owners, list) else None,
-                            subjects)
+        merged = self.merge(found, notes, owners, subjects)
         assert merged is not None  # over the family's TUs
-        return merged, subjects
+        return merged, subjects or frozenset()
 
     def widen(self) -> None:
         """Run over the family's TUs (every walker's findings kept from that run)."""
@@ -546,12 +544,15 @@ class Units:
 
 def _subjects(stored: dict[str, Any]) -> dict[str, frozenset[str]]:
     """A stored row's subjects by rule (none in a row that has none)."""
-    out = {}
-    for rule, names in dict(stored.get("subjects") or {}).items():
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"subjects of {rule}")
-        out[str(rule)] = frozenset(names)
-    return out
+    return {str(rule): _names(names)
+            for rule, names in dict(stored.get("subjects") or {}).items()}
+
+
+def _names(stored: Any) -> frozenset[str]:
+    """A stored list of names (TypeError for anything else: a damaged row)."""
+    if not isinstance(stored, list) or not all(isinstance(n, str) for n in stored):
+        raise TypeError("stored names")
+    return frozenset(stored)
 
 
 COSTS_KEY = "seconds"  # memo `rule-costs`: the latest measurement of rules spread by TUs

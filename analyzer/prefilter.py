@@ -106,7 +106,8 @@ def config_names(config: Config, section: str, *keys: str) -> set[str]:
     return set(config.names(sorted({n for names in chosen for n in names})))
 
 
-def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
+def lexical_demand(lex: LexIndex, config: Config, walker_keys: set[str] | None = None
+                   ) -> dict[str, set[str]]:
     """The functions (lexical keys) each rule family needs parsed besides the TUs that
     mention configured symbols, so that its verdicts are those of the whole database:
 
@@ -134,7 +135,8 @@ def lexical_demand(lex: LexIndex, config: Config) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     out["events"] = lex.up(lex.keys_named(events) | storing, use="events")
     out["reserved"] = reserved_demand(lex, config, lex.keys_named(entries), bits)
-    out["walkers"] = walker_demand(lex, config, walkers(lex, config))
+    keys = walker_keys if walker_keys is not None else walkers(lex, config)
+    out["walkers"] = walker_demand(lex, config, keys)
     types = _altmap_types(config)
     typed = lex.defining(types, "signature")
     out["origins"] = typed | {c for k in typed for c in lex.callers_of(k)}
@@ -233,8 +235,8 @@ def walkers(lex: LexIndex, config: Config) -> set[str]:
            not lex.defs.get(k)}
 
 
-def walker_units(lex: LexIndex, config: Config, known: set[str]
-                 ) -> dict[str, frozenset[str] | None]:
+def walker_units(lex: LexIndex, config: Config, known: set[str],
+                 keys: set[str] | None = None) -> dict[str, frozenset[str] | None]:
     """Each walker's own part of the walkers' demand (by name, the functions of that name
     together): the TUs of `known` defining it and what `walker_demand` needs for it alone.
     KMI003's verdicts on a walker read only these (bench/units.py checks it on a whole
@@ -244,7 +246,7 @@ def walker_units(lex: LexIndex, config: Config, known: set[str]
     TUs define an end of one has None: its own demand may have changed, and the rule
     takes its family's TUs for it until the demand is computed afresh."""
     by_name: dict[str, set[str]] = {}
-    for key in walkers(lex, config):
+    for key in keys if keys is not None else walkers(lex, config):
         by_name.setdefault(key.split("@", 1)[0], set()).add(key)
     trace, lex.trace = lex.trace, None
     try:
@@ -255,11 +257,13 @@ def walker_units(lex: LexIndex, config: Config, known: set[str]
         lex.trace = trace
 
 
-def walker_names(lex: LexIndex, config: Config) -> frozenset[str]:
+def walker_names(lex: LexIndex, config: Config, keys: set[str] | None = None
+                 ) -> frozenset[str]:
     """The names the walkers' demand treats as pfn walkers: the lexical walkers and every
     name of `prefilter.walkers`, defined or not.  A function the rules find converting
     pfns under another name is a walker the demand did not know (see `learn_walkers`)."""
-    return frozenset({k.split("@", 1)[0] for k in walkers(lex, config)}
+    keys = keys if keys is not None else walkers(lex, config)
+    return frozenset({k.split("@", 1)[0] for k in keys}
                      | config_names(config, "prefilter", "walkers"))
 
 
@@ -927,15 +931,16 @@ def _demand(entries: list[CompileEntry], lex: LexIndex, config: Config,
     if lex.trace is not None:
         lex.trace.initial = {family: set(files) for family, files in scopes.items()}
     lex.max_levels = int(config.get("prefilter", "max_rounds", default=32))
-    for why, keys in lexical_demand(lex, config).items():
+    walker_keys = walkers(lex, config)  # (asked once: the three below share them)
+    for why, keys in lexical_demand(lex, config, walker_keys).items():
         files = lex.files_defining(keys) & known
         report.added[why] = len(files - chosen)
         chosen |= files
         scopes[why] |= files
     report.levels, report.bounded = lex.deepest, lex.bounded
     report.scopes = {family: frozenset(files) for family, files in scopes.items()}
-    report.walkers = walker_names(lex, config)
-    report.units = walker_units(lex, config, known)
+    report.walkers = walker_names(lex, config, walker_keys)
+    report.units = walker_units(lex, config, known, walker_keys)
     return chosen
 
 

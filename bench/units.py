@@ -32,7 +32,6 @@ import os
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from kmeminit.analyzer import prefilter
@@ -78,11 +77,9 @@ def main() -> int:
             print(f"units: {stats.failed} TUs failed to parse", file=sys.stderr)
             return 2
     family = report.scopes["walkers"]
-    by_name: dict[str, set[str]] = defaultdict(set)
-    for key in prefilter.walkers(lex, config):
-        by_name[key.split("@", 1)[0]].add(key)
-    units = {name: lex.files_defining(prefilter.walker_demand(lex, config, keys) | keys)
-             & known for name, keys in by_name.items()}
+    # each walker's own part, as the demand computed it (prefilter.walker_units: what
+    # memo.Units keeps a walker's findings by)
+    units = {name: files or frozenset() for name, files in (report.units or {}).items()}
     sizes = sorted(len(files) for files in units.values()) or [0]
     print(f"demand {time.perf_counter() - start:.1f} s: {len(chosen)} of {len(entries)} TUs, "
           f"the walkers' {len(family)}; {len(units)} walkers by name, TUs per walker: "
